@@ -1,0 +1,122 @@
+"""Every setting of the system, declared once with its type, default and meaning.
+
+Values come from the environment (same name). `settings.NAME` reads the current value, so
+tests can change the environment and call `settings.reload()`. The README's configuration
+table is generated from this registry (`python -m app.settings`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    doc: str
+
+
+REGISTRY: list[Setting] = [
+    Setting("SCALE_VAR_DIR", str, str(ROOT / "var"), "Directory for the embedded database, execution sandboxes, logs and local workspaces."),
+    Setting("DATABASE_URL", str, "", "SQLAlchemy URL. Empty means SQLite at $SCALE_VAR_DIR/scale.db."),
+    Setting("REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis used as the Celery broker and for scheduler status."),
+    Setting("CELERY_RESULT_BACKEND", str, "", "Celery result backend; empty disables results (tasks report through the database)."),
+    Setting("API_HOST", str, "127.0.0.1", "Address the API (gunicorn) binds."),
+    Setting("API_PORT", int, 8000, "Port of the REST API."),
+    Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
+    Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
+    Setting("MESOS_MASTER", str, "127.0.0.1:5050", "Mesos master host:port the scheduler subscribes to (the local cluster by default)."),
+    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on."),
+    Setting("LOCAL_CLUSTER_AGENTS", int, 1, "Number of simulated agents the local cluster offers (machine resources are split between them)."),
+    Setting("LOCAL_CLUSTER_CPUS", float, 0.0, "CPUs offered per agent; 0 means this machine's CPU count divided by the agents."),
+    Setting("LOCAL_CLUSTER_MEM", float, 0.0, "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents."),
+    Setting("LOCAL_CLUSTER_DISK", float, 0.0, "Disk (MiB) offered per agent; 0 means free disk of SCALE_VAR_DIR divided by the agents."),
+    Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
+    Setting("FRAMEWORK_NAME", str, "scale", "Mesos framework name."),
+    Setting("FRAMEWORK_ROLE", str, "*", "Mesos role the framework registers with."),
+    Setting("FRAMEWORK_FAILOVER_TIMEOUT", float, 7 * 24 * 3600.0, "Seconds Mesos keeps the framework's tasks after the scheduler disconnects."),
+    Setting("SCHEDULER_SYNC_INTERVAL", float, 0.2, "Seconds between the scheduler's reads of newly queued and canceled jobs."),
+    Setting("SCHEDULER_FULL_SYNC_INTERVAL", float, 10.0, "Seconds between full reloads of the in-memory queue, nodes and job types."),
+    Setting("SCHEDULER_MAX_LAUNCH_PER_PASS", int, 2000, "Most job executions launched by one matching pass."),
+    Setting("SCHEDULER_OFFER_HOLD", float, 1.0, "Seconds an unused offer is held before it is declined."),
+    Setting("SCHEDULER_STATUS_INTERVAL", float, 2.0, "Seconds between the scheduler's status reports."),
+    Setting("SCHEDULER_STATUS_STALE", float, 12.0, "Age (s) after which the scheduler status is stale and /status/ answers 503."),
+    Setting("SCHEDULER_RECONCILE_INTERVAL", float, 60.0, "Seconds between the scheduler's task reconciliations with the master."),
+    Setting("NODE_OFFLINE_AFTER", float, 300.0, "Seconds without offers after which an agent's node is reported OFFLINE."),
+    Setting("NODE_ERROR_PERIOD", float, 60.0, "Window (s) in which SYSTEM failures on a node are counted for the automatic pause."),
+    Setting("NODE_MAX_ERRORS", int, 50, "SYSTEM failures within NODE_ERROR_PERIOD that pause a node automatically."),
+    Setting("RECONCILE_INTERVAL", float, 30.0, "Seconds between the periodic reconcile task that repairs what lost messages left behind."),
+    Setting("CLOCK_INTERVAL", float, 60.0, "Seconds between clock trigger checks by Celery beat."),
+    Setting("STRIKE_RESCAN_INTERVAL", float, 5.0, "Seconds between Strike's full rescans of its directories (watchdog events are the fast path)."),
+    Setting("WORKSPACE_MOUNT_ROOT", str, "", "Directory under which an nfs workspace mount host:/path resolves to <root>/host/path. Empty means $SCALE_VAR_DIR/mounts."),
+    Setting("LOG_LEVEL", str, "INFO", "Logging level of every process."),
+]
+
+_BY_NAME = {s.name: s for s in REGISTRY}
+
+
+class _Settings:
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        values = {}
+        for s in REGISTRY:
+            raw = os.environ.get(s.name)
+            if raw is None or raw == "":
+                values[s.name] = s.default
+            elif s.type is bool:
+                values[s.name] = _bool(raw)
+            else:
+                values[s.name] = s.type(raw)
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.SCALE_VAR_DIR)
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite:///{self.var_dir / 'scale.db'}"
+
+    @property
+    def mount_root(self) -> Path:
+        return Path(self.WORKSPACE_MOUNT_ROOT or self.var_dir / "mounts")
+
+    @property
+    def executions_dir(self) -> Path:
+        return self.var_dir / "executions"
+
+
+settings = _Settings()
+
+
+def markdown_table() -> str:
+    rows = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for s in REGISTRY:
+        default = s.default if s.default != "" else "(empty)"
+        if s.name == "SCALE_VAR_DIR":
+            default = "./var"
+        rows.append(f"| `{s.name}` | {s.type.__name__} | `{default}` | {s.doc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

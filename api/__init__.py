@@ -1,0 +1,55 @@
+"""The REST API: a Flask app with Flask-RESTX namespaces, one module per resource group."""
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+
+from flask import Flask, g, jsonify
+from flask_restx import Api
+
+from api.common import ApiError
+from app.specs.base import SpecError
+
+log = logging.getLogger(__name__)
+VERSION = "1.0.0"
+
+
+def get_session():
+    """One database session per request, closed at teardown."""
+    if "db_session" not in g:
+        from app.db import get_sessionmaker
+
+        g.db_session = get_sessionmaker()()
+    return g.db_session
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    app.config["ERROR_404_HELP"] = False
+    app.config["RESTX_MASK_SWAGGER"] = False
+    app.url_map.strict_slashes = False
+    api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
+
+    @api.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return error.to_dict(), error.status
+
+    @api.errorhandler(SpecError)
+    def _spec_error(error: SpecError):
+        return error.to_dict(), 400
+
+    @app.teardown_appcontext
+    def _close_session(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    import api.resources as resources
+
+    for module_info in sorted(pkgutil.iter_modules(resources.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"api.resources.{module_info.name}")
+        for ns in getattr(module, "NAMESPACES", []):
+            api.add_namespace(ns)
+    app.extensions["restx_api"] = api
+    return app

@@ -1,0 +1,303 @@
+"""Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlencode
+
+import isodate
+from flask import request
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+class ApiError(Exception):
+    """An error answered as JSON `{"detail": message, ...extra}` with its status code."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detail": self.detail, **self.extra}
+
+
+def bad_request(detail: str, **extra: Any) -> ApiError:
+    return ApiError(400, detail, **extra)
+
+
+def not_found(what: str, ident: Any) -> ApiError:
+    return ApiError(404, f"{what} {ident} does not exist")
+
+
+# ---------------------------------------------------------------- query parameters
+
+def _values(name: str) -> list[str]:
+    values = request.args.getlist(name)
+    if not values and request.is_json and request.method == "GET":
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and name in body:
+            raw = body[name]
+            values = [str(v) for v in raw] if isinstance(raw, list) else [str(raw)]
+    return values
+
+
+def param_str(name: str, default: str | None = None, choices: Sequence[str] | None = None) -> str | None:
+    values = _values(name)
+    if not values:
+        return default
+    value = values[-1]
+    if choices is not None and value not in choices:
+        raise bad_request(f"Invalid value for '{name}': '{value}'. Choices: {', '.join(choices)}")
+    return value
+
+
+def param_str_list(name: str, choices: Sequence[str] | None = None) -> list[str]:
+    values = _values(name)
+    if choices is not None:
+        wrong = [v for v in values if v not in choices]
+        if wrong:
+            raise bad_request(f"Invalid value for '{name}': {', '.join(wrong)}. Choices: {', '.join(choices)}")
+    return values
+
+
+def _to_int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"Parameter '{name}' must be an integer, got '{value}'") from None
+
+
+def param_int(name: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    values = _values(name)
+    if not values:
+        return default
+    value = _to_int(name, values[-1])
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        raise bad_request(f"Parameter '{name}' must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def param_int_list(name: str) -> list[int]:
+    return [_to_int(name, v) for v in _values(name)]
+
+
+_TRUE = ("true", "t", "1", "yes")
+_FALSE = ("false", "f", "0", "no")
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise bad_request(f"Parameter '{name}' must be a boolean (true/false), got '{value}'")
+
+
+def param_bool(name: str, default: bool | None = None) -> bool | None:
+    values = _values(name)
+    return parse_bool(name, values[-1]) if values else default
+
+
+def parse_timestamp(name: str, value: str, now: datetime | None = None) -> datetime:
+    """ISO-8601 datetime with a zone, or an ISO-8601 duration meaning now minus the duration."""
+    text = value.strip()
+    if text.upper().startswith("P"):
+        try:
+            duration = isodate.parse_duration(text)
+        except (isodate.ISO8601Error, ValueError):
+            raise bad_request(f"Parameter '{name}' is not a valid ISO-8601 duration: '{value}'") from None
+        if not isinstance(duration, timedelta):
+            duration = duration.totimedelta(end=now or utcnow())
+        return (now or utcnow()) - duration
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"Parameter '{name}' is not a valid ISO-8601 datetime: '{value}'") from None
+    if parsed.tzinfo is None:
+        raise bad_request(f"Parameter '{name}' must include a time zone (e.g. 2015-01-01T00:00:00Z): '{value}'")
+    return parsed.astimezone(timezone.utc)
+
+
+def param_timestamp(name: str, default: datetime | None = None) -> datetime | None:
+    values = _values(name)
+    return parse_timestamp(name, values[-1]) if values else default
+
+
+def time_range(default_started: datetime | None = None, default_ended: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """The `started`/`ended` pair; equal or reversed ranges are refused."""
+    started = param_timestamp("started", default_started)
+    ended = param_timestamp("ended", default_ended)
+    if started is not None and ended is not None and started >= ended:
+        raise bad_request("Parameter 'started' must be before 'ended'" if started > ended else "Parameters 'started' and 'ended' must not be equal")
+    return started, ended
+
+
+def filter_time(stmt: Select, column, started: datetime | None, ended: datetime | None) -> Select:
+    if started is not None:
+        stmt = stmt.where(column >= started)
+    if ended is not None:
+        stmt = stmt.where(column <= ended)
+    return stmt
+
+
+def filter_in(stmt: Select, column, values: Iterable) -> Select:
+    values = list(values)
+    if values:
+        stmt = stmt.where(column.in_(values)) if len(values) > 1 else stmt.where(column == values[0])
+    return stmt
+
+
+# ---------------------------------------------------------------- ordering and pages
+
+def apply_order(stmt: Select, fields: Mapping[str, Any], default: Sequence[str], tiebreak=None) -> Select:
+    """Apply repeatable `order` parameters (`-` for descending, `__` for nested fields).
+
+    `fields` maps accepted names (e.g. "job_type__name") to columns; unknown names get a 400.
+    """
+    names = _values("order") or list(default)
+    clauses = []
+    for raw in names:
+        descending = raw.startswith("-")
+        name = raw[1:] if descending else raw
+        column = fields.get(name)
+        if column is None:
+            raise bad_request(f"Invalid value for 'order': '{raw}'. Choices: {', '.join(sorted(fields))}")
+        clauses.append(column.desc() if descending else column.asc())
+    if tiebreak is not None:
+        clauses.append(tiebreak)
+    return stmt.order_by(*clauses)
+
+
+def page_params() -> tuple[int, int]:
+    page = param_int("page", 1, minimum=1, maximum=10**9)
+    page_size = param_int("page_size", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    return page, page_size
+
+
+def _page_url(page: int) -> str:
+    args = request.args.to_dict(flat=False)
+    args["page"] = [str(page)]
+    return f"{request.base_url}?{urlencode(args, doseq=True)}"
+
+
+def paginate(session: Session, stmt: Select, serialize: Callable[[Any], dict], count_stmt: Select | None = None) -> dict[str, Any]:
+    """Run one page of `stmt` and wrap it in the `{count, next, previous, results}` envelope."""
+    page, page_size = page_params()
+    if count_stmt is None:
+        count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
+    count = session.scalar(count_stmt) or 0
+    rows = session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)).unique().all()
+    return page_envelope([serialize(r) for r in rows], count, page, page_size)
+
+
+def page_envelope(results: list, count: int, page: int | None = None, page_size: int | None = None) -> dict[str, Any]:
+    if page is None:
+        page, page_size = page_params()
+    return {
+        "count": count,
+        "next": _page_url(page + 1) if page * page_size < count else None,
+        "previous": _page_url(page - 1) if page > 1 else None,
+        "results": results,
+    }
+
+
+def paginate_list(items: list, serialize: Callable[[Any], dict] = lambda x: x) -> dict[str, Any]:
+    """Paginate an in-memory list (summaries computed in Python)."""
+    page, page_size = page_params()
+    start = (page - 1) * page_size
+    return page_envelope([serialize(i) for i in items[start:start + page_size]], len(items), page, page_size)
+
+
+# ---------------------------------------------------------------- request bodies
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        if request.data:
+            raise bad_request("The request body is not valid JSON")
+        return {}
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object")
+    return body
+
+
+def check_fields(body: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str] = ()) -> None:
+    """Refuse unknown fields and missing required fields, listing all of them."""
+    allowed = set(allowed)
+    problems = []
+    unknown = sorted(k for k in body if k not in allowed)
+    if unknown:
+        problems.append(f"Unknown fields: {', '.join(unknown)}")
+    missing = [k for k in required if body.get(k) is None]
+    if missing:
+        problems.append(f"Missing required fields: {', '.join(missing)}")
+    if problems:
+        raise bad_request("; ".join(problems))
+
+
+def body_str(body: Mapping[str, Any], name: str, max_length: int | None = None) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"Field '{name}' must be a string")
+    if max_length is not None and len(value) > max_length:
+        raise bad_request(f"Field '{name}' must be at most {max_length} characters")
+    return value
+
+
+def body_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"Field '{name}' must be an integer")
+    if minimum is not None and value < minimum:
+        raise bad_request(f"Field '{name}' must be at least {minimum}")
+    return value
+
+
+def body_number(body: Mapping[str, Any], name: str, minimum: float | None = None) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise bad_request(f"Field '{name}' must be a number")
+    if minimum is not None and value < minimum:
+        raise bad_request(f"Field '{name}' must be at least {minimum}")
+    return float(value)
+
+
+def body_bool(body: Mapping[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    return None if value is None else parse_bool(name, value)
+
+
+def body_dict(body: Mapping[str, Any], name: str) -> dict | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(f"Field '{name}' must be a JSON object")
+    return value
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")

@@ -1,0 +1,460 @@
+"""The job execution lifecycle: launch (with the pre step), task updates, finish (with the post step).
+
+Every function is idempotent: running it again with the same ids changes nothing, so Celery's
+at-least-once delivery and the periodic reconcile are safe.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from app.command_line import build_argv, display_command_arguments
+from app.db import utcnow
+from app.models import Error, Job, JobExecution, Node, ScaleFile, Workspace
+from app.settings import settings
+from app.specs.base import SpecError
+from app.specs.error_interface import error_name_for_exit_code
+from app.specs.job_data import input_file_ids, output_workspace_ids
+from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
+from app.services.workspaces import WorkspacePathError, broker_for
+
+log = logging.getLogger(__name__)
+
+TASK_PREFIX = "scale-exe-"
+TERMINAL_TASK_STATES = frozenset({
+    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN",
+})
+_EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A queued job the scheduler placed on an agent."""
+
+    job_id: int
+    agent_id: str
+    hostname: str
+    node_id: int | None
+    cpus: float
+    mem: float
+    disk: float
+
+
+@dataclass
+class LaunchSpec:
+    exe_id: int
+    job_id: int
+    task_id: str
+    agent_id: str
+    name: str
+    argv: list[str]
+    cpus: float
+    mem: float
+    disk: float
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout: int = 0
+
+
+@dataclass
+class FinishOutcome:
+    exe_id: int
+    job_id: int
+    job_status: str
+    recipe_update: bool = False
+    paused_node_id: int | None = None
+
+
+def task_id_for(exe_id: int) -> str:
+    return f"{TASK_PREFIX}{exe_id}"
+
+
+def exe_id_from_task(task_id: str) -> int | None:
+    if not task_id.startswith(TASK_PREFIX):
+        return None
+    try:
+        return int(task_id[len(TASK_PREFIX):])
+    except ValueError:
+        return None
+
+
+def exe_dir(exe_id: int) -> Path:
+    return settings.executions_dir / str(exe_id)
+
+
+def sandbox_dir(task_id: str) -> Path:
+    return settings.var_dir / "sandboxes" / task_id
+
+
+def exit_code_from_message(state: str, message: str | None) -> int | None:
+    if state == "TASK_FINISHED":
+        return 0
+    match = _EXIT_STATUS.search(message or "")
+    return int(match.group(1)) if match else None
+
+
+def error_by_name(session: Session, name: str) -> Error:
+    error = session.scalar(select(Error).where(Error.name == name))
+    if error is None:
+        error = session.scalar(select(Error).where(Error.name == "unknown"))
+    return error
+
+
+# ---------------------------------------------------------------- launch
+
+def _input_paths(session: Session, data: dict) -> tuple[dict[str, list[Path]], dict[str, list[ScaleFile]]]:
+    ids_by_name = input_file_ids(data)
+    all_ids = [i for ids in ids_by_name.values() for i in ids]
+    files = {f.id: f for f in session.scalars(select(ScaleFile).options(joinedload(ScaleFile.workspace)).where(ScaleFile.id.in_(all_ids)))} if all_ids else {}
+    paths, records = {}, {}
+    for name, ids in ids_by_name.items():
+        paths[name] = []
+        records[name] = []
+        for fid in ids:
+            f = files[fid]
+            paths[name].append(broker_for(f.workspace.json_config).resolve(f.file_path))
+            records[name].append(f)
+    return paths, records
+
+
+def pre_step(session: Session, exe: JobExecution, job: Job) -> list[str]:
+    """Create the execution's directories, link its input files, and build its argv."""
+    interface = job.job_type_rev.interface
+    data = job.data or {}
+    root = exe_dir(exe.id)
+    output_dir = root / "outputs"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    sources, _ = _input_paths(session, data)
+    linked: dict[str, list[str]] = {}
+    for name, paths in sources.items():
+        input_dir = root / "inputs" / name
+        input_dir.mkdir(parents=True, exist_ok=True)
+        linked[name] = []
+        for src in paths:
+            if not src.exists():
+                raise FileNotFoundError(f"input file {src} is missing")
+            link = input_dir / src.name
+            if not link.exists():
+                os.symlink(src, link)
+            linked[name].append(str(link))
+    return build_argv(interface, data, input_paths=linked, job_output_dir=str(output_dir))
+
+
+def schedule_executions(session: Session, placements: Sequence[Placement]) -> list[LaunchSpec]:
+    """Turn placed jobs into RUNNING executions; jobs no longer QUEUED are skipped (compare-and-set)."""
+    if not placements:
+        return []
+    by_job = {p.job_id: p for p in placements}
+    now = utcnow()
+    claimed = set(session.scalars(
+        update(Job).where(Job.id.in_(list(by_job)), Job.status == "QUEUED")
+        .values(status="RUNNING", num_exes=Job.num_exes + 1, started=now, last_status_change=now, last_modified=now)
+        .returning(Job.id)
+    ))
+    if not claimed:
+        return []
+    jobs = session.scalars(select(Job).options(joinedload(Job.job_type), joinedload(Job.job_type_rev)).where(Job.id.in_(claimed))).all()
+    launches = []
+    for job in jobs:
+        p = by_job[job.id]
+        exe = JobExecution(
+            job_id=job.id, exe_num=job.num_exes, status="RUNNING", timeout=job.timeout, node_id=p.node_id,
+            cpus_scheduled=p.cpus, mem_scheduled=p.mem, disk_in_scheduled=job.disk_in_required,
+            disk_out_scheduled=job.disk_out_required, disk_total_scheduled=p.disk,
+            created=now, queued=job.queued, started=now, pre_started=now,
+        )
+        session.add(exe)
+        session.flush()
+        exe.task_id = task_id_for(exe.id)
+        sandbox = sandbox_dir(exe.task_id)
+        exe.stdout_path = str(sandbox / "stdout")
+        exe.stderr_path = str(sandbox / "stderr")
+        try:
+            argv = pre_step(session, exe, job)
+        except (OSError, WorkspacePathError, KeyError) as exc:
+            exe.pre_completed = utcnow()
+            exe.pre_exit_code = 4
+            exe.task_state = "TASK_ERROR"
+            exe.task_message = f"pre step failed: {exc}"
+            _fail(session, exe, job, error_by_name(session, "filesystem-io"))
+            continue
+        exe.pre_completed = utcnow()
+        exe.pre_exit_code = 0
+        exe.command_arguments = display_command_arguments(argv)
+        env = {"SCALE_JOB_ID": str(job.id), "SCALE_EXE_ID": str(exe.id), "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe.id) / "outputs")}
+        exe.environment = env
+        launches.append(LaunchSpec(
+            exe_id=exe.id, job_id=job.id, task_id=exe.task_id, agent_id=p.agent_id,
+            name=f"{job.job_type.name} {job.job_type.version} job {job.id}", argv=argv,
+            cpus=p.cpus, mem=p.mem, disk=p.disk, environment=env, timeout=job.timeout,
+        ))
+    return launches
+
+
+# ---------------------------------------------------------------- task updates
+
+def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
+    """Record Mesos task updates; returns the ids of executions whose task has just ended.
+
+    An update is `{"task_id", "state", "message", "timestamp" (epoch s, optional)}`.
+    """
+    by_exe: dict[int, dict] = {}
+    for u in updates:
+        exe_id = exe_id_from_task(u["task_id"])
+        if exe_id is not None:
+            previous = by_exe.get(exe_id)
+            # keep the terminal update if a batch holds several for one task
+            if previous is None or u["state"] in TERMINAL_TASK_STATES:
+                by_exe[exe_id] = u
+    if not by_exe:
+        return []
+    ended = []
+    now = utcnow()
+    for exe in session.scalars(select(JobExecution).where(JobExecution.id.in_(list(by_exe)))):
+        u = by_exe[exe.id]
+        state = u["state"]
+        when = datetime.fromtimestamp(u["timestamp"], tz=now.tzinfo) if u.get("timestamp") else now
+        if state in ("TASK_RUNNING", "TASK_STARTING", "TASK_STAGING"):
+            if exe.job_started is None and state == "TASK_RUNNING":
+                exe.job_started = when
+            continue
+        if state not in TERMINAL_TASK_STATES or exe.task_state is not None:
+            continue  # duplicate terminal update
+        exe.task_state = state
+        exe.task_message = u.get("message")
+        exe.job_completed = when
+        if exe.job_started is None:
+            exe.job_started = when
+        exe.job_exit_code = exit_code_from_message(state, u.get("message"))
+        ended.append(exe.id)
+    return ended
+
+
+# ---------------------------------------------------------------- finish
+
+def _fail(session: Session, exe: JobExecution, job: Job, error: Error) -> None:
+    """Fail the execution; retry the job when the error allows it, else fail the job."""
+    now = utcnow()
+    exe.status = "FAILED"
+    exe.error_id = error.id
+    exe.ended = now
+    job.last_modified = now
+    retry = job.job_type.is_long_running or (error.category == "SYSTEM" and job.num_exes < job.max_tries)
+    if retry:
+        job.status = "QUEUED"
+        job.queued = now
+    else:
+        job.status = "FAILED"
+        job.error_id = error.id
+        job.ended = now
+    job.last_status_change = now
+
+
+def _requeue_without_try(exe: JobExecution, job: Job) -> None:
+    now = utcnow()
+    exe.status = "CANCELED"
+    exe.ended = now
+    job.max_tries += 1  # the vacated attempt is not spent
+    job.status = "QUEUED"
+    job.queued = now
+    job.last_status_change = now
+
+
+def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
+    state = exe.task_state
+    if exe.kill_reason == "timeout":
+        return error_by_name(session, "timeout")
+    if state == "TASK_FAILED" and exe.job_exit_code is not None:
+        name = error_name_for_exit_code(job.job_type.error_mapping or {}, exe.job_exit_code)
+        if name is None:
+            name = "unknown" if job.job_type.is_system else "algorithm-unknown"
+        return error_by_name(session, name)
+    if state == "TASK_ERROR":
+        return error_by_name(session, "task-launch")
+    if state in ("TASK_LOST", "TASK_GONE", "TASK_UNREACHABLE", "TASK_DROPPED", "TASK_GONE_BY_OPERATOR"):
+        agent_gone = "agent" in (exe.task_message or "").lower() or state != "TASK_LOST"
+        return error_by_name(session, "node-lost" if agent_gone else "mesos-lost")
+    return error_by_name(session, "unknown")
+
+
+def _read_manifest(output_dir: Path) -> dict:
+    path = output_dir / "results_manifest.json"
+    if not path.exists():
+        return parse_results_manifest({"version": "1.1", "output_data": [], "parse_results": [], "errors": []})
+    with open(path, encoding="utf-8") as fh:
+        return parse_results_manifest(json.load(fh))
+
+
+def _manifest_outputs(manifest: dict, artifacts: list[tuple[str, str]]) -> dict[str, list[str]]:
+    outputs: dict[str, list[str]] = {}
+    for entry in manifest.get("output_data", []):
+        if "file" in entry:
+            outputs.setdefault(entry["name"], []).append(entry["file"]["path"])
+        for f in entry.get("files", []):
+            outputs.setdefault(entry["name"], []).append(f["path"])
+    for name, path in artifacts:
+        if path not in outputs.get(name, []):
+            outputs.setdefault(name, []).append(path)
+    return outputs
+
+
+def guess_media_type(file_name: str) -> str:
+    import mimetypes
+
+    extra = {".json": "application/json", ".geojson": "application/vnd.geo+json", ".h5": "image/x-hdf5-image",
+             ".ntf": "image/nitf", ".nitf": "image/nitf", ".xml": "application/xml", ".tif": "image/tiff",
+             ".tiff": "image/tiff"}
+    suffix = os.path.splitext(file_name)[1].lower()
+    return extra.get(suffix) or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+
+
+def product_uuid(job: Job, output_name: str, file_name: str) -> str:
+    """Stable across re-runs of the same job type on the same inputs."""
+    inputs = sorted(i for ids in input_file_ids(job.data or {}).values() for i in ids)
+    key = f"{job.job_type.name}:{job.job_type.version}:{output_name}:{file_name}:{inputs}"
+    return hashlib.md5(key.encode()).hexdigest()
+
+
+def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
+    """Read the results, store product files, record results. Returns an error when it fails."""
+    from app.services import parse as parse_service  # optional hook: parse results of source files
+
+    output_dir = exe_dir(exe.id) / "outputs"
+    try:
+        manifest = _read_manifest(output_dir)
+    except (SpecError, ValueError, OSError) as exc:
+        log.info("execution %s: invalid results manifest: %s", exe.id, exc)
+        return error_by_name(session, "invalid-results-manifest")
+    stdout = ""
+    if exe.stdout_path and os.path.exists(exe.stdout_path):
+        with open(exe.stdout_path, encoding="utf-8", errors="replace") as fh:
+            stdout = fh.read()
+    outputs = _manifest_outputs(manifest, parse_artifact_lines(stdout))
+    interface = job.job_type_rev.interface
+    workspaces = output_workspace_ids(job.data or {})
+    results_outputs = []
+    for output in interface.get("output_data", []):
+        name = output["name"]
+        paths = outputs.get(name, [])
+        if not paths:
+            if output.get("required", True):
+                log.info("execution %s: required output %s missing", exe.id, name)
+                return error_by_name(session, "missing-output")
+            continue
+        workspace = session.get(Workspace, workspaces.get(name))
+        if workspace is None:
+            return error_by_name(session, "filesystem-io")
+        broker = broker_for(workspace.json_config)
+        file_ids = []
+        for raw in paths:
+            src = Path(raw) if os.path.isabs(raw) else output_dir / raw
+            rel = f"{job.job_type.name}/{job.job_type.version}/job-{job.id}/{src.name}"
+            try:
+                stored = broker.store(src, rel)
+            except (OSError, WorkspacePathError) as exc:
+                log.warning("execution %s: storing %s failed: %s", exe.id, src, exc)
+                return error_by_name(session, "filesystem-io")
+            media_type = output.get("media_type") or guess_media_type(src.name)
+            product = ScaleFile(
+                file_type="PRODUCT", file_name=src.name, media_type=media_type, file_size=stored.stat().st_size,
+                file_path=rel, workspace_id=workspace.id, job_type_id=job.job_type_id, job_id=job.id,
+                job_exe_id=exe.id, is_operational=job.job_type.is_operational, is_published=True,
+                has_been_published=True, published=utcnow(), uuid=product_uuid(job, name, src.name),
+            )
+            session.add(product)
+            session.flush()
+            file_ids.append(product.id)
+        if output["type"] == "file":
+            results_outputs.append({"name": name, "file_id": file_ids[0]})
+        else:
+            results_outputs.append({"name": name, "file_ids": file_ids})
+    exe.results_manifest = manifest
+    exe.results = {"version": "1.0", "output_data": results_outputs}
+    job.results = exe.results
+    parse_service.apply_parse_results(session, job, manifest)
+    return None
+
+
+def finish_execution(session: Session, exe_id: int) -> FinishOutcome | None:
+    """Finish an execution whose task ended. Returns None when there is nothing (more) to do."""
+    exe = session.get(JobExecution, exe_id)
+    if exe is None or exe.task_state is None or exe.status != "RUNNING":
+        return None
+    job = session.get(Job, exe.job_id)
+    if job.status != "RUNNING":
+        # The job moved on without this execution (canceled): close the execution only.
+        exe.status = "CANCELED"
+        exe.ended = exe.ended or utcnow()
+        return None
+    if exe.kill_reason == "vacate":
+        _requeue_without_try(exe, job)
+        return FinishOutcome(exe.id, job.id, job.status)
+    error = None
+    if exe.task_state == "TASK_FINISHED" and exe.kill_reason is None:
+        exe.post_started = utcnow()
+        error = post_step(session, exe, job)
+        exe.post_completed = utcnow()
+        exe.post_exit_code = 0 if error is None else 1
+    else:
+        error = _error_for_task(session, exe, job)
+    outcome = FinishOutcome(exe.id, job.id, "")
+    if error is None:
+        now = utcnow()
+        exe.status = "COMPLETED"
+        exe.ended = now
+        job.status = "COMPLETED"
+        job.ended = now
+        job.last_status_change = now
+    else:
+        _fail(session, exe, job, error)
+        if error.category == "SYSTEM" and exe.node_id is not None:
+            outcome.paused_node_id = _maybe_pause_node(session, exe.node_id)
+    outcome.job_status = job.status
+    outcome.recipe_update = job.status in ("COMPLETED", "FAILED")
+    return outcome
+
+
+def _maybe_pause_node(session: Session, node_id: int) -> int | None:
+    """Pause a node automatically when too many executions failed there with SYSTEM errors lately."""
+    since = utcnow() - timedelta(seconds=settings.NODE_ERROR_PERIOD)
+    count = session.scalar(
+        select(func.count(func.distinct(JobExecution.job_id)))
+        .join(Error, Error.id == JobExecution.error_id)
+        .where(JobExecution.node_id == node_id, JobExecution.status == "FAILED", Error.category == "SYSTEM",
+               JobExecution.ended >= since)
+    )
+    if count < settings.NODE_MAX_ERRORS:
+        return None
+    node = session.get(Node, node_id)
+    if node is None or node.is_paused:
+        return None
+    node.is_paused = True
+    node.is_paused_errors = True
+    node.pause_reason = f"System failure rate too high: {count} jobs failed with system errors in {int(settings.NODE_ERROR_PERIOD)} s"
+    return node.id
+
+
+def finish_executions(session: Session, exe_ids: Iterable[int]) -> list[FinishOutcome]:
+    outcomes = []
+    for exe_id in sorted(set(exe_ids)):
+        outcome = finish_execution(session, exe_id)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def unfinished_execution_ids(session: Session, limit: int = 1000) -> list[int]:
+    """Executions whose task ended but were never finished (a lost message): for the reconcile."""
+    return list(session.scalars(
+        select(JobExecution.id).where(JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None)).limit(limit)
+    ))

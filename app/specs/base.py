@@ -12,7 +12,7 @@ INVALID_PROPERTY_VALUE, MISSING_FILE, UNKNOWN_FILE, TOO_MANY_FILES, MISSING_WORK
 INACTIVE_WORKSPACE, UNKNOWN_JOB_TYPE, INVALID_JOB_INTERFACE, UNKNOWN_RECIPE_INPUT, UNKNOWN_DEPENDENCY,
 DUPLICATE_DEPENDENCY, INPUT_FED_TWICE, TYPE_MISMATCH, OPTIONAL_FEEDS_REQUIRED, CYCLE, INVALID_MOUNT,
 INVALID_REGEX, INVALID_PATH, INVALID_SCHEDULE, UNKNOWN_BROKER_TYPE, INVALID_DATETIME, INVALID_CATEGORY,
-INVALID_MANIFEST_OUTPUT, MISSING_INPUT_PATHS.
+INVALID_MANIFEST_OUTPUT, MISSING_INPUT_PATHS, EMPTY_LIST.
 Warning ids: media_type (as in the specification's examples), IGNORED_OUTPUT.
 """
 from __future__ import annotations
@@ -26,6 +26,9 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _-]{1,255}$")
 NAME_RULE = "may only contain letters, digits, spaces, '_' and '-' and be 1 to 255 characters long"
 
 MEDIA_TYPE_WARNING = "media_type"
+
+# NFS mounts are written "host:/file/path".
+MOUNT_PATTERN = re.compile(r"^[^\s:/]+:/.*$")
 
 
 @dataclass(frozen=True)
@@ -251,3 +254,14 @@ def media_type_accepted(media_type: str | None, accepted: Iterable[str]) -> bool
     if not accepted:
         return True
     return media_type in accepted
+
+
+def check_mount(obj: Mapping[str, Any], key: str, where: str, c: Collector) -> str | None:
+    """A required NFS mount in the documented `host:/file/path` form."""
+    value = get_str(obj, key, where, c, required=True, non_blank=True)
+    if value is None:
+        return None
+    if not MOUNT_PATTERN.match(value.strip()):
+        c.add("INVALID_MOUNT", f"{where}: '{key}' value '{value}' must have the form host:/file/path")
+        return None
+    return value.strip()

@@ -89,10 +89,11 @@ def placeholders(template: str) -> list[Placeholder]:
 # ---------------------------------------------------------------- validation
 
 
-def _check_inputs(raw: list, c: Collector) -> list[dict]:
+def check_input_specs(raw: list, what: str, c: Collector) -> list[dict]:
+    """Input declarations (`{name, type, required, media_types}`); shared with the recipe definition."""
     inputs: list[dict] = []
     for i, item in enumerate(raw):
-        where = f"{WHAT}: input_data[{i}]"
+        where = f"{what}: input_data[{i}]"
         if not isinstance(item, dict):
             c.add("INVALID_TYPE", f"{where} must be an object, got {describe(item)}")
             continue
@@ -170,7 +171,7 @@ def validate_job_interface(doc: dict | None) -> dict:
     if arguments is None:
         arguments = ""
 
-    inputs = _check_inputs(get_list(doc, "input_data", WHAT, c) or [], c)
+    inputs = check_input_specs(get_list(doc, "input_data", WHAT, c) or [], WHAT, c)
     outputs = _check_outputs(get_list(doc, "output_data", WHAT, c) or [], c)
     resources = _check_shared_resources(get_list(doc, "shared_resources", WHAT, c) or [], c)
 

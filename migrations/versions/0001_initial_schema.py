@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 16:35:21.034529
+Create Date: 2026-11-25 16:41:33.647201
 """
 from alembic import op
 import sqlalchemy as sa
@@ -380,9 +380,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('job_exe', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_job_exe_job_id'), ['job_id'], unique=False)
+        batch_op.create_index('ix_job_exe_kill', ['kill_reason', 'task_state'], unique=False)
         batch_op.create_index(batch_op.f('ix_job_exe_last_modified'), ['last_modified'], unique=False)
         batch_op.create_index('ix_job_exe_node_ended', ['node_id', 'ended'], unique=False)
         batch_op.create_index('ix_job_exe_status_modified', ['status', 'last_modified'], unique=False)
+        batch_op.create_index('ix_job_exe_task_state', ['status', 'task_state'], unique=False)
 
     op.create_table('recipe_job',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -545,9 +547,11 @@ def downgrade() -> None:
 
     op.drop_table('recipe_job')
     with op.batch_alter_table('job_exe', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_exe_task_state')
         batch_op.drop_index('ix_job_exe_status_modified')
         batch_op.drop_index('ix_job_exe_node_ended')
         batch_op.drop_index(batch_op.f('ix_job_exe_last_modified'))
+        batch_op.drop_index('ix_job_exe_kill')
         batch_op.drop_index(batch_op.f('ix_job_exe_job_id'))
 
     op.drop_table('job_exe')

@@ -1,0 +1,137 @@
+"""Cluster operator actions (after Dynamic Cluster): hold, unhold, vacate and delete nodes; resource pools
+that can be frozen, drained and restored; auto mode. All state is in the database, so it survives restarts.
+
+Each function works inside the caller's transaction and raises `InvalidTransition` (a 400 in the API) with
+the reason when the action is not allowed in the current state.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import JobExecution, Node, ResourcePool, Scheduler
+from app.services.nodes import node_state, pool_node_ids
+from app.states import NODE, RESOURCE_POOL, InvalidTransition
+
+HOLD_REASON = "Held by an operator"
+
+
+def running_execution_ids(session: Session, node_ids: Iterable[int]) -> list[int]:
+    ids = list(node_ids)
+    if not ids:
+        return []
+    return list(session.scalars(
+        select(JobExecution.id).where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING").order_by(JobExecution.id)
+    ))
+
+
+def running_counts(session: Session, node_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(node_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(JobExecution.node_id, func.count()).where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING")
+        .group_by(JobExecution.node_id)
+    )
+    return {node_id: count for node_id, count in rows}
+
+
+# ---------------------------------------------------------------- nodes
+
+def hold_node(session: Session, node: Node, reason: str | None = None) -> None:
+    """Nothing new starts on the node; its running executions finish."""
+    NODE.check(node_state(node).name, "PAUSED", f"{node.id} ({node.hostname})")
+    node.is_paused = True
+    node.is_paused_errors = False
+    node.pause_reason = reason or HOLD_REASON
+
+
+def unhold_node(session: Session, node: Node) -> None:
+    NODE.check(node_state(node).name, "READY", f"{node.id} ({node.hostname})")
+    node.is_paused = False
+    node.is_paused_errors = False
+    node.pause_reason = None
+
+
+def vacate_node_ids(session: Session, node_ids: Iterable[int]) -> list[int]:
+    """Mark the running executions of these nodes to be killed and requeued without spending a try.
+
+    The scheduler kills tasks whose execution has a kill_reason; finishing the TASK_KILLED update
+    requeues the job (app.services.executions.finish_execution). Executions already being killed for
+    another reason (canceled, timeout) keep that reason. Returns the execution ids marked.
+    """
+    ids = list(node_ids)
+    if not ids:
+        return []
+    return list(session.scalars(
+        update(JobExecution)
+        .where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING", JobExecution.kill_reason.is_(None))
+        .values(kill_reason="vacate", last_modified=utcnow())
+        .returning(JobExecution.id)
+    ))
+
+
+def vacate_node(session: Session, node: Node) -> list[int]:
+    return sorted(vacate_node_ids(session, [node.id]))
+
+
+def delete_node(session: Session, node: Node) -> None:
+    """Retire a held, idle node: it is archived and stays out of scheduling even if its agent offers again."""
+    NODE.check(node_state(node).name, "DELETED", f"{node.id} ({node.hostname})")
+    running = running_execution_ids(session, [node.id])
+    if running:
+        raise InvalidTransition(
+            f"Node {node.id} ({node.hostname}) still has {len(running)} running job execution(s): wait for them or vacate it first"
+        )
+    node.is_active = False
+    node.archived = utcnow()
+
+
+# ---------------------------------------------------------------- resource pools
+
+def _change_pool_state(pool: ResourcePool, target: str) -> None:
+    RESOURCE_POOL.check(pool.state, target, f"{pool.id} ({pool.name})")
+    pool.state = target
+    pool.last_modified = utcnow()
+
+
+def freeze_pool(session: Session, pool: ResourcePool) -> None:
+    """Nothing new starts on the pool's nodes; running executions finish."""
+    _change_pool_state(pool, "FROZEN")
+
+
+def restore_pool(session: Session, pool: ResourcePool) -> None:
+    """Back to normal. Nodes held one by one stay held: pool and node pauses are kept apart."""
+    _change_pool_state(pool, "ACTIVE")
+
+
+def drain_pool(session: Session, pool: ResourcePool) -> list[int]:
+    """Nothing new starts on the pool's nodes and their running executions are vacated (requeued)."""
+    _change_pool_state(pool, "DRAINING")
+    return sorted(vacate_node_ids(session, pool_node_ids(session, [pool])[pool.id]))
+
+
+def delete_pool(session: Session, pool: ResourcePool) -> None:
+    if pool.state != "ACTIVE":
+        raise InvalidTransition(f"Resource pool {pool.id} ({pool.name}) is {pool.state}: restore it before deleting it")
+    session.delete(pool)
+
+
+# ---------------------------------------------------------------- auto mode
+
+def scheduler_row(session: Session) -> Scheduler:
+    scheduler = session.get(Scheduler, 1)
+    if scheduler is None:  # seeded at migration; recreate rather than fail
+        scheduler = Scheduler(id=1)
+        session.add(scheduler)
+        session.flush()
+    return scheduler
+
+
+def set_auto_mode(session: Session, enabled: bool) -> Scheduler:
+    scheduler = scheduler_row(session)
+    scheduler.auto_mode = enabled
+    return scheduler

@@ -1,0 +1,49 @@
+"""`make run`: start every process of the Procfile with honcho, after printing where to find them.
+
+Processes that an environment variable points elsewhere are left out: no `redis` when REDIS_URL
+names another host, no `cluster` when MESOS_MASTER names a real Mesos master.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from app.settings import ROOT, settings
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "")
+
+
+def processes() -> list[str]:
+    names = [line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line]
+    redis = urlparse(settings.REDIS_URL)
+    if redis.hostname not in LOCAL_HOSTS:
+        names.remove("redis")
+    master_host, _, master_port = settings.MESOS_MASTER.rpartition(":")
+    if master_host not in LOCAL_HOSTS or master_port != str(settings.LOCAL_CLUSTER_PORT):
+        names.remove("cluster")
+    return names
+
+
+def main() -> None:
+    redis = urlparse(settings.REDIS_URL)
+    env = dict(os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir),
+               PYTHONUNBUFFERED="1")
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    api = f"http://{settings.API_HOST}:{settings.API_PORT}"
+    print(f"""
+Scale is starting (Ctrl-C stops every process):
+  REST API      {api}/          (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
+  status        {api}/status/   and {api}/v6/status/
+  Flower        http://{settings.API_HOST}:{settings.FLOWER_PORT}/
+  Mesos master  http://{settings.MESOS_MASTER}/   ({'local cluster' if 'cluster' in processes() else 'external'})
+  Redis         {settings.REDIS_URL}
+  database      {settings.database_url}
+""", flush=True)
+    honcho = str(Path(sys.executable).parent / "honcho")
+    os.execvpe(honcho, [honcho, "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", *processes()], env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+"""The scheduler: a Mesos framework (pymesos) that matches offers to queued jobs.
+
+pymesos callbacks only record what arrived (offers, rescinds, task updates, lost agents) and wake
+the main loop. The loop does the work: it refreshes its in-memory queue from the database, runs
+the pure matching functions over the held offers, writes the new executions in one transaction,
+launches their tasks, records task updates (then sends `finish_executions` messages), kills
+canceled / timed-out / vacated tasks, and writes its status report.
+
+Run it with `python -m workers.scheduler`; MESOS_MASTER names the master (the local cluster by default).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from pymesos import MesosSchedulerDriver, Scheduler
+from sqlalchemy import select, update
+
+from app.db import utcnow, with_retry
+from app.models import Job, JobExecution, JobType, Scheduler as SchedulerRow
+from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
+from app.scheduling.queue_state import QueueState
+from app.services import executions, nodes
+from app.settings import settings
+
+log = logging.getLogger("scale.scheduler")
+
+RESOURCE_NAMES = ("cpus", "mem", "disk")
+SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
+
+
+def scalar_resources(resources: list[dict]) -> dict[str, float]:
+    out = {name: 0.0 for name in RESOURCE_NAMES}
+    for r in resources or []:
+        if r.get("name") in out and r.get("type", "SCALAR") == "SCALAR":
+            out[r["name"]] += float(r.get("scalar", {}).get("value", 0.0))
+    return out
+
+
+@dataclass
+class HeldOffer:
+    offer_id: str
+    agent_id: str
+    hostname: str
+    port: int
+    resources: dict[str, float]
+    attributes: dict
+    received: float
+
+
+@dataclass
+class RunningTask:
+    exe_id: int
+    job_id: int
+    job_type_id: int
+    agent_id: str
+    cpus: float
+    mem: float
+    disk: float
+    started: float
+    timeout: int
+    kill_sent: float = 0.0
+
+
+@dataclass
+class Counters:
+    new_offers: int = 0
+    jobs_launched: int = 0
+    tasks_launched: int = 0
+    offers_launched: int = 0
+    task_updates: int = 0
+    jobs_finished: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class ScaleScheduler(Scheduler):
+    """pymesos callbacks: record and wake the loop, nothing more."""
+
+    def __init__(self, core: "SchedulerCore") -> None:
+        self.core = core
+
+    def registered(self, driver, framework_id, master_info):
+        self.core.on_registered(framework_id["value"], master_info, reregistered=False)
+
+    def reregistered(self, driver, master_info):
+        self.core.on_registered(driver.framework_id, master_info, reregistered=True)
+
+    def disconnected(self, driver):
+        self.core.on_disconnected()
+
+    def resourceOffers(self, driver, offers):
+        self.core.on_offers(offers)
+
+    def offerRescinded(self, driver, offer_id):
+        self.core.on_rescind(offer_id["value"])
+
+    def statusUpdate(self, driver, status):
+        self.core.on_update(status)
+
+    def slaveLost(self, driver, agent_id):
+        self.core.on_agent_lost(agent_id["value"])
+
+    def executorLost(self, driver, executor_id, agent_id, status):
+        self.core.on_agent_lost(agent_id["value"])
+
+    def error(self, driver, message):
+        log.error("master reported an error: %s", message)
+        self.core.warn("mesos-error", "Mesos error", str(message))
+
+
+class SchedulerCore:
+    def __init__(self, driver_factory=None) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.offers: dict[str, HeldOffer] = {}
+        self.pending_updates: list[dict] = []
+        self.lost_agents: list[str] = []
+        self.running: dict[str, RunningTask] = {}
+        self.queue = QueueState()
+        self.counters = Counters()
+        self.connected = False
+        self.framework_id: str | None = None
+        self.master_info: dict = {}
+        self.needs_reconcile = False
+        self.warnings: dict[str, dict] = {}
+        # database-derived state, refreshed by sync()
+        self.is_paused = False
+        self.queue_mode = "FIFO"
+        self.job_types: dict[int, object] = {}  # id -> row(id, is_paused, max_scheduled)
+        self.paused_nodes: set[int] = set()
+        self.agent_nodes: dict[str, int] = {}
+        self.agent_watermark: dict[str, dict[str, float]] = {}
+        self.agent_hosts: dict[str, str] = {}
+        self.agent_last_offer: dict[str, float] = {}
+        self.queue_watermark: datetime | None = None
+        self.last_full_sync = 0.0
+        self.last_status = 0.0
+        self.last_counters = (time.time(), Counters())
+        self.last_reconcile = 0.0
+        self.driver = None
+        self._driver_factory = driver_factory or self._make_driver
+
+    # ------------------------------------------------------------ callbacks (pymesos thread)
+
+    def on_registered(self, framework_id: str, master_info: dict, reregistered: bool) -> None:
+        log.info("%s with framework id %s", "re-registered" if reregistered else "registered", framework_id)
+        with self.lock:
+            self.connected = True
+            self.framework_id = framework_id
+            self.master_info = dict(master_info or {})
+            self.needs_reconcile = True
+            self.warnings.pop("disconnected", None)
+        self.wake.set()
+
+    def on_disconnected(self) -> None:
+        log.warning("disconnected from the master; pymesos re-subscribes with the same framework id")
+        with self.lock:
+            self.connected = False
+            self.offers.clear()
+        self.warn("disconnected", "Disconnected", "The scheduler lost its connection to the Mesos master")
+
+    def on_offers(self, offers: list[dict]) -> None:
+        now = time.time()
+        with self.lock:
+            for o in offers:
+                url = o.get("url", {}).get("address", {})
+                attributes = {a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
+                              for a in o.get("attributes", []) or []}
+                held = HeldOffer(o["id"]["value"], o["agent_id"]["value"], o.get("hostname", ""), int(url.get("port", 5051)),
+                                 scalar_resources(o.get("resources", [])), attributes, now)
+                self.offers[held.offer_id] = held
+                self.counters.new_offers += 1
+        self.wake.set()
+
+    def on_rescind(self, offer_id: str) -> None:
+        with self.lock:
+            self.offers.pop(offer_id, None)
+
+    def on_update(self, status: dict) -> None:
+        with self.lock:
+            self.pending_updates.append(status)
+            self.counters.task_updates += 1
+        self.wake.set()
+
+    def on_agent_lost(self, agent_id: str) -> None:
+        log.warning("agent %s lost", agent_id)
+        with self.lock:
+            self.lost_agents.append(agent_id)
+            for oid in [oid for oid, o in self.offers.items() if o.agent_id == agent_id]:
+                del self.offers[oid]
+        self.wake.set()
+
+    def warn(self, name: str, title: str, description: str) -> None:
+        now = utcnow().isoformat()
+        with self.lock:
+            entry = self.warnings.setdefault(name, {"name": name, "title": title, "description": description, "started": now})
+            entry["description"] = description
+            entry["last_updated"] = now
+
+    # ------------------------------------------------------------ database sync
+
+    def sync(self, full: bool) -> None:
+        """Refresh the in-memory view: scheduler row, job types, node pauses, newly queued jobs."""
+        def read(session):
+            row = session.get(SchedulerRow, 1)
+            job_types = {r.id: r for r in session.execute(select(JobType.id, JobType.is_paused, JobType.max_scheduled))}
+            paused = nodes.paused_node_ids(session)
+            cols = (Job.id, Job.job_type_id, Job.priority, Job.queued, Job.cpus_required, Job.mem_required,
+                    Job.disk_in_required, Job.disk_out_required, Job.last_status_change)
+            stmt = select(*cols).where(Job.status == "QUEUED")
+            if not full and self.queue_watermark is not None:
+                stmt = stmt.where(Job.last_status_change >= self.queue_watermark - SYNC_OVERLAP)
+            queued = session.execute(stmt).all()
+            return row.is_paused if row else False, row.queue_mode if row else "FIFO", job_types, paused, queued
+
+        self.is_paused, self.queue_mode, self.job_types, self.paused_nodes, rows = with_retry(read)
+        jobs = [QueuedJob(r.id, r.job_type_id, r.priority, r.queued.timestamp() if r.queued else 0.0, r.cpus_required,
+                          r.mem_required, r.disk_in_required + r.disk_out_required) for r in rows]
+        if full:
+            keep = {j.job_id for j in jobs}
+            self.queue.remove([jid for jid in self.queue.job_ids() if jid not in keep])
+            self.last_full_sync = time.time()
+        self.queue.add(jobs)
+        if rows:
+            newest = max(r.last_status_change for r in rows if r.last_status_change is not None)
+            if self.queue_watermark is None or newest > self.queue_watermark:
+                self.queue_watermark = newest
+        elif full and self.queue_watermark is None:
+            self.queue_watermark = utcnow()
+
+    # ------------------------------------------------------------ the loop
+
+    def schedule(self) -> None:
+        """Match held offers to the queue, write executions, launch tasks, decline what is unused."""
+        with self.lock:
+            offers = list(self.offers.values())
+        if not offers or not self.connected:
+            return
+        by_agent: dict[str, list[HeldOffer]] = defaultdict(list)
+        for o in offers:
+            by_agent[o.agent_id].append(o)
+        new_agents = [{"agent_id": a, "hostname": os[0].hostname, "port": os[0].port, "attributes": os[0].attributes}
+                      for a, os in by_agent.items() if a not in self.agent_nodes]
+        if new_agents:
+            self.agent_nodes.update(with_retry(lambda s: nodes.register_agents(s, new_agents)))
+        running_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
+        running_by_type: dict[int, int] = defaultdict(int)
+        for t in self.running.values():
+            r = running_by_agent[t.agent_id]
+            r["cpus"] += t.cpus
+            r["mem"] += t.mem
+            r["disk"] += t.disk
+            running_by_type[t.job_type_id] += 1
+        agents = []
+        now = time.time()
+        for agent_id, agent_offers in by_agent.items():
+            offered = dict.fromkeys(RESOURCE_NAMES, 0.0)
+            for o in agent_offers:
+                for k in RESOURCE_NAMES:
+                    offered[k] += o.resources[k]
+            running = running_by_agent[agent_id]
+            seen_total = {k: offered[k] + running[k] for k in RESOURCE_NAMES}
+            mark = self.agent_watermark.setdefault(agent_id, dict(seen_total))
+            for k in RESOURCE_NAMES:
+                mark[k] = max(mark[k], seen_total[k])
+            self.agent_hosts[agent_id] = agent_offers[0].hostname
+            self.agent_last_offer[agent_id] = now
+            node_id = self.agent_nodes.get(agent_id)
+            agents.append(AgentResources(
+                agent_id=agent_id, node_id=node_id, hostname=agent_offers[0].hostname,
+                cpus=offered["cpus"], mem=offered["mem"], disk=offered["disk"],
+                is_paused=node_id in self.paused_nodes, is_active=True,
+                total_cpus=mark["cpus"], total_mem=mark["mem"], total_disk=mark["disk"],
+                running_cpus=running["cpus"], running_mem=running["mem"], running_disk=running["disk"],
+            ))
+        limits = {jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
+                  for jt in self.job_types.values()}
+        result = match(self.queue.ordered(self.queue_mode), agents, limits, scheduler_paused=self.is_paused,
+                       queue_mode=self.queue_mode, max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS)
+        for message in result.warnings:
+            self.warn("resources", "Insufficient resources", message)
+        launched_agents: set[str] = set()
+        if result.assignments:
+            placements = [executions.Placement(a.job_id, a.agent_id, self.agent_hosts.get(a.agent_id, ""),
+                                               self.agent_nodes.get(a.agent_id), a.cpus, a.mem, a.disk)
+                          for a in result.assignments]
+            launches = with_retry(lambda s: executions.schedule_executions(s, placements))
+            # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
+            self.queue.remove([p.job_id for p in placements])
+            tasks_by_agent: dict[str, list[dict]] = defaultdict(list)
+            for spec in launches:
+                tasks_by_agent[spec.agent_id].append(self.task_info(spec))
+                jt_id = self.job_type_of(spec.job_id, result)
+                self.running[spec.task_id] = RunningTask(spec.exe_id, spec.job_id, jt_id, spec.agent_id, spec.cpus,
+                                                         spec.mem, spec.disk, time.time(), spec.timeout)
+            for agent_id, tasks in tasks_by_agent.items():
+                offer_ids = [{"value": o.offer_id} for o in by_agent[agent_id]]
+                self.driver.launchTasks(offer_ids, tasks, filters={"refuse_seconds": 0.0})
+                launched_agents.add(agent_id)
+                self.counters.offers_launched += len(offer_ids)
+                self.counters.tasks_launched += len(tasks)
+                self.counters.jobs_launched += len(tasks)
+        decline = []
+        hold = settings.SCHEDULER_OFFER_HOLD
+        for agent_id, agent_offers in by_agent.items():
+            if agent_id in launched_agents:
+                continue
+            for o in agent_offers:
+                if now - o.received >= hold or not len(self.queue):
+                    decline.append(o)
+        with self.lock:
+            for agent_id in launched_agents:
+                for o in by_agent[agent_id]:
+                    self.offers.pop(o.offer_id, None)
+            for o in decline:
+                self.offers.pop(o.offer_id, None)
+        if decline:
+            self.driver.declineOffer([{"value": o.offer_id} for o in decline], filters={"refuse_seconds": 1.0})
+
+    @staticmethod
+    def job_type_of(job_id: int, result) -> int:
+        return result.job_types.get(job_id, 0) if hasattr(result, "job_types") else 0
+
+    def task_info(self, spec: executions.LaunchSpec) -> dict:
+        resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},
+                     {"name": "mem", "type": "SCALAR", "scalar": {"value": spec.mem}}]
+        if spec.disk > 0:
+            resources.append({"name": "disk", "type": "SCALAR", "scalar": {"value": spec.disk}})
+        return {
+            "name": spec.name,
+            "task_id": {"value": spec.task_id},
+            "agent_id": {"value": spec.agent_id},
+            "resources": resources,
+            "command": {
+                "shell": False,
+                "value": spec.argv[0],
+                "arguments": spec.argv,
+                "environment": {"variables": [{"name": k, "value": v} for k, v in spec.environment.items()]},
+            },
+        }
+
+    def process_updates(self) -> None:
+        with self.lock:
+            updates, self.pending_updates = self.pending_updates, []
+            lost, self.lost_agents = self.lost_agents, []
+        for agent_id in lost:
+            # Tasks of a lost agent that the master did not report: fail them as lost.
+            for task_id, t in list(self.running.items()):
+                if t.agent_id == agent_id:
+                    updates.append({"task_id": {"value": task_id}, "state": "TASK_LOST",
+                                    "message": "agent removed", "agent_id": {"value": agent_id}})
+            self.agent_last_offer.pop(agent_id, None)
+        if not updates:
+            return
+        records = [{"task_id": u["task_id"]["value"], "state": u["state"], "message": u.get("message"),
+                    "timestamp": u.get("timestamp")} for u in updates]
+        ended = with_retry(lambda s: executions.record_task_updates(s, records))
+        for r in records:
+            if r["state"] in executions.TERMINAL_TASK_STATES:
+                self.running.pop(r["task_id"], None)
+        for u in updates:
+            if u.get("uuid") and self.driver is not None:
+                self.driver.acknowledgeStatusUpdate(u)
+        if ended:
+            from tasks.celery_app import send
+            from tasks.jobs import finish_executions
+
+            send(finish_executions, ended)
+            self.counters.jobs_finished += len(ended)
+
+    def kill_and_expire(self) -> None:
+        """Kill tasks whose execution was canceled, vacated or timed out."""
+        if not self.running:
+            return
+        now = time.time()
+        expired = [t.exe_id for t in self.running.values() if t.timeout and now > t.started + t.timeout and not t.kill_sent]
+
+        def read(session):
+            if expired:
+                session.execute(update(JobExecution).where(JobExecution.id.in_(expired), JobExecution.kill_reason.is_(None))
+                                .values(kill_reason="timeout"))
+            return list(session.scalars(select(JobExecution.task_id).where(
+                JobExecution.kill_reason.is_not(None), JobExecution.task_state.is_(None))))
+
+        to_kill = with_retry(read)
+        for task_id in to_kill:
+            t = self.running.get(task_id)
+            if t is None or now - t.kill_sent < 10:
+                continue
+            t.kill_sent = now
+            log.info("killing task %s", task_id)
+            self.driver.killTask({"value": task_id})
+
+    def load_running(self) -> None:
+        """After (re)registration: every RUNNING execution joins the running set and is reconciled."""
+        def read(session):
+            return session.execute(
+                select(JobExecution.id, JobExecution.job_id, JobExecution.task_id, JobExecution.started,
+                       JobExecution.timeout, JobExecution.cpus_scheduled, JobExecution.mem_scheduled,
+                       JobExecution.disk_total_scheduled, Job.job_type_id, JobExecution.node_id)
+                .join(Job, Job.id == JobExecution.job_id)
+                .where(JobExecution.status == "RUNNING", JobExecution.task_state.is_(None))
+            ).all()
+
+        rows = with_retry(read)
+        node_agent = {v: k for k, v in self.agent_nodes.items()}
+        for r in rows:
+            if r.task_id and r.task_id not in self.running:
+                self.running[r.task_id] = RunningTask(r.id, r.job_id, r.job_type_id, node_agent.get(r.node_id, ""), r.cpus_scheduled,
+                                                      r.mem_scheduled, r.disk_total_scheduled,
+                                                      r.started.timestamp() if r.started else time.time(), r.timeout)
+        tasks = [{"task_id": {"value": tid}} for tid in self.running]
+        if tasks:
+            self.driver.reconcileTasks(tasks)
+        self.last_reconcile = time.time()
+
+    def write_status(self) -> None:
+        now = time.time()
+        then, previous = self.last_counters
+        elapsed = max(now - then, 1e-6)
+        current = self.counters.as_dict()
+        rates = {f"{k}_per_sec": round((v - getattr(previous, k)) / elapsed, 3) for k, v in current.items()}
+        self.last_counters = (now, Counters(**current))
+        with self.lock:
+            offers = list(self.offers.values())
+            warnings = list(self.warnings.values())
+        offered_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
+        for o in offers:
+            for k in RESOURCE_NAMES:
+                offered_by_agent[o.agent_id][k] += o.resources[k]
+        running_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
+        for t in self.running.values():
+            running_by_agent[t.agent_id]["cpus"] += t.cpus
+            running_by_agent[t.agent_id]["mem"] += t.mem
+            running_by_agent[t.agent_id]["disk"] += t.disk
+        node_reports = []
+        for agent_id, total in self.agent_watermark.items():
+            offered = offered_by_agent[agent_id]
+            running = running_by_agent[agent_id]
+            last = self.agent_last_offer.get(agent_id)
+            online = last is not None and now - last < settings.NODE_OFFLINE_AFTER
+            free = {k: round(max(total[k] - offered[k] - running[k], 0.0), 3) for k in RESOURCE_NAMES}
+            node_reports.append({
+                "agent_id": agent_id, "hostname": self.agent_hosts.get(agent_id), "node_id": self.agent_nodes.get(agent_id),
+                "online": online, "last_offer": datetime.fromtimestamp(last, timezone.utc).isoformat() if last else None,
+                "total": total, "offered": offered, "running": running, "free": free,
+                "unavailable": dict.fromkeys(RESOURCE_NAMES, 0.0) if online else dict(total),
+            })
+        host, _, port = settings.MESOS_MASTER.rpartition(":")
+        status = {
+            "state": "PAUSED" if self.is_paused else "READY",
+            "hostname": socket.gethostname(),
+            "framework_id": self.framework_id,
+            "master": {"hostname": self.master_info.get("hostname", host), "port": int(self.master_info.get("port", port or 5050)),
+                       "is_online": self.connected},
+            "metrics": {**rates, **current},
+            "queue_depth": len(self.queue),
+            "running_tasks": len(self.running),
+            "warnings": warnings,
+            "nodes": node_reports,
+        }
+
+        def write(session):
+            row = session.get(SchedulerRow, 1)
+            if row is None:
+                row = SchedulerRow(id=1)
+                session.add(row)
+            row.status = status
+            row.status_updated = utcnow()
+            if self.framework_id:
+                row.framework_id = self.framework_id
+            row.master_hostname = status["master"]["hostname"]
+            row.master_port = status["master"]["port"]
+
+        with_retry(write)
+        self.last_status = now
+
+    def step(self) -> None:
+        now = time.time()
+        self.sync(full=now - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
+        if self.needs_reconcile and self.connected:
+            self.needs_reconcile = False
+            self.load_running()
+        elif self.connected and now - self.last_reconcile >= settings.SCHEDULER_RECONCILE_INTERVAL:
+            self.load_running()
+        self.process_updates()
+        if self.connected:
+            self.kill_and_expire()
+            self.schedule()
+        if now - self.last_status >= settings.SCHEDULER_STATUS_INTERVAL:
+            self.write_status()
+
+    # ------------------------------------------------------------ process
+
+    def _make_driver(self):
+        def read(session):
+            row = session.get(SchedulerRow, 1)
+            return row.framework_id if row else None
+
+        framework = {"user": "", "name": settings.FRAMEWORK_NAME, "hostname": socket.gethostname(),
+                     "failover_timeout": settings.FRAMEWORK_FAILOVER_TIMEOUT, "roles": [settings.FRAMEWORK_ROLE],
+                     "capabilities": [{"type": "MULTI_ROLE"}]}
+        framework_id = with_retry(read)
+        if framework_id:
+            framework["id"] = {"value": framework_id}
+        return MesosSchedulerDriver(ScaleScheduler(self), framework, settings.MESOS_MASTER,
+                                    use_addict=False, implicit_acknowledgements=False)
+
+    def run(self) -> None:
+        self.driver = self._driver_factory()
+        self.driver.start()
+        self.sync(full=True)
+        interval = settings.SCHEDULER_SYNC_INTERVAL
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.step()
+                except Exception:  # one bad pass must not stop scheduling
+                    log.exception("scheduling pass failed")
+                    time.sleep(1)
+                self.wake.wait(interval)
+                self.wake.clear()
+        finally:
+            self.driver.stop(failover=True)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+
+def main() -> None:
+    logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    core = SchedulerCore()
+    signal.signal(signal.SIGTERM, lambda *_: core.stop())
+    signal.signal(signal.SIGINT, lambda *_: core.stop())
+    log.info("scheduler starting, master %s", settings.MESOS_MASTER)
+    core.run()
+
+
+if __name__ == "__main__":
+    main()

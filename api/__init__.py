@@ -26,7 +26,7 @@ def get_session():
 
 def create_app() -> Flask:
     app = Flask(__name__)
-    app.config["ERROR_404_HELP"] = False
+    app.config["RESTX_ERROR_404_HELP"] = False
     app.config["RESTX_MASK_SWAGGER"] = False
     app.url_map.strict_slashes = False
     api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")

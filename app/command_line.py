@@ -16,12 +16,16 @@ A token that refers to an optional input which was not given is left out entirel
 """
 from __future__ import annotations
 
+import os
 import shlex
 from typing import Iterable, Mapping
 
 from app.specs.base import Collector, Problem, SpecError
 from app.specs.job_data import input_file_ids, property_values
 from app.specs.job_interface import JOB_OUTPUT_DIR, Placeholder, tokenize_command_arguments
+
+# input name -> local path(s) of its files, as the pre step laid them out
+InputPaths = Mapping[str, "Iterable[str | os.PathLike[str]] | str | os.PathLike[str]"]
 
 
 def _with_flag(flag: str, values: list[str]) -> list[str]:
@@ -36,7 +40,7 @@ def _with_flag(flag: str, values: list[str]) -> list[str]:
 class _Resolver:
     """Values for placeholder names, recording a problem for anything that cannot be filled."""
 
-    def __init__(self, interface: dict, job_data: dict, input_paths: Mapping[str, Iterable[str] | str],
+    def __init__(self, interface: dict, job_data: dict, input_paths: InputPaths,
                  job_output_dir: str, c: Collector) -> None:
         self.inputs = {e["name"]: e for e in interface.get("input_data", [])}
         self.outputs = {e["name"] for e in interface.get("output_data", [])}
@@ -68,8 +72,9 @@ class _Resolver:
             if required:
                 self._problem(name, "MISSING_REQUIRED_INPUT", f"command_arguments: required input '{name}' has no value")
             return None
-        paths = self.input_paths.get(name)
-        paths = [paths] if isinstance(paths, str) else list(paths or [])
+        raw = self.input_paths.get(name)
+        # A lone str/Path is one path; Path objects become str so argv holds only strings.
+        paths = [os.fspath(raw)] if isinstance(raw, (str, os.PathLike)) else [os.fspath(p) for p in raw or []]
         if paths:
             if spec.get("type") == "file" and len(paths) > 1:
                 self._problem(name, "TOO_MANY_FILES", f"command_arguments: file input '{name}' got {len(paths)} paths")
@@ -83,7 +88,7 @@ class _Resolver:
         return None
 
 
-def build_command_args(interface: dict, job_data: dict, *, input_paths: Mapping[str, Iterable[str] | str],
+def build_command_args(interface: dict, job_data: dict, *, input_paths: InputPaths,
                        job_output_dir: str) -> list[str]:
     """The argument list from the interface's command_arguments; raises SpecError listing every problem."""
     c = Collector()
@@ -124,7 +129,7 @@ def split_command(command: str) -> list[str]:
     return words
 
 
-def build_argv(interface: dict, job_data: dict, *, input_paths: Mapping[str, Iterable[str] | str],
+def build_argv(interface: dict, job_data: dict, *, input_paths: InputPaths,
                job_output_dir: str) -> list[str]:
     """The full argv: the command's words followed by the substituted arguments."""
     return split_command(interface.get("command", "")) + build_command_args(

@@ -226,10 +226,10 @@ class SchedulerCore:
         jobs = [QueuedJob(r.id, r.job_type_id, r.priority, r.queued.timestamp() if r.queued else 0.0, r.cpus_required,
                           r.mem_required, r.disk_in_required + r.disk_out_required) for r in rows]
         if full:
-            keep = {j.job_id for j in jobs}
-            self.queue.remove([jid for jid in self.queue.job_ids() if jid not in keep])
+            self.queue.replace_all(jobs)
             self.last_full_sync = time.time()
-        self.queue.add(jobs)
+        else:
+            self.queue.add(jobs)
         if rows:
             newest = max(r.last_status_change for r in rows if r.last_status_change is not None)
             if self.queue_watermark is None or newest > self.queue_watermark:
@@ -285,7 +285,7 @@ class SchedulerCore:
         limits = {jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
                   for jt in self.job_types.values()}
         result = match(self.queue.ordered(self.queue_mode), agents, limits, scheduler_paused=self.is_paused,
-                       queue_mode=self.queue_mode, max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS)
+                       queue_mode=self.queue_mode, max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS, presorted=True)
         for message in result.warnings:
             self.warn("resources", "Insufficient resources", message)
         launched_agents: set[str] = set()
@@ -294,13 +294,13 @@ class SchedulerCore:
                                                self.agent_nodes.get(a.agent_id), a.cpus, a.mem, a.disk)
                           for a in result.assignments]
             launches = with_retry(lambda s: executions.schedule_executions(s, placements))
+            job_types = {p.job_id: self.queue.get(p.job_id).job_type_id for p in placements}
             # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
             self.queue.remove([p.job_id for p in placements])
             tasks_by_agent: dict[str, list[dict]] = defaultdict(list)
             for spec in launches:
                 tasks_by_agent[spec.agent_id].append(self.task_info(spec))
-                jt_id = self.job_type_of(spec.job_id, result)
-                self.running[spec.task_id] = RunningTask(spec.exe_id, spec.job_id, jt_id, spec.agent_id, spec.cpus,
+                self.running[spec.task_id] = RunningTask(spec.exe_id, spec.job_id, job_types[spec.job_id], spec.agent_id, spec.cpus,
                                                          spec.mem, spec.disk, time.time(), spec.timeout)
             for agent_id, tasks in tasks_by_agent.items():
                 offer_ids = [{"value": o.offer_id} for o in by_agent[agent_id]]
@@ -325,10 +325,6 @@ class SchedulerCore:
                 self.offers.pop(o.offer_id, None)
         if decline:
             self.driver.declineOffer([{"value": o.offer_id} for o in decline], filters={"refuse_seconds": 1.0})
-
-    @staticmethod
-    def job_type_of(job_id: int, result) -> int:
-        return result.job_types.get(job_id, 0) if hasattr(result, "job_types") else 0
 
     def task_info(self, spec: executions.LaunchSpec) -> dict:
         resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},

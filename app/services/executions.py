@@ -135,6 +135,7 @@ def pre_step(session: Session, exe: JobExecution, job: Job) -> list[str]:
     output_dir = root / "outputs"
     output_dir.mkdir(parents=True, exist_ok=True)
     sources, _ = _input_paths(session, data)
+    input_types = {i["name"]: i["type"] for i in interface.get("input_data", [])}
     linked: dict[str, list[str]] = {}
     for name, paths in sources.items():
         input_dir = root / "inputs" / name
@@ -147,6 +148,8 @@ def pre_step(session: Session, exe: JobExecution, job: Job) -> list[str]:
             if not link.exists():
                 os.symlink(src, link)
             linked[name].append(str(link))
+        if input_types.get(name) == "files":
+            linked[name] = [str(input_dir)]  # a "files" input is passed as the directory holding them
     return build_argv(interface, data, input_paths=linked, job_output_dir=str(output_dir))
 
 

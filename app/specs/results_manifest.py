@@ -25,7 +25,7 @@ from app.specs.base import (
 WHAT = "results manifest"
 LATEST = "1.1"
 SUPPORTED = ("1.0", "1.1")
-_ARTIFACT_LINE = re.compile(r"^ARTIFACT:([^:\r\n]*):([^\r\n]*)$", re.MULTILINE)
+_ARTIFACT_LINE = re.compile(r"^ARTIFACT:([^:\r\n]*):([^\r\n]*)\r?$", re.MULTILINE)
 
 
 def _check_datetime(obj: dict, key: str, where: str, c: Collector) -> str | None:

@@ -61,13 +61,20 @@ def check_workspace_names(wanted: list[tuple[str, str]], c: Collector,
             c.add("INACTIVE_WORKSPACE", f"{where}: workspace '{name}' is not active")
 
 
-def validate_strike_configuration(doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName) -> dict:
-    """Normalize a Strike configuration (defaults filled) or raise SpecError listing every problem."""
+def validate_strike_configuration(doc: dict | None, *,
+                                  lookup_workspaces_by_name: LookupWorkspacesByName | None) -> dict:
+    """Normalize a Strike configuration (defaults filled) or raise SpecError listing every problem.
+
+    With `lookup_workspaces_by_name=None` the workspaces are not checked (a running Strike re-reading
+    its stored, already checked configuration).
+    """
     c = Collector()
     doc = root_object(doc, WHAT, c, allow_none=False)
     c.raise_if_any()
     version = check_version(doc, WHAT, c)
-    check_unknown_fields(doc, ("version", "mount", "transfer_suffix", "files_to_ingest"), WHAT, c)
+    # mount_on (where the mount is attached locally) appears in stored Strike configurations of the
+    # documentation's ingest details; it is kept, not required.
+    check_unknown_fields(doc, ("version", "mount", "mount_on", "transfer_suffix", "files_to_ingest"), WHAT, c)
 
     mount = check_mount(doc, "mount", WHAT, c)
     suffix = get_str(doc, "transfer_suffix", WHAT, c, required=True, non_blank=True)
@@ -103,5 +110,12 @@ def validate_strike_configuration(doc: dict | None, *, lookup_workspaces_by_name
                       "workspace_name": workspace_name})
 
     check_workspace_names(wanted, c, lookup_workspaces_by_name)
+    mount_on = get_str(doc, "mount_on", WHAT, c)
+    if mount_on is not None and not mount_on.startswith("/"):
+        c.add("INVALID_PATH", f"{WHAT}: 'mount_on' '{mount_on}' must be an absolute path")
+
     c.raise_if_any()
-    return {"version": version, "mount": mount, "transfer_suffix": suffix, "files_to_ingest": rules}
+    normalized = {"version": version, "mount": mount, "transfer_suffix": suffix, "files_to_ingest": rules}
+    if mount_on is not None:
+        normalized["mount_on"] = mount_on
+    return normalized

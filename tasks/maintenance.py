@@ -18,3 +18,23 @@ def reconcile() -> dict:
     if recipe_ids:
         send(update_recipes, recipe_ids)
     return {"executions": len(exe_ids), "recipes": len(recipe_ids)}
+
+
+@app.task(name="tasks.maintenance.ping", ignore_result=True)
+def ping(counter_key: str) -> None:
+    """A no-op that counts itself in Redis: bench/throughput.py measures raw Celery throughput with it."""
+    _redis().incr(counter_key)
+
+
+_redis_client = None
+
+
+def _redis():
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        from app.settings import settings
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis_client

@@ -502,7 +502,7 @@ class LocalCluster:
         self._server.cluster = self  # type: ignore[attr-defined]
         self.started_at = time.time()
         for target, name in (
-            (self._server.serve_forever, "local-cluster-http"),
+            (lambda: self._server.serve_forever(poll_interval=0.05), "local-cluster-http"),  # type: ignore[union-attr]
             (self._allocator_loop, "local-cluster-allocator"),
             (self._launcher_loop, "local-cluster-launcher"),
         ):

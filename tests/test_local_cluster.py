@@ -1,0 +1,556 @@
+"""The local cluster, driven over real HTTP by the unmodified pymesos.MesosSchedulerDriver."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from pymesos import MesosSchedulerDriver, Scheduler
+
+from tests.conftest import ROOT, free_port
+from workers.local_cluster import LocalCluster, machine_resources, parse_attributes
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0  # seconds any single expected event may take
+
+
+class EventLog:
+    """Thread-safe, ordered record of one kind of callback; `take` removes the first match only."""
+
+    def __init__(self) -> None:
+        self._items: list = []
+        self._cond = threading.Condition()
+
+    def put(self, item) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def take(self, predicate=lambda item: True, timeout: float = WAIT):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, item in enumerate(self._items):
+                    if predicate(item):
+                        return self._items.pop(i)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out waiting for an event; have {self._items}")
+                self._cond.wait(remaining)
+
+
+class Recorder(Scheduler):
+    """Records every callback (they run on the driver's IO thread)."""
+
+    def __init__(self) -> None:
+        self.registrations = EventLog()
+        self.offers = EventLog()
+        self.updates = EventLog()
+        self.lost_agents = EventLog()
+        self.rescinded = EventLog()
+        self.errors = EventLog()
+        self.heartbeats = EventLog()
+
+    def registered(self, driver, framework_id, master_info):
+        self.registrations.put(("registered", framework_id["value"], master_info))
+
+    def reregistered(self, driver, master_info):
+        self.registrations.put(("reregistered", None, master_info))
+
+    def resourceOffers(self, driver, offers):
+        for offer in offers:
+            self.offers.put(offer)
+
+    def offerRescinded(self, driver, offer_id):
+        self.rescinded.put(offer_id["value"])
+
+    def statusUpdate(self, driver, status):
+        self.updates.put(status)
+
+    def slaveLost(self, driver, agent_id):
+        self.lost_agents.put(agent_id["value"])
+
+    def executorLost(self, driver, executor_id, agent_id, status):
+        self.lost_agents.put(agent_id["value"])
+
+    def error(self, driver, message):
+        self.errors.put(message)
+
+    def processHeartBeat(self, driver):
+        self.heartbeats.put(time.monotonic())
+
+
+def take(log: EventLog, predicate=lambda item: True, timeout: float = WAIT):
+    return log.take(predicate, timeout)
+
+
+def nothing(log: EventLog, predicate=lambda item: True, timeout: float = 1.0) -> None:
+    try:
+        item = log.take(predicate, timeout)
+    except AssertionError:
+        return
+    raise AssertionError(f"unexpected event {item}")
+
+
+def scalars(offer) -> dict[str, float]:
+    return {r["name"]: r["scalar"]["value"] for r in offer["resources"]}
+
+
+def task_info(task_id, offer, argv, cpus=0.5, mem=64.0, env=None, shell=False):
+    command = {"shell": shell, "value": argv[0], "arguments": list(argv)}
+    if shell:
+        command = {"shell": True, "value": argv}
+    if env:
+        command["environment"] = {"variables": [{"name": k, "value": v} for k, v in env.items()]}
+    return {
+        "task_id": {"value": task_id},
+        "agent_id": offer["agent_id"],
+        "name": task_id,
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ],
+        "command": command,
+    }
+
+
+def state_of(task_id):
+    return lambda s: s["task_id"]["value"] == task_id
+
+
+def is_pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = LocalCluster(
+        port=0, agents=1, cpus=4, mem=4096, disk=10000, var_dir=tmp_path / "var",
+        offer_interval=0.05, heartbeat_interval=0.5, retry_interval=0.5, kill_grace=1.0,
+        attributes={"rack": "r1", "zone": 2},
+    )
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def drivers():
+    """Starts drivers and stops them (tearing the framework down) at the end."""
+    started = []
+
+    def start(cluster, framework=None, **kwargs):
+        sched = Recorder()
+        info = {"user": "", "name": "test-framework", "failover_timeout": 60.0}
+        info.update(framework or {})
+        driver = MesosSchedulerDriver(sched, info, cluster.address, **kwargs)
+        driver.start()
+        started.append(driver)
+        return driver, sched
+
+    yield start
+    for driver in started:
+        driver.stop()
+        driver.join()
+
+
+def test_subscribe_and_offers(cluster, drivers):
+    driver, sched = drivers(cluster)
+    kind, framework_id, master_info = take(sched.registrations)
+    assert kind == "registered" and framework_id
+    assert master_info["version"] == "1.11.0"
+    offer = take(sched.offers)
+    assert scalars(offer) == {"cpus": 4.0, "mem": 4096.0, "disk": 10000.0}
+    assert all(r["type"] == "SCALAR" and r["role"] == "*" for r in offer["resources"])
+    assert offer["framework_id"]["value"] == framework_id
+    assert offer["hostname"]
+    assert offer["url"]["address"]["port"] == cluster.port
+    assert offer["agent_id"]["value"] == cluster.agents()[0]["id"]
+    attrs = {a["name"]: a for a in offer["attributes"]}
+    assert attrs["rack"] == {"name": "rack", "type": "TEXT", "text": {"value": "r1"}}
+    assert attrs["zone"]["scalar"]["value"] == 2.0
+    # held offers are not offered again
+    nothing(sched.offers, timeout=0.5)
+    # heartbeats arrive at the announced interval
+    take(sched.heartbeats, timeout=3)
+
+    state = requests.get(cluster.url + "/master/state", timeout=5).json()
+    assert state["slaves"][0]["offered_resources"]["cpus"] == 4.0
+    assert state["frameworks"][0]["id"] == framework_id
+    assert requests.get(cluster.url + "/state.json", timeout=5).status_code == 200
+    assert requests.get(cluster.url + "/health", timeout=5).status_code == 200
+    assert requests.get(cluster.url + "/version", timeout=5).json()["version"] == "1.11.0"
+    r = requests.get(cluster.url + "/master/redirect", timeout=5, allow_redirects=False)
+    assert r.status_code == 307 and r.headers["Location"] == f"//{cluster.address}"
+
+
+def test_echo_runs_and_finishes(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("echo-1", offer, ["/bin/echo", "hello"])])
+    running = take(sched.updates, state_of("echo-1"))
+    assert running["state"] == "TASK_RUNNING"
+    assert running["source"] == "SOURCE_EXECUTOR" and running["uuid"] and running["timestamp"]
+    assert running["agent_id"] == offer["agent_id"]
+    finished = take(sched.updates, state_of("echo-1"))
+    assert finished["state"] == "TASK_FINISHED"
+    assert finished["message"] == "Command exited with status 0"
+    sandbox = cluster.var_dir / "sandboxes" / "echo-1"
+    assert (sandbox / "stdout").read_text() == "hello\n"
+    assert (sandbox / "stderr").read_text() == ""
+    # the resources come back in full, promptly
+    again = take(sched.offers, lambda o: scalars(o).get("cpus") == 4.0, timeout=3)
+    assert scalars(again)["mem"] == 4096.0
+
+
+def test_failing_command_reports_exit_status(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("fail-1", offer, ["sh", "-c", "exit 3"])])
+    final = take(sched.updates, lambda s: state_of("fail-1")(s) and s["state"] != "TASK_RUNNING")
+    assert final["state"] == "TASK_FAILED"
+    assert final["message"] == "Command exited with status 3"
+
+
+def test_arguments_are_passed_literally_without_a_shell(cluster, drivers, tmp_path):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    marker = tmp_path / "pwned"
+    # If anything handed this to a shell, it would run harmless commands that leave `marker` behind.
+    hostile = f"value; rm -rf {tmp_path}/does-not-exist $(id); touch {marker}"
+    script = "import os, sys; print(repr(sys.argv[1:])); print(os.environ['MESOS_SANDBOX']); print(os.environ['MY_VAR']); print(os.getcwd())"
+    argv = [sys.executable, "-c", script, hostile, "*"]
+    driver.launchTasks(offer["id"], [task_info("argv-1", offer, argv, env={"MY_VAR": "a b $HOME"})])
+    final = take(sched.updates, lambda s: state_of("argv-1")(s) and s["state"] != "TASK_RUNNING")
+    sandbox = cluster.var_dir / "sandboxes" / "argv-1"
+    assert final["state"] == "TASK_FINISHED", (sandbox / "stderr").read_text()
+    lines = (sandbox / "stdout").read_text().splitlines()
+    assert lines[0] == repr([hostile, "*"])
+    assert lines[1] == str(sandbox)
+    assert lines[2] == "a b $HOME"
+    assert os.path.realpath(lines[3]) == os.path.realpath(sandbox)
+    assert not marker.exists()
+
+
+def test_shell_command_when_asked(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("shell-1", offer, "echo $((6*7))", shell=True)])
+    final = take(sched.updates, lambda s: state_of("shell-1")(s) and s["state"] != "TASK_RUNNING")
+    assert final["state"] == "TASK_FINISHED"
+    assert (cluster.var_dir / "sandboxes" / "shell-1" / "stdout").read_text() == "42\n"
+
+
+def test_missing_binary_and_oversized_task(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [
+        task_info("big-1", offer, ["/bin/true"], cpus=5.0),
+        task_info("missing-1", offer, ["/no/such/binary", "x"]),
+        task_info("../escape", offer, ["/bin/true"]),
+    ])
+    big = take(sched.updates, state_of("big-1"))
+    assert big["state"] == "TASK_ERROR" and big["reason"] == "REASON_TASK_INVALID"
+    assert "more resources" in big["message"]
+    missing = take(sched.updates, state_of("missing-1"))
+    assert missing["state"] == "TASK_FAILED"
+    assert "Failed to launch command" in missing["message"] and "No such file" in missing["message"]
+    escape = take(sched.updates, state_of("../escape"))
+    assert escape["state"] == "TASK_ERROR"
+    assert not (cluster.var_dir / "escape").exists()
+    # nothing stays allocated
+    take(sched.offers, lambda o: scalars(o).get("cpus") == 4.0, timeout=8)
+
+
+def test_kill_sleeping_task(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    # sh ignores SIGTERM here, so the kill needs the SIGKILL after the grace period
+    argv = ["sh", "-c", "trap '' TERM; sleep 60 & wait"]
+    driver.launchTasks(offer["id"], [task_info("sleep-1", offer, ["sleep", "60"]), task_info("stubborn-1", offer, argv)])
+    for task_id in ("sleep-1", "stubborn-1"):
+        assert take(sched.updates, state_of(task_id))["state"] == "TASK_RUNNING"
+    pids = {t["id"]: t["pid"] for t in cluster.state()["frameworks"][0]["tasks"]}
+    start = time.monotonic()
+    driver.killTask({"value": "sleep-1"})
+    killed = take(sched.updates, state_of("sleep-1"), timeout=5)
+    assert killed["state"] == "TASK_KILLED"
+    assert killed["message"] == "Command terminated with signal Terminated"
+    assert time.monotonic() - start < 3
+    driver.killTask({"value": "stubborn-1"})
+    killed = take(sched.updates, state_of("stubborn-1"), timeout=5)
+    assert killed["state"] == "TASK_KILLED"
+    for pid in pids.values():
+        assert not is_pid_alive(pid)
+    # killing an unknown task answers TASK_LOST, as Mesos does
+    driver.killTask({"value": "no-such-task"})
+    lost = take(sched.updates, state_of("no-such-task"))
+    assert lost["state"] == "TASK_LOST" and "uuid" not in lost
+
+
+def test_agent_removal_loses_tasks(tmp_path, drivers):
+    with LocalCluster(port=0, agents=2, cpus=2, mem=1024, disk=1000, var_dir=tmp_path, offer_interval=0.05) as cluster:
+        driver, sched = drivers(cluster)
+        offers = [take(sched.offers), take(sched.offers)]
+        assert {o["agent_id"]["value"] for o in offers} == {a["id"] for a in cluster.agents()}
+        assert len({o["hostname"] for o in offers}) == 2
+        victim = offers[0]
+        driver.launchTasks(victim["id"], [task_info("doomed-1", victim, ["sleep", "60"])])
+        assert take(sched.updates, state_of("doomed-1"))["state"] == "TASK_RUNNING"
+        pid = cluster.state()["frameworks"][0]["tasks"][0]["pid"]
+        agent_id = victim["agent_id"]["value"]
+
+        r = requests.post(f"{cluster.url}/local/agents/{agent_id}/remove", timeout=5)
+        assert r.status_code == 200 and r.json()["lost_tasks"] == ["doomed-1"]
+        lost = take(sched.updates, state_of("doomed-1"))
+        assert lost["state"] == "TASK_LOST" and lost["reason"] == "REASON_AGENT_REMOVED"
+        assert take(sched.lost_agents) == agent_id
+        deadline = time.monotonic() + 5
+        while is_pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not is_pid_alive(pid)
+        assert [a["id"] for a in cluster.agents()] == [offers[1]["agent_id"]["value"]]
+        # the other agent's offer is still held; nothing comes from the removed agent
+        nothing(sched.offers, lambda o: o["agent_id"]["value"] == agent_id, timeout=0.5)
+        assert requests.post(f"{cluster.url}/local/agents/{agent_id}/remove", timeout=5).status_code == 404
+
+        r = requests.post(f"{cluster.url}/local/agents/add", json={"cpus": 1, "hostname": "extra"}, timeout=5)
+        assert r.status_code == 200
+        new_offer = take(sched.offers)
+        assert new_offer["agent_id"]["value"] == r.json()["agent_id"] != agent_id
+        assert new_offer["hostname"] == "extra"
+        assert scalars(new_offer)["cpus"] == 1.0
+
+
+def test_removing_an_agent_rescinds_its_offers(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    cluster.remove_agent(offer["agent_id"]["value"])
+    assert take(sched.rescinded) == offer["id"]["value"]
+    assert take(sched.lost_agents) == offer["agent_id"]["value"]
+
+
+def test_decline_filters_and_revive(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    start = time.monotonic()
+    driver.declineOffer(offer["id"], filters={"refuse_seconds": 0.6})
+    again = take(sched.offers)
+    assert time.monotonic() - start >= 0.55
+    assert again["id"] != offer["id"] and scalars(again) == scalars(offer)
+
+    driver.declineOffer(again["id"])  # no filters: Mesos' default refuse_seconds of 5
+    nothing(sched.offers, timeout=1.0)
+    driver.reviveOffers()
+    revived = take(sched.offers, timeout=3)
+    assert scalars(revived) == scalars(offer)
+
+    driver.suppressOffers()
+    driver.declineOffer(revived["id"], filters={"refuse_seconds": 0})
+    nothing(sched.offers, timeout=0.5)
+    driver.reviveOffers()
+    take(sched.offers, timeout=3)
+
+
+def test_unused_part_of_an_accepted_offer_is_filtered(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    start = time.monotonic()
+    driver.launchTasks(offer["id"], [task_info("part-1", offer, ["sleep", "60"], cpus=1)], filters={"refuse_seconds": 0.5})
+    rest = take(sched.offers)
+    assert time.monotonic() - start >= 0.45
+    assert scalars(rest)["cpus"] == 3.0
+    driver.killTask({"value": "part-1"})
+
+
+def test_reconcile(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("rec-1", offer, ["sleep", "60"]), task_info("rec-2", offer, ["/bin/true"])])
+    assert take(sched.updates, state_of("rec-1"))["state"] == "TASK_RUNNING"
+    take(sched.updates, lambda s: state_of("rec-2")(s) and s["state"] == "TASK_FINISHED")
+
+    driver.reconcileTasks([{"task_id": {"value": "rec-1"}}, {"task_id": {"value": "rec-2"}}, {"task_id": {"value": "ghost"}}])
+    got = {}
+    while len(got) < 3:
+        s = take(sched.updates)
+        got[s["task_id"]["value"]] = s
+    assert got["rec-1"]["state"] == "TASK_RUNNING" and got["rec-1"]["reason"] == "REASON_RECONCILIATION"
+    assert "uuid" not in got["rec-1"]
+    assert got["rec-2"]["state"] == "TASK_FINISHED"
+    assert got["ghost"]["state"] == "TASK_LOST"
+
+    driver.reconcileTasks([])  # implicit: every task the master knows
+    implicit = take(sched.updates)
+    assert implicit["task_id"]["value"] == "rec-1" and implicit["state"] == "TASK_RUNNING"
+    nothing(sched.updates, timeout=0.5)
+
+
+def test_unacknowledged_updates_are_resent(cluster, drivers):
+    driver, sched = drivers(cluster, implicit_acknowledgements=False)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("ack-1", offer, ["/bin/true"])])
+    first = take(sched.updates, state_of("ack-1"))
+    assert first["state"] == "TASK_RUNNING"
+    # in order, one at a time: the same RUNNING update again, not FINISHED, until acknowledged
+    resent = take(sched.updates, state_of("ack-1"), timeout=3)
+    assert resent["uuid"] == first["uuid"] and resent["state"] == "TASK_RUNNING"
+    driver.acknowledgeStatusUpdate(first)
+    finished = take(sched.updates, lambda s: state_of("ack-1")(s) and s["uuid"] != first["uuid"], timeout=3)
+    assert finished["state"] == "TASK_FINISHED"
+    driver.acknowledgeStatusUpdate(finished)
+    nothing(sched.updates, state_of("ack-1"), timeout=1.0)
+
+
+def test_failover_keeps_tasks_and_reconciles(cluster, drivers):
+    driver, sched = drivers(cluster)
+    _, framework_id, _ = take(sched.registrations)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("keep-1", offer, ["sleep", "60"])])
+    assert take(sched.updates, state_of("keep-1"))["state"] == "TASK_RUNNING"
+    pid = cluster.state()["frameworks"][0]["tasks"][0]["pid"]
+
+    driver.stop(failover=True)
+    driver.join()
+    deadline = time.monotonic() + 5
+    while cluster.state()["frameworks"][0]["connected"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.state()["frameworks"][0]["connected"]
+    time.sleep(0.3)
+    assert is_pid_alive(pid)
+
+    driver2, sched2 = drivers(cluster, framework={"id": {"value": framework_id}})
+    kind, _, _ = take(sched2.registrations)
+    assert kind == "reregistered"
+    driver2.reconcileTasks([{"task_id": {"value": "keep-1"}}])
+    status = take(sched2.updates, state_of("keep-1"))
+    assert status["state"] == "TASK_RUNNING"
+    offer2 = take(sched2.offers)
+    assert offer2["framework_id"]["value"] == framework_id
+    assert scalars(offer2)["cpus"] == 3.5  # the running task still holds its share
+    driver2.killTask({"value": "keep-1"})
+    assert take(sched2.updates, state_of("keep-1"))["state"] == "TASK_KILLED"
+
+
+def test_second_subscriber_takes_over(cluster, drivers):
+    driver, sched = drivers(cluster)
+    _, framework_id, _ = take(sched.registrations)
+    take(sched.offers)
+    driver2, sched2 = drivers(cluster, framework={"id": {"value": framework_id}})
+    assert take(sched2.registrations)[0] == "reregistered"
+    assert take(sched.errors) == "Framework failed over"
+    driver.stop(failover=True)  # else it would take the framework back
+    driver.join()
+    take(sched2.offers)
+
+
+def test_teardown_kills_tasks(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("td-1", offer, ["sleep", "60"])])
+    assert take(sched.updates, state_of("td-1"))["state"] == "TASK_RUNNING"
+    pid = cluster.state()["frameworks"][0]["tasks"][0]["pid"]
+    driver.stop()  # no failover: TEARDOWN
+    driver.join()
+    deadline = time.monotonic() + 5
+    while is_pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_pid_alive(pid)
+    assert cluster.state()["frameworks"] == []
+    assert cluster.agents()[0]["used_resources"]["cpus"] == 0.0
+
+
+def test_calls_need_the_stream_id(cluster, drivers):
+    driver, sched = drivers(cluster)
+    _, framework_id, _ = take(sched.registrations)
+    call = {"type": "REVIVE", "framework_id": {"value": framework_id}}
+    url = cluster.url + "/api/v1/scheduler"
+    assert requests.post(url, json=call, timeout=5).status_code == 400
+    assert requests.post(url, json=call, headers={"Mesos-Stream-Id": "nope"}, timeout=5).status_code == 400
+    assert requests.post(url, data=b"\x08\x01", headers={"Content-Type": "application/x-protobuf"}, timeout=5).status_code == 415
+
+
+def test_settings_and_helpers(tmp_path, monkeypatch):
+    from app.settings import settings
+
+    derived = machine_resources(tmp_path, agents=2)
+    assert derived["cpus"] == round((os.cpu_count() or 1) / 2, 3)
+    assert derived["mem"] > 0 and derived["disk"] > 0
+    assert parse_attributes("rack:a; zone:2") == {"rack": "a", "zone": 2.0}
+    with pytest.raises(ValueError):
+        parse_attributes("nonsense")
+
+    monkeypatch.setenv("SCALE_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCAL_CLUSTER_AGENTS", "3")
+    monkeypatch.setenv("LOCAL_CLUSTER_CPUS", "0")
+    monkeypatch.setenv("LOCAL_CLUSTER_MEM", "512")
+    monkeypatch.setenv("LOCAL_CLUSTER_PORT", "0")
+    settings.reload()
+    try:
+        c = LocalCluster()
+        agents = c.agents()
+        assert len(agents) == 3 and len({a["hostname"] for a in agents}) == 3
+        assert agents[0]["resources"]["mem"] == 512.0
+        assert agents[0]["resources"]["cpus"] == round((os.cpu_count() or 1) / 3, 3)
+        assert c.var_dir == Path(tmp_path)
+    finally:
+        monkeypatch.undo()
+        settings.reload()
+
+
+def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
+    port = free_port()
+    env = dict(os.environ, LOCAL_CLUSTER_PORT=str(port), SCALE_VAR_DIR=str(tmp_path), LOCAL_CLUSTER_CPUS="2",
+               LOCAL_CLUSTER_MEM="1024", LOCAL_CLUSTER_DISK="1000", LOG_LEVEL="INFO")
+    proc = subprocess.Popen([sys.executable, "-m", "workers.local_cluster"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver = None
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
+            time.sleep(0.05)
+        sched = Recorder()
+        driver = MesosSchedulerDriver(sched, {"user": "", "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}")
+        driver.start()
+        offer = take(sched.offers)
+        driver.launchTasks(offer["id"], [task_info("cli-1", offer, ["sleep", "60"])])
+        assert take(sched.updates, state_of("cli-1"))["state"] == "TASK_RUNNING"
+        state = requests.get(f"http://127.0.0.1:{port}/state", timeout=5).json()
+        pid = state["frameworks"][0]["tasks"][0]["pid"]
+        driver.stop(failover=True)
+        driver.join()
+        driver = None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert not is_pid_alive(pid)
+        assert b"local cluster stopped" in proc.stderr.read()
+    finally:
+        if driver is not None:
+            driver.stop(failover=True)
+            driver.join()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -18,8 +18,14 @@ worker_send_task_events = True
 task_send_sent_event = True
 broker_connection_retry_on_startup = True
 broker_transport_options = {"visibility_timeout": 3600}
-imports = ("tasks.jobs", "tasks.maintenance")
+imports = ("tasks.jobs", "tasks.maintenance", "tasks.metrics", "tasks.metrics_load", "tasks.ingest", "tasks.clock")
 
 beat_schedule = {
     "reconcile": {"task": "tasks.maintenance.reconcile", "schedule": settings.RECONCILE_INTERVAL},
+    # Rewrites yesterday and today: idempotent, so hourly runs keep today current.
+    "daily-metrics": {"task": "tasks.metrics.daily_metrics", "schedule": 3600.0},
+    # Queue depth per job type for /load/ (one sample per minute; a repeated minute is skipped).
+    "job-load": {"task": "tasks.metrics_load.sample_job_load", "schedule": 60.0},
+    # Clock trigger rules: each tick fires the rules whose slot came.
+    "clock": {"task": "tasks.clock.tick", "schedule": settings.CLOCK_INTERVAL},
 }

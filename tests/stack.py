@@ -23,9 +23,25 @@ def script_command(name: str) -> str:
 
 
 class Stack:
-    def __init__(self, client, var_dir: Path) -> None:
+    def __init__(self, client, var_dir: Path, cluster) -> None:
         self.client = client
         self.var_dir = var_dir
+        self.cluster = cluster
+        self.core = None
+        self.thread = None
+
+    def start_scheduler(self) -> None:
+        from workers.scheduler import SchedulerCore
+
+        self.core = SchedulerCore()
+        self.thread = threading.Thread(target=self.core.run, name="scheduler", daemon=True)
+        self.thread.start()
+
+    def stop_scheduler(self) -> None:
+        if self.core is not None:
+            self.core.stop()
+            self.thread.join(timeout=15)
+            self.core = None
 
     def job(self, job_id: int) -> dict:
         response = self.client.get(f"/jobs/{job_id}/")
@@ -81,7 +97,6 @@ def stack(scale_env, redis_server, app, monkeypatch):
     """Start the worker, the local cluster and the scheduler against this test's database."""
     from app.settings import settings
     from workers.local_cluster import LocalCluster
-    from workers.scheduler import SchedulerCore
     from tests.conftest import free_port
 
     redis_client.Redis.from_url(redis_server).flushdb()  # no message from an earlier test
@@ -104,14 +119,12 @@ def stack(scale_env, redis_server, app, monkeypatch):
     )
     cluster = LocalCluster(port=port, agents=1, var_dir=str(scale_env))
     cluster.start()
-    core = SchedulerCore()
-    thread = threading.Thread(target=core.run, name="scheduler", daemon=True)
-    thread.start()
+    system = Stack(app.test_client(), scale_env, cluster)
+    system.start_scheduler()
     try:
-        yield Stack(app.test_client(), scale_env)
+        yield system
     finally:
-        core.stop()
-        thread.join(timeout=10)
+        system.stop_scheduler()
         cluster.stop()
         worker.terminate()
         try:

@@ -19,15 +19,6 @@ from app.states import NODE, RESOURCE_POOL, InvalidTransition
 HOLD_REASON = "Held by an operator"
 
 
-def running_execution_ids(session: Session, node_ids: Iterable[int]) -> list[int]:
-    ids = list(node_ids)
-    if not ids:
-        return []
-    return list(session.scalars(
-        select(JobExecution.id).where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING").order_by(JobExecution.id)
-    ))
-
-
 def running_counts(session: Session, node_ids: Iterable[int]) -> dict[int, int]:
     ids = list(node_ids)
     if not ids:
@@ -41,16 +32,23 @@ def running_counts(session: Session, node_ids: Iterable[int]) -> dict[int, int]:
 
 # ---------------------------------------------------------------- nodes
 
+def _operator_state(node: Node) -> str:
+    """The node's state as operator actions see it: being online or not changes none of them
+    (an offline node may be held; unholding needs a held node, not merely one that offers again)."""
+    state = node_state(node).name
+    return "READY" if state in ("OFFLINE", "DEGRADED") else state
+
+
 def hold_node(session: Session, node: Node, reason: str | None = None) -> None:
     """Nothing new starts on the node; its running executions finish."""
-    NODE.check(node_state(node).name, "PAUSED", f"{node.id} ({node.hostname})")
+    NODE.check(_operator_state(node), "PAUSED", f"{node.id} ({node.hostname})")
     node.is_paused = True
     node.is_paused_errors = False
     node.pause_reason = reason or HOLD_REASON
 
 
 def unhold_node(session: Session, node: Node) -> None:
-    NODE.check(node_state(node).name, "READY", f"{node.id} ({node.hostname})")
+    NODE.check(_operator_state(node), "READY", f"{node.id} ({node.hostname})")
     node.is_paused = False
     node.is_paused_errors = False
     node.pause_reason = None
@@ -80,17 +78,80 @@ def vacate_node(session: Session, node: Node) -> list[int]:
 
 def delete_node(session: Session, node: Node) -> None:
     """Retire a held, idle node: it is archived and stays out of scheduling even if its agent offers again."""
-    NODE.check(node_state(node).name, "DELETED", f"{node.id} ({node.hostname})")
-    running = running_execution_ids(session, [node.id])
+    NODE.check(_operator_state(node), "DELETED", f"{node.id} ({node.hostname})")
+    running = running_counts(session, [node.id]).get(node.id, 0)
     if running:
         raise InvalidTransition(
-            f"Node {node.id} ({node.hostname}) still has {len(running)} running job execution(s): wait for them or vacate it first"
+            f"Node {node.id} ({node.hostname}) still has {running} running job execution(s): wait for them or vacate it first"
         )
     node.is_active = False
     node.archived = utcnow()
 
 
+def update_node(session: Session, node: Node, changes: dict) -> None:
+    """Apply PUT/PATCH fields (already type-checked). Un-pausing clears the reason; any pause change ends an
+    automatic (error-rate) pause; is_active=false archives the node. Raises ValueError on a hostname clash."""
+    hostname = changes.get("hostname")
+    if hostname is not None and hostname != node.hostname:
+        clash = session.scalar(select(Node.id).where(Node.hostname == hostname, Node.id != node.id))
+        if clash is not None:
+            raise ValueError(f"Hostname '{hostname}' is already used by node {clash}")
+        node.hostname = hostname
+    if changes.get("port") is not None:
+        node.port = changes["port"]
+    if changes.get("is_paused") is not None:
+        node.is_paused = changes["is_paused"]
+        node.is_paused_errors = False
+    if "pause_reason" in changes:
+        node.pause_reason = changes["pause_reason"]
+    if not node.is_paused:
+        node.pause_reason = None
+    if changes.get("is_active") is not None and changes["is_active"] != node.is_active:
+        node.is_active = changes["is_active"]
+        node.archived = None if node.is_active else utcnow()
+
+
 # ---------------------------------------------------------------- resource pools
+
+POOL_FIELDS = ("name", "hostname_pattern", "attribute_name", "attribute_value")
+
+
+def pool_problems(session: Session, fields: dict, pool: ResourcePool | None = None) -> list[str]:
+    """What is wrong with a pool's fields (merged over the existing pool for an update)."""
+    merged = {name: getattr(pool, name) for name in POOL_FIELDS} if pool is not None else dict.fromkeys(POOL_FIELDS)
+    merged.update(fields)
+    problems = []
+    name = merged["name"]
+    if not name:
+        problems.append("Field 'name' is required")
+    else:
+        clash = session.scalar(select(ResourcePool.id).where(ResourcePool.name == name))
+        if clash is not None and (pool is None or clash != pool.id):
+            problems.append(f"A resource pool named '{name}' already exists (id {clash})")
+    if not merged["hostname_pattern"] and not merged["attribute_name"]:
+        problems.append("A resource pool needs 'hostname_pattern' and/or 'attribute_name' to select its nodes")
+    if merged["attribute_value"] is not None and not merged["attribute_name"]:
+        problems.append("Field 'attribute_value' needs 'attribute_name'")
+    return problems
+
+
+def save_pool(session: Session, fields: dict, pool: ResourcePool | None = None) -> tuple[ResourcePool, list[int]]:
+    """Create or update a pool (after `pool_problems` found nothing). A draining pool that gains nodes
+    vacates them too; returns the pool and the execution ids vacated."""
+    if pool is None:
+        pool = ResourcePool(state="ACTIVE", created=utcnow())
+        session.add(pool)
+    for name in POOL_FIELDS:
+        if name in fields:
+            setattr(pool, name, fields[name])
+    pool.last_modified = utcnow()
+    session.flush()
+    vacated = []
+    if pool.state == "DRAINING":
+        vacated = sorted(vacate_node_ids(session, pool_node_ids(session, [pool])[pool.id]))
+    return pool, vacated
+
+
 
 def _change_pool_state(pool: ResourcePool, target: str) -> None:
     RESOURCE_POOL.check(pool.state, target, f"{pool.id} ({pool.name})")

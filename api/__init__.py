@@ -7,8 +7,9 @@ import pkgutil
 
 from flask import Flask, g, jsonify
 from flask_restx import Api
+from werkzeug.routing import IntegerConverter
 
-from api.common import ApiError
+from api.common import MAX_DB_INT, ApiError
 from app.specs.base import SpecError
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,19 @@ def get_session():
     return g.db_session
 
 
+class DatabaseIdConverter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_DB_INT)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config["RESTX_ERROR_404_HELP"] = False
     app.config["RESTX_MASK_SWAGGER"] = False
     app.url_map.strict_slashes = False
+    # <int:id> routes only match ids the database can hold; a larger one is a 404, not a driver error.
+    app.url_map.converters["int"] = DatabaseIdConverter
     api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
 
     @api.errorhandler(ApiError)

@@ -69,11 +69,17 @@ def param_str_list(name: str, choices: Sequence[str] | None = None) -> list[str]
     return values
 
 
+MAX_DB_INT = 2**63 - 1  # the database's integer range; larger values would fail in the driver
+
+
 def _to_int(name: str, value: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise bad_request(f"Parameter '{name}' must be an integer, got '{value}'") from None
+    if abs(number) > MAX_DB_INT:
+        raise bad_request(f"Parameter '{name}' is out of range: {value}")
+    return number
 
 
 def param_int(name: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None) -> int | None:
@@ -116,11 +122,11 @@ def parse_timestamp(name: str, value: str, now: datetime | None = None) -> datet
     if text.upper().startswith("P"):
         try:
             duration = isodate.parse_duration(text)
-        except (isodate.ISO8601Error, ValueError):
-            raise bad_request(f"Parameter '{name}' is not a valid ISO-8601 duration: '{value}'") from None
-        if not isinstance(duration, timedelta):
-            duration = duration.totimedelta(end=now or utcnow())
-        return (now or utcnow()) - duration
+            if not isinstance(duration, timedelta):
+                duration = duration.totimedelta(end=now or utcnow())
+            return (now or utcnow()) - duration
+        except (isodate.ISO8601Error, ValueError, OverflowError):
+            raise bad_request(f"Parameter '{name}' is not a valid ISO-8601 duration (or reaches before year 1): '{value}'") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -264,6 +270,8 @@ def body_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> 
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad_request(f"Field '{name}' must be an integer")
+    if abs(value) > MAX_DB_INT:
+        raise bad_request(f"Field '{name}' is out of range: {value}")
     if minimum is not None and value < minimum:
         raise bad_request(f"Field '{name}' must be at least {minimum}")
     return value
@@ -301,3 +309,33 @@ def iso(value: datetime | None) -> str | None:
 
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")
+
+
+# ---------------------------------------------------------------- OpenAPI descriptions of the conventions
+# For `@ns.doc(params={...})`, so /swagger.json (and the property-based test over it) knows each query.
+
+def query_param(description: str, type_: str = "string", enum: Sequence[str] | None = None) -> dict[str, Any]:
+    param: dict[str, Any] = {"in": "query", "description": description, "type": type_}
+    if enum:
+        param["enum"] = list(enum)
+    return param
+
+
+def repeated_param(description: str, type_: str = "string", enum: Sequence[str] | None = None) -> dict[str, Any]:
+    """A parameter that may be given several times (`?name=a&name=b`)."""
+    items: dict[str, Any] = {"type": type_}
+    if enum:
+        items["enum"] = list(enum)
+    return {"in": "query", "description": description, "type": "array", "items": items, "collectionFormat": "multi"}
+
+
+PAGE_PARAMS = {
+    "page": query_param("Page of the results, from 1", "integer"),
+    "page_size": query_param(f"Results per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})", "integer"),
+}
+TIME_PARAMS = {
+    "started": query_param("Start of the time range: ISO-8601 datetime with zone, or a duration before now (PT3H)"),
+    "ended": query_param("End of the time range: ISO-8601 datetime with zone, or a duration before now"),
+}
+ORDER_PARAM = {"order": repeated_param("Field to order by, '-' prefix for descending; repeat to multi-sort")}
+LIST_PARAMS = {**PAGE_PARAMS, **TIME_PARAMS, **ORDER_PARAM}

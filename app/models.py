@@ -232,6 +232,8 @@ class Job(Base):
         Index("ix_job_queue", "status", "priority", "queued"),
         Index("ix_job_status_modified", "status", "last_modified"),
         Index("ix_job_type_modified", "job_type_id", "last_modified"),
+        # Job lists filtered by type and status (the UI's usual query): covering COUNT, ordered page.
+        Index("ix_job_type_status_modified", "job_type_id", "status", "last_modified"),
         Index("ix_job_last_status_change", "last_status_change"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,3 +27,23 @@ def send(task, *args, **kwargs) -> bool:
     except Exception as exc:  # broker unreachable: the database already holds the truth
         log.warning("could not send %s: %s (the reconcile will catch up)", task.name, exc)
         return False
+
+
+# Redis pub/sub channel the scheduler listens on, so a newly queued job is matched at once
+# instead of at the scheduler's next database poll. Losing a notification only costs latency.
+QUEUE_CHANNEL = "scale:queue-changed"
+_publisher = None
+
+
+def notify_queue_changed() -> None:
+    global _publisher
+    try:
+        if _publisher is None:
+            import redis
+
+            from app.settings import settings
+
+            _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _publisher.publish(QUEUE_CHANNEL, b"1")
+    except Exception as exc:  # the scheduler's poll finds the job anyway
+        log.debug("queue notification not sent: %s", exc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from app.db import with_retry
 from app.services import executions, jobs, recipes
-from tasks.celery_app import app, send
+from tasks.celery_app import app, notify_queue_changed, send
 
 
 @app.task(name="tasks.jobs.finish_executions", bind=True, max_retries=10, default_retry_delay=1)
@@ -14,6 +14,8 @@ def finish_executions(self, exe_ids: list[int]) -> dict:
         return outcomes, jobs.recipe_ids_for_jobs(session, [o.job_id for o in outcomes if o.recipe_update])
 
     outcomes, recipe_ids = with_retry(work)
+    if any(o.job_status == "QUEUED" for o in outcomes):
+        notify_queue_changed()
     if recipe_ids:
         send(update_recipes, recipe_ids)
     return {"finished": [o.exe_id for o in outcomes]}
@@ -23,6 +25,8 @@ def finish_executions(self, exe_ids: list[int]) -> dict:
 def update_recipes(recipe_ids: list[int]) -> dict:
     """Queue the jobs of these recipes whose parents completed, block the ones whose parents failed."""
     result = with_retry(lambda session: recipes.update_recipes(session, recipe_ids))
+    if result:
+        notify_queue_changed()
     return {"queued": result}
 
 
@@ -45,6 +49,8 @@ def requeue_jobs(job_ids: list[int], priority: int | None = None) -> dict:
         return requeued, jobs.recipe_ids_for_jobs(session, requeued)
 
     requeued, recipe_ids = with_retry(work)
+    if requeued:
+        notify_queue_changed()
     if recipe_ids:
         send(update_recipes, recipe_ids)
     return {"requeued": requeued}

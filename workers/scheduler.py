@@ -315,7 +315,7 @@ class SchedulerCore:
             if agent_id in launched_agents:
                 continue
             for o in agent_offers:
-                if now - o.received >= hold or not len(self.queue):
+                if now - o.received >= hold:
                     decline.append(o)
         with self.lock:
             for agent_id in launched_agents:
@@ -324,7 +324,7 @@ class SchedulerCore:
             for o in decline:
                 self.offers.pop(o.offer_id, None)
         if decline:
-            self.driver.declineOffer([{"value": o.offer_id} for o in decline], filters={"refuse_seconds": 1.0})
+            self.driver.declineOffer([{"value": o.offer_id} for o in decline], filters={"refuse_seconds": settings.SCHEDULER_DECLINE_REFUSE})
 
     def task_info(self, spec: executions.LaunchSpec) -> dict:
         resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},
@@ -419,6 +419,14 @@ class SchedulerCore:
             self.driver.reconcileTasks(tasks)
         self.last_reconcile = time.time()
 
+    def persist_framework_id(self) -> None:
+        def write(session):
+            row = session.get(SchedulerRow, 1)
+            if row is not None and row.framework_id != self.framework_id:
+                row.framework_id = self.framework_id
+
+        with_retry(write)
+
     def write_status(self) -> None:
         now = time.time()
         then, previous = self.last_counters
@@ -485,6 +493,7 @@ class SchedulerCore:
         self.sync(full=now - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
         if self.needs_reconcile and self.connected:
             self.needs_reconcile = False
+            self.persist_framework_id()  # a restart must re-subscribe as this framework to keep its tasks
             self.load_running()
         elif self.connected and now - self.last_reconcile >= settings.SCHEDULER_RECONCILE_INTERVAL:
             self.load_running()
@@ -511,7 +520,26 @@ class SchedulerCore:
         return MesosSchedulerDriver(ScaleScheduler(self), framework, settings.MESOS_MASTER,
                                     use_addict=False, implicit_acknowledgements=False)
 
+    def listen_for_queue_changes(self) -> None:
+        """Wake the loop when someone publishes that jobs were queued (see tasks.celery_app)."""
+        import redis
+
+        from tasks.celery_app import QUEUE_CHANNEL
+
+        while not self.stopping.is_set():
+            try:
+                pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(QUEUE_CHANNEL)
+                while not self.stopping.is_set():
+                    if pubsub.get_message(timeout=1.0) is not None:
+                        self.wake.set()
+                pubsub.close()
+            except Exception as exc:  # Redis away: the database poll still finds new jobs
+                log.debug("queue notifications unavailable: %s", exc)
+                self.stopping.wait(5)
+
     def run(self) -> None:
+        threading.Thread(target=self.listen_for_queue_changes, name="queue-listener", daemon=True).start()
         self.driver = self._driver_factory()
         self.driver.start()
         self.sync(full=True)

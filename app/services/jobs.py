@@ -13,15 +13,22 @@ from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import JOB, InvalidTransition
 
 MIB = 1024 * 1024
+MAX_DB_INT = 2**63 - 1
+
+
+def _storable_ids(ids: Sequence) -> list[int]:
+    """Ids the database can hold; larger ones cannot exist and are reported as unknown by the callers."""
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_DB_INT]
 
 
 def lookup_files(session: Session):
     def lookup(ids: Sequence[int]) -> dict[int, dict]:
+        ids = _storable_ids(ids)
         if not ids:
             return {}
         rows = session.execute(
             select(ScaleFile.id, ScaleFile.media_type, ScaleFile.file_size, ScaleFile.workspace_id)
-            .where(ScaleFile.id.in_(list(ids)), ScaleFile.is_deleted.is_(False))
+            .where(ScaleFile.id.in_(ids), ScaleFile.is_deleted.is_(False))
         )
         return {r.id: {"media_type": r.media_type, "file_size": r.file_size or 0, "workspace_id": r.workspace_id} for r in rows}
 
@@ -30,9 +37,10 @@ def lookup_files(session: Session):
 
 def lookup_workspaces(session: Session):
     def lookup(ids: Sequence[int]) -> dict[int, dict]:
+        ids = _storable_ids(ids)
         if not ids:
             return {}
-        rows = session.execute(select(Workspace.id, Workspace.is_active).where(Workspace.id.in_(list(ids))))
+        rows = session.execute(select(Workspace.id, Workspace.is_active).where(Workspace.id.in_(ids)))
         return {r.id: {"is_active": r.is_active} for r in rows}
 
     return lookup

@@ -5,15 +5,17 @@ on every update, so an update is a pure function of the current job statuses (an
 """
 from __future__ import annotations
 
+import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Text, cast, exists, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import Job, JobType, Recipe, RecipeJob, RecipeType, RecipeTypeRevision, TriggerEvent
+from app.models import Job, Recipe, RecipeJob, RecipeType, RecipeTypeRevision, TriggerEvent
 from app.services.jobs import (
     create_job,
     current_revision,
@@ -22,6 +24,7 @@ from app.services.jobs import (
     lookup_workspaces,
     queue_jobs,
 )
+from app.services.types import job_types_of_definition
 from app.specs.base import Collector, Problem, SpecError
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.specs.job_interface import input_by_name, output_names, validate_job_interface
@@ -73,8 +76,14 @@ def _graph(definition: dict) -> _Graph:
     return _Graph(normalized, topological_order(normalized), parents(normalized), job_by_name(normalized))
 
 
+# Normalizing a large definition costs far more than reading it, and every update of a recipe needs it.
+# Keyed by the stored JSON text, so a different database (or revision) can never get a stale entry.
+_GRAPH_CACHE: OrderedDict[str, _Graph] = OrderedDict()
+_GRAPH_CACHE_SIZE = 64
+
+
 class _GraphCache:
-    """Definitions per recipe type revision id, normalized once per call."""
+    """Definitions per recipe type revision id (raises SpecError for one that is no longer valid)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -83,8 +92,18 @@ class _GraphCache:
     def get(self, rev_id: int) -> _Graph:
         graph = self.graphs.get(rev_id)
         if graph is None:
-            rev = self.session.get(RecipeTypeRevision, rev_id)
-            graph = self.graphs[rev_id] = _graph(rev.definition)
+            text = self.session.scalar(
+                select(cast(RecipeTypeRevision.definition, Text)).where(RecipeTypeRevision.id == rev_id)
+            )
+            graph = _GRAPH_CACHE.get(text)
+            if graph is None:
+                graph = _graph(json.loads(text))
+                _GRAPH_CACHE[text] = graph
+                while len(_GRAPH_CACHE) > _GRAPH_CACHE_SIZE:
+                    _GRAPH_CACHE.popitem(last=False)
+            else:
+                _GRAPH_CACHE.move_to_end(text)
+            self.graphs[rev_id] = graph
         return graph
 
 
@@ -137,16 +156,6 @@ def _validate_job_data(session: Session, data: dict, interface: dict) -> tuple[d
 # ---------------------------------------------------------------- creation
 
 
-def _job_types_by_key(session: Session, definition: dict) -> dict[tuple[str, str], JobType]:
-    keys = {(job["job_type"]["name"], job["job_type"]["version"]) for job in definition.get("jobs", [])
-            if isinstance(job, dict) and isinstance(job.get("job_type"), dict)}
-    names = sorted({name for name, _ in keys if isinstance(name, str)})
-    if not names:
-        return {}
-    found = session.scalars(select(JobType).where(JobType.name.in_(names)))
-    return {(jt.name, jt.version): jt for jt in found if (jt.name, jt.version) in keys}
-
-
 def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, *, event: TriggerEvent | None = None,
                   priority: int | None = None) -> tuple[Recipe, list[Problem]]:
     """Create a recipe of `recipe_type`'s current revision with one job per definition job, and queue the roots.
@@ -155,7 +164,7 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
     job types) raises SpecError listing every problem, with nothing written. Returns (recipe, warnings).
     """
     rev = current_recipe_type_revision(session, recipe_type)
-    job_types = _job_types_by_key(session, rev.definition or {})
+    job_types = {(jt.name, jt.version): jt for jt in job_types_of_definition(session, rev.definition)}
     interfaces = {key: current_revision(session, jt).interface for key, jt in job_types.items()}
     definition, _ = validate_recipe_definition(rev.definition, lookup_job_types=lambda keys: interfaces)
     # The definition check above proved every interface valid; normalize them for the data checks.
@@ -194,16 +203,13 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
         name = job["name"]
         created, _ = create_job(session, job_types[job_key[name]], root_data.get(name), event=event,
                                 priority=priority, validated=True)
-        recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job_id=created.id, is_original=True))
+        recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job=created, is_original=True))
         if name in root_data:
             roots.append(created.id)
     if not definition["jobs"]:
         recipe.completed = now  # nothing to run
     session.flush()
-    queue_jobs(session, roots)
-    # queue_jobs updates rows directly; make the returned objects show the new statuses.
-    for recipe_job in recipe.recipe_jobs:
-        session.expire(recipe_job.job)
+    queue_jobs(session, roots)  # its ORM update also refreshes the Job objects held by recipe.recipe_jobs
     return recipe, warnings
 
 
@@ -269,17 +275,27 @@ def _build_job_data(session: Session, recipe: Recipe, graph: _Graph, name: str, 
 
 
 def _update_recipe(session: Session, recipe: Recipe, graph: _Graph) -> list[int]:
+    # Statuses of every job, but whole rows (data, results) only for the jobs about to be queued and their parents.
     rows = session.execute(
-        select(RecipeJob.job_name, Job).join(Job, Job.id == RecipeJob.job_id)
-        .where(RecipeJob.recipe_id == recipe.id).execution_options(populate_existing=True)
+        select(RecipeJob.job_name, Job.id, Job.status).join(Job, Job.id == RecipeJob.job_id)
+        .where(RecipeJob.recipe_id == recipe.id)
     ).all()
-    jobs_by_name = {name: job for name, job in rows}
-    status = {name: job.status for name, job in jobs_by_name.items()}
+    job_ids = {name: job_id for name, job_id, _ in rows}
+    status = {name: job_status for name, _, job_status in rows}
+    plan = _plan(graph, status)
+    wanted = {name for name, _, new in plan if new == "QUEUED"}
+    wanted |= {p for name in list(wanted) for p in graph.parents_of.get(name, ())}
+    jobs_by_name: dict[str, Job] = {}
+    if wanted:
+        by_id = {job_ids[name]: name for name in wanted if name in job_ids}
+        for job in session.scalars(select(Job).where(Job.id.in_(list(by_id)))
+                                   .execution_options(populate_existing=True)):
+            jobs_by_name[by_id[job.id]] = job
 
     to_queue: list[int] = []
-    for name, old, new in _plan(graph, status):
-        job = jobs_by_name[name]
+    for name, old, new in plan:
         if new == "QUEUED":
+            job = jobs_by_name[name]
             if job.data is not None or _build_job_data(session, recipe, graph, name, job, jobs_by_name):
                 to_queue.append(job.id)
                 continue
@@ -287,7 +303,7 @@ def _update_recipe(session: Session, recipe: Recipe, graph: _Graph) -> list[int]
             new = "PENDING"
             if old == new:
                 continue
-        _set_waiting_status(session, job.id, old, new)
+        _set_waiting_status(session, job_ids[name], old, new)
     queued = queue_jobs(session, to_queue)
 
     all_completed = all(s == "COMPLETED" for s in status.values())
@@ -397,15 +413,3 @@ def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
             break
     return found[:limit]
 
-
-def recipe_jobs_by_name(session: Session, recipe_ids: Sequence[int]) -> dict[int, dict[str, Job]]:
-    """recipe id -> {job name: job}, for callers showing a recipe's jobs."""
-    result: dict[int, dict[str, Job]] = {rid: {} for rid in recipe_ids}
-    if not recipe_ids:
-        return result
-    for recipe_id, job_name, job in session.execute(
-        select(RecipeJob.recipe_id, RecipeJob.job_name, Job).join(Job, Job.id == RecipeJob.job_id)
-        .where(RecipeJob.recipe_id.in_(list(recipe_ids)))
-    ):
-        result[recipe_id][job_name] = job
-    return result

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 16:41:33.647201
+Create Date: 2026-11-25 16:54:41.932053
 """
 from alembic import op
 import sqlalchemy as sa
@@ -315,6 +315,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_job_queue', ['status', 'priority', 'queued'], unique=False)
         batch_op.create_index('ix_job_status_modified', ['status', 'last_modified'], unique=False)
         batch_op.create_index('ix_job_type_modified', ['job_type_id', 'last_modified'], unique=False)
+        batch_op.create_index('ix_job_type_status_modified', ['job_type_id', 'status', 'last_modified'], unique=False)
 
     op.create_table('recipe',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -561,6 +562,7 @@ def downgrade() -> None:
 
     op.drop_table('recipe')
     with op.batch_alter_table('job', schema=None) as batch_op:
+        batch_op.drop_index('ix_job_type_status_modified')
         batch_op.drop_index('ix_job_type_modified')
         batch_op.drop_index('ix_job_status_modified')
         batch_op.drop_index('ix_job_queue')

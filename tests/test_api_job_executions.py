@@ -1,0 +1,142 @@
+"""GET /job-executions/, GET /job-executions/<id>/, GET /job-executions/<id>/logs/ (+ stdout, stderr)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.db import utcnow
+from tests import factories as f
+from tests.test_api_jobs import EXE_FIELDS, ids
+
+
+@pytest.fixture
+def executions(session):
+    base = utcnow() - timedelta(hours=1)
+    alpha = f.make_job_type(session, name="alpha", category="imagery")
+    beta = f.make_job_type(session, name="beta", category="text")
+    node1, node2 = f.make_node(session, hostname="n1.test"), f.make_node(session, hostname="n2.test")
+    job_a = f.make_job(session, alpha, "COMPLETED")
+    job_b = f.make_job(session, beta, "RUNNING")
+    exes = [
+        f.make_execution(session, job_a, "FAILED", node=node1, last_modified=base + timedelta(minutes=1),
+                         error_id=f.error_by_name(session, "timeout").id),
+        f.make_execution(session, job_a, "COMPLETED", node=node2, last_modified=base + timedelta(minutes=2)),
+        f.make_execution(session, job_b, "RUNNING", node=node1, last_modified=base + timedelta(minutes=3)),
+    ]
+    session.commit()
+    return dict(alpha=alpha, beta=beta, node1=node1, node2=node2, job_a=job_a, job_b=job_b, exes=exes)
+
+
+def test_list_shape(client, executions):
+    body = client.get("/job-executions/").get_json()
+    assert body["count"] == 3
+    first = body["results"][0]
+    assert set(first) == EXE_FIELDS
+    assert first["id"] == executions["exes"][0].id
+    assert first["status"] == "FAILED" and first["error"]["name"] == "timeout"
+    assert first["job"]["id"] == executions["job_a"].id and first["job"]["job_type"]["name"] == "alpha"
+    assert first["job"]["status"] == "COMPLETED" and first["job"]["num_exes"] == 1
+    assert first["node"] == {"id": executions["node1"].id, "hostname": "n1.test", "port": 5051,
+                             "slave_id": executions["node1"].slave_id}
+
+
+def test_list_filters_and_order(client, executions):
+    exes = [e.id for e in executions["exes"]]
+    assert ids(client.get("/job-executions/?status=RUNNING")) == [exes[2]]
+    assert ids(client.get("/job-executions/?status=RUNNING&status=FAILED")) == [exes[0], exes[2]]
+    assert ids(client.get(f"/job-executions/?node_id={executions['node1'].id}")) == [exes[0], exes[2]]
+    assert ids(client.get(f"/job-executions/?job_type_id={executions['beta'].id}")) == [exes[2]]
+    response = client.get("/job-executions/?job_type_name=alpha&status=COMPLETED")
+    assert ids(response) == [exes[1]] and response.get_json()["count"] == 1
+    assert ids(client.get("/job-executions/?job_type_category=text")) == [exes[2]]
+    assert ids(client.get("/job-executions/?order=-job_type__name&order=id")) == [exes[2], exes[0], exes[1]]
+    assert ids(client.get("/job-executions/?order=node__hostname&order=-id")) == [exes[2], exes[0], exes[1]]
+    ended = (executions["exes"][0].last_modified + timedelta(seconds=1)).isoformat()
+    assert ids(client.get("/job-executions/", query_string={"ended": ended})) == [exes[0]]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("node_id=first", "node_id"),
+    ("status=PENDING", "status"),
+    ("order=bogus", "order"),
+    ("ended=2020-01-01T00:00:00", "time zone"),
+    ("started=2021-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", "before"),
+])
+def test_list_refuses_bad_parameters(client, session, query, message):
+    response = client.get(f"/job-executions/?{query}")
+    assert response.status_code == 400
+    assert message in response.get_json()["detail"]
+
+
+def test_details_shape_and_log_urls(client, executions):
+    exe = executions["exes"][1]
+    response = client.get(f"/job-executions/{exe.id}/")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert EXE_FIELDS | {"environment", "cpus_scheduled", "mem_scheduled", "disk_in_scheduled", "disk_out_scheduled",
+                         "disk_total_scheduled", "results", "current_stdout_url", "current_stderr_url",
+                         "results_manifest"} <= set(body)
+    assert body["node"]["hostname"] == "n2.test" and "is_paused" in body["node"]
+    assert body["current_stdout_url"].endswith(f"/job-executions/{exe.id}/logs/stdout/")
+    assert body["current_stderr_url"].endswith(f"/job-executions/{exe.id}/logs/stderr/")
+    assert client.get(body["current_stdout_url"]).status_code == 200
+    assert client.get("/job-executions/987654/").status_code == 404
+
+
+def test_logs_read_the_sandbox_files(client, session, scale_env):
+    job = f.make_job(session, f.make_job_type(session), "RUNNING")
+    sandbox = scale_env / "sandboxes" / "scale-exe-1"
+    sandbox.mkdir(parents=True)
+    (sandbox / "stdout").write_text("line one\nARTIFACT: x\n")
+    exe = f.make_execution(session, job, "RUNNING", stdout_path=str(sandbox / "stdout"),
+                           stderr_path=str(sandbox / "stderr"))
+    session.commit()
+
+    response = client.get(f"/job-executions/{exe.id}/logs/")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == EXE_FIELDS | {"is_finished", "stdout", "stderr"}
+    assert body["stdout"] == "line one\nARTIFACT: x\n"
+    assert body["stderr"] == ""  # not written yet
+    assert body["is_finished"] is False
+
+    stdout = client.get(f"/job-executions/{exe.id}/logs/stdout/")
+    assert stdout.status_code == 200 and stdout.mimetype == "text/plain"
+    assert stdout.get_data(as_text=True) == "line one\nARTIFACT: x\n"
+    stderr = client.get(f"/job-executions/{exe.id}/logs/stderr/")
+    assert stderr.status_code == 200 and stderr.mimetype == "text/plain" and stderr.get_data(as_text=True) == ""
+
+
+def test_logs_of_unknown_execution_are_404(client, session):
+    for path in ("logs/", "logs/stdout/", "logs/stderr/"):
+        assert client.get(f"/job-executions/31337/{path}").status_code == 404
+
+
+def test_huge_log_is_cut_to_its_end_in_json(client, session, scale_env, monkeypatch):
+    from api.resources import job_executions
+
+    monkeypatch.setattr(job_executions, "MAX_LOG_BYTES", 10)
+    log = scale_env / "big.log"
+    log.write_text("0123456789abcdefghij")
+    job = f.make_job(session, f.make_job_type(session), "COMPLETED")
+    exe = f.make_execution(session, job, "COMPLETED", stdout_path=str(log))
+    session.commit()
+    body = client.get(f"/job-executions/{exe.id}/logs/").get_json()
+    assert body["stdout"].endswith("\nabcdefghij") and "10 earlier bytes omitted" in body["stdout"]
+    assert body["is_finished"] is True
+    assert client.get(f"/job-executions/{exe.id}/logs/stdout/").get_data(as_text=True) == "0123456789abcdefghij"
+
+
+def test_list_items_have_the_serializer_shape(client, session, executions):
+    """The list builds its JSON from plain rows; it must equal serializers.job_exe."""
+    import json
+
+    from api import serializers as ser
+    from app.models import JobExecution
+
+    exe = executions["exes"][0]
+    session.expire_all()
+    expected = json.loads(json.dumps(ser.job_exe(session.get(JobExecution, exe.id))))
+    listed = client.get("/job-executions/?status=FAILED").get_json()["results"]
+    assert listed == [expected]

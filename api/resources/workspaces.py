@@ -1,0 +1,90 @@
+"""Workspace services: GET/POST /workspaces/, POST /workspaces/validation/, GET/PATCH /workspaces/<id>/."""
+from __future__ import annotations
+
+from flask import url_for
+from flask_restx import Namespace, Resource, fields
+from sqlalchemy import select
+
+from api import get_session
+from api import serializers as ser
+from api.common import (
+    LIST_PARAMS,
+    apply_order,
+    filter_in,
+    filter_time,
+    json_body,
+    not_found,
+    paginate,
+    param_str_list,
+    repeated_param,
+    time_range,
+)
+from api.resources.job_types import restx_fields
+from app.models import Workspace
+from app.services import types
+
+ns = Namespace("workspaces", path="/workspaces", description="Workspaces: where files are stored")
+NAMESPACES = [ns]
+
+ORDER_FIELDS = {name: getattr(Workspace, name) for name in ser.WORKSPACE_FIELDS}
+
+workspace_edit = ns.model("WorkspaceEdit", {
+    **restx_fields(types.WORKSPACE_FIELDS),
+    "json_config": fields.Raw(description="Workspace configuration 1.0 (broker nfs or host)"),
+})
+workspace_create = ns.clone("WorkspaceCreate", workspace_edit, {
+    "name": fields.String(required=True),
+    "json_config": fields.Raw(required=True, description="Workspace configuration 1.0 (broker nfs or host)"),
+})
+
+
+def _get_workspace(workspace_id: int) -> Workspace:
+    workspace = get_session().get(Workspace, workspace_id)
+    if workspace is None:
+        raise not_found("Workspace", workspace_id)
+    return workspace
+
+
+@ns.route("/")
+class WorkspaceList(Resource):
+    @ns.doc(params={**LIST_PARAMS, "name": repeated_param("Only workspaces with this name")})
+    def get(self):
+        """Workspaces, filtered by last_modified within started/ended."""
+        started, ended = time_range()
+        stmt = filter_time(select(Workspace), Workspace.last_modified, started, ended)
+        stmt = filter_in(stmt, Workspace.name, param_str_list("name"))
+        stmt = apply_order(stmt, ORDER_FIELDS, ("name",), tiebreak=Workspace.id)
+        return paginate(get_session(), stmt, ser.workspace)
+
+    @ns.expect(workspace_create)
+    def post(self):
+        """Create a workspace; its sizes are read from the broker's storage when reachable."""
+        session = get_session()
+        workspace = types.create_workspace(session, json_body())
+        session.commit()
+        location = url_for("workspace_details", workspace_id=workspace.id, _external=True)
+        return ser.workspace_detail(workspace), 201, {"Location": location}
+
+
+@ns.route("/validation/")
+class WorkspaceValidation(Resource):
+    @ns.expect(workspace_create)
+    def post(self):
+        """Check a new workspace without saving it: 200 with warnings, or 400 listing the problems."""
+        types.validate_workspace(get_session(), json_body())
+        return {"warnings": []}
+
+
+@ns.route("/<int:workspace_id>/", endpoint="workspace_details")
+class WorkspaceDetails(Resource):
+    def get(self, workspace_id: int):
+        return ser.workspace_detail(_get_workspace(workspace_id))
+
+    @ns.expect(workspace_edit)
+    def patch(self, workspace_id: int):
+        """Edit a workspace; is_active false archives it."""
+        session = get_session()
+        workspace = _get_workspace(workspace_id)
+        types.edit_workspace(session, workspace, json_body())
+        session.commit()
+        return ser.workspace_detail(workspace)

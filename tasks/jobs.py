@@ -1,9 +1,13 @@
 """Job and recipe messages."""
 from __future__ import annotations
 
+import logging
+
 from app.db import with_retry
 from app.services import executions, jobs, recipes
 from tasks.celery_app import app, notify_queue_changed, send
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="tasks.jobs.finish_executions", bind=True, max_retries=10, default_retry_delay=1)
@@ -14,10 +18,17 @@ def finish_executions(self, exe_ids: list[int]) -> dict:
         return outcomes, jobs.recipe_ids_for_jobs(session, [o.job_id for o in outcomes if o.recipe_update])
 
     outcomes, recipe_ids = with_retry(work)
-    if any(o.job_status == "QUEUED" for o in outcomes):
-        notify_queue_changed()
+    queued = any(o.job_status == "QUEUED" for o in outcomes)
     if recipe_ids:
-        send(update_recipes, recipe_ids)
+        # Advance the recipes here rather than in a second message: one hop less per recipe step.
+        # If it fails, the message is the fallback (and the periodic reconcile the last resort).
+        try:
+            queued = bool(with_retry(lambda session: recipes.update_recipes(session, recipe_ids))) or queued
+        except Exception:
+            log.exception("recipe update after finishing executions failed; sending it as a message")
+            send(update_recipes, recipe_ids)
+    if queued:
+        notify_queue_changed()
     return {"finished": [o.exe_id for o in outcomes]}
 
 

@@ -305,8 +305,12 @@ def job_with_full_revision(job: Job) -> dict:
     return out
 
 
-def job_details(session: Session, job_id: int) -> dict:
-    """GET /jobs/<id>/ (also the body of queue and cancel responses)."""
+def job_details(session: Session, job_id: int, just_created: bool = False) -> dict:
+    """GET /jobs/<id>/ (also the body of queue and cancel responses).
+
+    A job created by this very request has no recipe, execution or product yet: `just_created` skips
+    those three queries on the hot path of POST /queue/new-job/.
+    """
     job = session.scalar(
         select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
         .options(selectinload(Job.job_type), selectinload(Job.job_type_rev),
@@ -328,6 +332,9 @@ def job_details(session: Session, job_id: int) -> dict:
     out["outputs"] = merged_values(interface.get("output_data", []), (job.results or {}).get("output_data"), files,
                                    lambda f: ser.product_file(f, job.job_type))
 
+    if just_created:
+        out.update(recipes=[], job_exes=[], products=[])
+        return out
     recipes = session.scalars(
         select(Recipe).join(RecipeJob, RecipeJob.recipe_id == Recipe.id).where(RecipeJob.job_id == job.id)
         .options(*RECIPE_SUMMARY_OPTIONS, defer(Recipe.data)).order_by(Recipe.id)

@@ -123,7 +123,7 @@ class QueueNewJob(Resource):
             return job.id
 
         job_id = _commit_or_rollback(session, work)
-        return job_details(session, job_id), 201, {"Location": job_detail_url(job_id)}
+        return job_details(session, job_id, just_created=True), 201, {"Location": job_detail_url(job_id)}
 
 
 @ns.route("/new-recipe/")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.command_line import build_argv, display_command_arguments
@@ -127,11 +127,11 @@ def _input_paths(session: Session, data: dict) -> tuple[dict[str, list[Path]], d
     return paths, records
 
 
-def pre_step(session: Session, exe: JobExecution, job: Job) -> list[str]:
+def pre_step(session: Session, exe_id: int, job: Job) -> list[str]:
     """Create the execution's directories, link its input files, and build its argv."""
     interface = job.job_type_rev.interface
     data = job.data or {}
-    root = exe_dir(exe.id)
+    root = exe_dir(exe_id)
     output_dir = root / "outputs"
     output_dir.mkdir(parents=True, exist_ok=True)
     sources, _ = _input_paths(session, data)
@@ -154,7 +154,11 @@ def pre_step(session: Session, exe: JobExecution, job: Job) -> list[str]:
 
 
 def schedule_executions(session: Session, placements: Sequence[Placement]) -> list[LaunchSpec]:
-    """Turn placed jobs into RUNNING executions; jobs no longer QUEUED are skipped (compare-and-set)."""
+    """Turn placed jobs into RUNNING executions; jobs no longer QUEUED are skipped (compare-and-set).
+
+    Executions are written with two bulk statements (insert, then the pre step's results), whatever
+    the number of jobs: this is the scheduler's hot path.
+    """
     if not placements:
         return []
     by_job = {p.job_id: p for p in placements}
@@ -166,41 +170,40 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
     ))
     if not claimed:
         return []
-    jobs = session.scalars(select(Job).options(joinedload(Job.job_type), joinedload(Job.job_type_rev)).where(Job.id.in_(claimed))).all()
-    launches = []
-    for job in jobs:
+    jobs = session.scalars(select(Job).options(joinedload(Job.job_type), joinedload(Job.job_type_rev))
+                           .where(Job.id.in_(claimed)).order_by(Job.id)).all()
+    rows = [dict(job_id=job.id, exe_num=job.num_exes, status="RUNNING", timeout=job.timeout,
+                 node_id=by_job[job.id].node_id, cpus_scheduled=by_job[job.id].cpus, mem_scheduled=by_job[job.id].mem,
+                 disk_in_scheduled=job.disk_in_required, disk_out_scheduled=job.disk_out_required,
+                 disk_total_scheduled=by_job[job.id].disk, created=now, last_modified=now, queued=job.queued,
+                 started=now, pre_started=now, environment={}, requires_cleanup=False)
+            for job in jobs]
+    exe_ids = session.scalars(insert(JobExecution).returning(JobExecution.id, sort_by_parameter_order=True), rows).all()
+    launches, prepared, failed = [], [], []
+    for job, exe_id in zip(jobs, exe_ids):
         p = by_job[job.id]
-        exe = JobExecution(
-            job_id=job.id, exe_num=job.num_exes, status="RUNNING", timeout=job.timeout, node_id=p.node_id,
-            cpus_scheduled=p.cpus, mem_scheduled=p.mem, disk_in_scheduled=job.disk_in_required,
-            disk_out_scheduled=job.disk_out_required, disk_total_scheduled=p.disk,
-            created=now, queued=job.queued, started=now, pre_started=now,
-        )
-        session.add(exe)
-        session.flush()
-        exe.task_id = task_id_for(exe.id)
-        sandbox = sandbox_dir(exe.task_id)
-        exe.stdout_path = str(sandbox / "stdout")
-        exe.stderr_path = str(sandbox / "stderr")
+        task_id = task_id_for(exe_id)
+        sandbox = sandbox_dir(task_id)
+        values = {"id": exe_id, "task_id": task_id, "stdout_path": str(sandbox / "stdout"),
+                  "stderr_path": str(sandbox / "stderr"), "pre_completed": utcnow()}
         try:
-            argv = pre_step(session, exe, job)
+            argv = pre_step(session, exe_id, job)
         except (OSError, WorkspacePathError, KeyError) as exc:
-            exe.pre_completed = utcnow()
-            exe.pre_exit_code = 4
-            exe.task_state = "TASK_ERROR"
-            exe.task_message = f"pre step failed: {exc}"
-            _fail(session, exe, job, error_by_name(session, "filesystem-io"))
+            values.update(pre_exit_code=4, task_state="TASK_ERROR", task_message=f"pre step failed: {exc}")
+            prepared.append(values)
+            failed.append((exe_id, job))
             continue
-        exe.pre_completed = utcnow()
-        exe.pre_exit_code = 0
-        exe.command_arguments = display_command_arguments(argv)
-        env = {"SCALE_JOB_ID": str(job.id), "SCALE_EXE_ID": str(exe.id), "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe.id) / "outputs")}
-        exe.environment = env
+        env = {"SCALE_JOB_ID": str(job.id), "SCALE_EXE_ID": str(exe_id), "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe_id) / "outputs")}
+        values.update(pre_exit_code=0, command_arguments=display_command_arguments(argv), environment=env)
+        prepared.append(values)
         launches.append(LaunchSpec(
-            exe_id=exe.id, job_id=job.id, task_id=exe.task_id, agent_id=p.agent_id,
+            exe_id=exe_id, job_id=job.id, task_id=task_id, agent_id=p.agent_id,
             name=f"{job.job_type.name} {job.job_type.version} job {job.id}", argv=argv,
             cpus=p.cpus, mem=p.mem, disk=p.disk, environment=env, timeout=job.timeout,
         ))
+    session.execute(update(JobExecution), prepared)
+    for exe_id, job in failed:
+        _fail(session, session.get(JobExecution, exe_id), job, error_by_name(session, "filesystem-io"))
     return launches
 
 

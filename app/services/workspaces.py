@@ -57,6 +57,22 @@ class Broker:
     def delete(self, rel_path: str) -> None:
         self.resolve(rel_path).unlink(missing_ok=True)
 
+    def move(self, from_rel: str, to_rel: str) -> Path:
+        """Move a file inside the workspace. Idempotent: a file already moved is left where it is.
+
+        An existing different file at the destination is never overwritten (FileExistsError).
+        """
+        src, dest = self.resolve(from_rel), self.resolve(to_rel)
+        if src == dest:
+            return dest
+        if not src.exists():
+            if dest.exists():
+                return dest  # an earlier attempt moved it
+            raise FileNotFoundError(f"'{from_rel}' does not exist in the workspace")
+        if dest.exists():
+            raise FileExistsError(f"'{to_rel}' already exists in the workspace")
+        return self.store(src, to_rel, move=True)
+
     def sizes(self) -> tuple[int, int]:
         """(used bytes under the workspace, total bytes of its filesystem)."""
         root = self.root()

@@ -1,0 +1,91 @@
+"""Source file services: GET /sources/, GET /sources/<id>/, GET /sources/updates/."""
+from __future__ import annotations
+
+from flask_restx import Namespace, Resource
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from api import get_session
+from api import serializers as ser
+from api.common import (
+    LIST_PARAMS,
+    apply_order,
+    filter_in,
+    filter_time,
+    iso,
+    not_found,
+    paginate,
+    param_bool,
+    param_str_list,
+    query_param,
+    repeated_param,
+    time_range,
+)
+from api.resources.ingests import ingest_item
+from app.models import Ingest, ScaleFile, Workspace
+
+ns = Namespace("sources", path="/sources", description="Source files: files ingested by Strike")
+NAMESPACES = [ns]
+
+FILE_ORDER_FIELDS = {name: getattr(ScaleFile, name) for name in ser.FILE_FIELDS if name not in ("geometry", "center_point",
+                                                                                                 "meta_data", "countries")}
+ORDER_FIELDS = {**FILE_ORDER_FIELDS, "is_parsed": ScaleFile.is_parsed, "parsed": ScaleFile.parsed,
+                "workspace__name": Workspace.name}
+PARAMS = {
+    **LIST_PARAMS,
+    "is_parsed": query_param("Only sources that were (true) or were not (false) parsed", "boolean"),
+    "file_name": repeated_param("Only sources with this file name"),
+}
+
+
+def source_update(f: ScaleFile) -> dict:
+    """What happened last to a source file: DELETED, else PARSED, else CREATED."""
+    if f.is_deleted:
+        action, when = "DELETED", f.deleted or f.last_modified
+    elif f.is_parsed:
+        action, when = "PARSED", f.parsed or f.last_modified
+    else:
+        action, when = "CREATED", f.created
+    return {"action": action, "when": iso(when)}
+
+
+def _sources():
+    """SOURCE files with the list filters of the request applied."""
+    started, ended = time_range()
+    stmt = select(ScaleFile).join(Workspace, Workspace.id == ScaleFile.workspace_id) \
+        .options(joinedload(ScaleFile.workspace)).where(ScaleFile.file_type == "SOURCE")
+    stmt = filter_time(stmt, ScaleFile.last_modified, started, ended)
+    is_parsed = param_bool("is_parsed")
+    if is_parsed is not None:
+        stmt = stmt.where(ScaleFile.is_parsed.is_(is_parsed))
+    stmt = filter_in(stmt, ScaleFile.file_name, param_str_list("file_name"))
+    return apply_order(stmt, ORDER_FIELDS, ("last_modified",), tiebreak=ScaleFile.id)
+
+
+@ns.route("/")
+class SourceList(Resource):
+    @ns.doc(params=PARAMS)
+    def get(self):
+        """Source files, filtered by last_modified within started/ended."""
+        return paginate(get_session(), _sources(), ser.source_file)
+
+
+@ns.route("/updates/")
+class SourceUpdates(Resource):
+    @ns.doc(params=PARAMS)
+    def get(self):
+        """Source files created, parsed or deleted within started/ended, each with its latest update."""
+        return paginate(get_session(), _sources(), lambda f: {**ser.source_file(f), "update": source_update(f)})
+
+
+@ns.route("/<int:source_id>/", endpoint="source_details")
+class SourceDetails(Resource):
+    def get(self, source_id: int):
+        """A source file and the ingests that stored it."""
+        session = get_session()
+        source = session.get(ScaleFile, source_id)
+        if source is None or source.file_type != "SOURCE":
+            raise not_found("Source file", source_id)
+        ingests = session.scalars(select(Ingest).options(joinedload(Ingest.strike))
+                                  .where(Ingest.source_file_id == source.id).order_by(Ingest.id)).all()
+        return {**ser.source_file(source), "ingests": [ingest_item(i, source=False) for i in ingests]}

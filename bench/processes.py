@@ -44,11 +44,16 @@ class System:
                         LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
         self.worker_concurrency = worker_concurrency
         self.procs: list[subprocess.Popen] = []
+        self.names: list[str] = []
         self.api = f"http://127.0.0.1:{self.api_port}"
 
     def _start(self, name: str, argv: list[str]) -> None:
         log = open(self.dir / f"{name}.log", "w")
         self.procs.append(subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        self.names.append(name)
+
+    def named_processes(self) -> dict[str, subprocess.Popen]:
+        return dict(zip(self.names, self.procs))
 
     def start(self, api: bool = True, scheduler: bool = True) -> "System":
         subprocess.run([sys.executable, "-m", "app.migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)

@@ -44,7 +44,27 @@ def raw_celery(system: System, n: int) -> float:
     return n / (time.time() - started)
 
 
-def end_to_end(system: System, n: int) -> tuple[float, float]:
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (prefork workers, gunicorn workers, finished tasks)."""
+    pids = [pid]
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{thread}/children") as fh:
+                pids.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
+def end_to_end(system: System, n: int) -> tuple[float, float, dict[str, float]]:
     job_type = system.post("/job-types/", {
         "name": "noop", "version": "1.0", "title": "No-op", "description": "exits at once", "max_tries": 1,
         "cpus_required": 0.01, "mem_required": 1.0, "disk_out_const_required": 0.0,
@@ -59,6 +79,7 @@ def end_to_end(system: System, n: int) -> tuple[float, float]:
 
     while completed() < 1:
         time.sleep(0.05)
+    cpu_before = {name: process_cpu_seconds(p.pid) for name, p in system.named_processes().items()}
     started = time.time()
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda _: system.post("/queue/new-job/", body), range(n)))
@@ -68,7 +89,9 @@ def end_to_end(system: System, n: int) -> tuple[float, float]:
         if failed:
             raise RuntimeError(f"{failed} no-op jobs failed; see {system.dir}")
         time.sleep(0.05)
-    return n / (time.time() - started), n / submitted
+    elapsed = time.time() - started
+    cpu_ms = {name: (process_cpu_seconds(p.pid) - cpu_before[name]) * 1000 / n for name, p in system.named_processes().items()}
+    return n / elapsed, n / submitted, cpu_ms
 
 
 def main() -> None:
@@ -79,12 +102,14 @@ def main() -> None:
     system = System().start()
     try:
         raw = raw_celery(system, args.tasks)
-        e2e, submit_rate = end_to_end(system, args.jobs)
+        e2e, submit_rate, cpu_ms = end_to_end(system, args.jobs)
     finally:
         system.stop()
     print(f"(a) raw Celery+Redis no-op tasks:      {raw:8.1f} tasks/s  ({args.tasks} tasks, 2 prefork workers)")
     print(f"(b) end-to-end no-op jobs:             {e2e:8.1f} jobs/s   ({args.jobs} jobs; API accepted {submit_rate:.1f} jobs/s)")
     print(f"ratio (b)/(a): {e2e / raw:.2f}   (target >= 0.5)")
+    print("CPU per end-to-end job: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu_ms.items())
+          + f"  (this machine has {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

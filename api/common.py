@@ -38,6 +38,14 @@ def not_found(what: str, ident: Any) -> ApiError:
     return ApiError(404, f"{what} {ident} does not exist")
 
 
+def get_or_404(session: Session, model, ident: Any, what: str):
+    """The row of `model` with primary key `ident`, or a 404 naming what was asked for."""
+    row = session.get(model, ident)
+    if row is None:
+        raise not_found(what, ident)
+    return row
+
+
 # ---------------------------------------------------------------- query parameters
 
 def _values(name: str) -> list[str]:

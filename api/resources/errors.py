@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from api import get_session
 from api import serializers as ser
-from api.common import LIST_PARAMS, apply_order, filter_time, json_body, not_found, paginate, time_range
+from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, not_found, paginate, time_range
 from app.models import Error
 from app.services import types
 
@@ -28,13 +28,6 @@ error_edit = ns.model("ErrorEdit", {
     "description": fields.String(),
     "category": fields.String(enum=list(types.USER_ERROR_CATEGORIES)),
 })
-
-
-def _get_error(error_id: int) -> Error:
-    error = get_session().get(Error, error_id)
-    if error is None:
-        raise not_found("Error", error_id)
-    return error
 
 
 @ns.route("/")
@@ -59,13 +52,13 @@ class ErrorList(Resource):
 @ns.route("/<int:error_id>/", endpoint="error_details")
 class ErrorDetails(Resource):
     def get(self, error_id: int):
-        return ser.error(_get_error(error_id))
+        return ser.error(get_or_404(get_session(), Error, error_id, "Error"))
 
     @ns.expect(error_edit)
     def patch(self, error_id: int):
         """Edit title, description or category; SYSTEM errors cannot be edited."""
         session = get_session()
-        error = _get_error(error_id)
+        error = get_or_404(get_session(), Error, error_id, "Error")
         types.edit_error(session, error, json_body())
         session.commit()
         return ser.error(error)

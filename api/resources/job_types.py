@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from api import get_session
 from api import serializers as ser
 from api.common import (
+    get_or_404,
     LIST_PARAMS,
     PAGE_PARAMS,
     TIME_PARAMS,
@@ -59,13 +60,6 @@ job_type_create = ns.clone("JobTypeCreate", job_type_edit, {
     "version": fields.String(required=True),
     "interface": fields.Raw(required=True, description="Job interface 1.0"),
 })
-
-
-def _get_job_type(job_type_id: int) -> JobType:
-    job_type = get_session().get(JobType, job_type_id)
-    if job_type is None:
-        raise not_found("Job type", job_type_id)
-    return job_type
 
 
 def job_count(count: dict) -> dict:
@@ -124,13 +118,13 @@ class JobTypeValidation(Resource):
 @ns.route("/<int:job_type_id>/", endpoint="job_type_details")
 class JobTypeDetails(Resource):
     def get(self, job_type_id: int):
-        return job_type_details(_get_job_type(job_type_id))
+        return job_type_details(get_or_404(get_session(), JobType, job_type_id, "Job type"))
 
     @ns.expect(job_type_edit)
     def patch(self, job_type_id: int):
         """Edit a job type; a new interface makes a new revision, jobs keep the revision they had."""
         session = get_session()
-        job_type = _get_job_type(job_type_id)
+        job_type = get_or_404(get_session(), JobType, job_type_id, "Job type")
         types.edit_job_type(session, job_type, json_body())
         session.commit()
         return job_type_details(job_type)

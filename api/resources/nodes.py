@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from api import get_session
 from api import serializers as ser
 from api.common import (
+    get_or_404,
     NAME_PATTERN,
     ApiError,
     apply_order,
@@ -68,13 +69,6 @@ def _write(session: Session, action: Callable[[], Any]) -> Any:
 
 
 # ---------------------------------------------------------------- node shapes
-
-def _get_node(session: Session, node_id: int) -> Node:
-    node = session.get(Node, node_id)
-    if node is None:
-        raise not_found("Node", node_id)
-    return node
-
 
 def _running_executions(session: Session, node_ids: list[int]) -> dict[int, list[JobExecution]]:
     if not node_ids:
@@ -135,7 +129,7 @@ def _node_changes(body: dict, required: tuple[str, ...] = ()) -> dict:
 
 def _update_node(node_id: int, changes: dict):
     session = get_session()
-    node = _get_node(session, node_id)
+    node = get_or_404(session, Node, node_id, "Node")
 
     def apply():
         try:
@@ -194,7 +188,7 @@ class NodeDetails(Resource):
     def get(self, node_id: int):
         """A node with its resources (when the scheduler reported them) and running executions."""
         session = get_session()
-        return node_details(session, _get_node(session, node_id))
+        return node_details(session, get_or_404(session, Node, node_id, "Node"))
 
     @ns.doc(responses={201: "Updated", 400: "Unknown, missing or invalid fields", **_NOT_FOUND})
     def put(self, node_id: int):
@@ -215,7 +209,7 @@ class NodeDetails(Resource):
         """Delete a node: only a held node with no running executions. It is archived and stays out of
         scheduling even if its agent offers again, until it is re-activated (PATCH is_active=true)."""
         session = get_session()
-        node = _get_node(session, node_id)
+        node = get_or_404(session, Node, node_id, "Node")
         _write(session, lambda: operations.delete_node(session, node))
         return node_details(session, node)
 
@@ -229,7 +223,7 @@ class NodeHold(Resource):
         check_fields(body, ["pause_reason"])
         reason = body_str(body, "pause_reason", 250)
         session = get_session()
-        node = _get_node(session, node_id)
+        node = get_or_404(session, Node, node_id, "Node")
         _write(session, lambda: operations.hold_node(session, node, reason))
         return node_details(session, node)
 
@@ -241,7 +235,7 @@ class NodeUnhold(Resource):
         """Unhold: the node takes new executions again (clears pause_reason and is_paused_errors)."""
         check_fields(json_body(), [])
         session = get_session()
-        node = _get_node(session, node_id)
+        node = get_or_404(session, Node, node_id, "Node")
         _write(session, lambda: operations.unhold_node(session, node))
         return node_details(session, node)
 
@@ -255,7 +249,7 @@ class NodeVacate(Resource):
         ids of the executions vacated (`vacated_job_exe_ids`)."""
         check_fields(json_body(), [])
         session = get_session()
-        node = _get_node(session, node_id)
+        node = get_or_404(session, Node, node_id, "Node")
         vacated = _write(session, lambda: operations.vacate_node(session, node))
         out = node_details(session, node)
         out["vacated_job_exe_ids"] = vacated
@@ -283,13 +277,6 @@ def pools_json(session: Session, pools: list[ResourcePool]) -> list[dict]:
     nodes = {n.id: n for n in session.scalars(select(Node).where(Node.id.in_(all_ids)))} if all_ids else {}
     running = operations.running_counts(session, all_ids)
     return [_pool_json(p, members[p.id], nodes, running) for p in pools]
-
-
-def _get_pool(session: Session, pool_id: int) -> ResourcePool:
-    pool = session.get(ResourcePool, pool_id)
-    if pool is None:
-        raise not_found("Resource pool", pool_id)
-    return pool
 
 
 def _pool_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
@@ -344,13 +331,13 @@ class PoolDetails(Resource):
     @pools_ns.doc(responses=_POOL_NOT_FOUND)
     def get(self, pool_id: int):
         session = get_session()
-        return pools_json(session, [_get_pool(session, pool_id)])[0]
+        return pools_json(session, [get_or_404(session, ResourcePool, pool_id, "Resource pool")])[0]
 
     @pools_ns.doc(responses={200: "Updated", 400: "Invalid fields (all listed)", **_POOL_NOT_FOUND})
     def patch(self, pool_id: int):
         """Rename or change the selectors. A draining pool vacates the nodes it gains."""
         session = get_session()
-        pool = _get_pool(session, pool_id)
+        pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
         pool, vacated = _save_pool(session, _pool_fields(json_body()), pool)
         return {**pools_json(session, [pool])[0], "vacated_job_exe_ids": vacated}
 
@@ -358,7 +345,7 @@ class PoolDetails(Resource):
     def delete(self, pool_id: int):
         """Delete an ACTIVE pool (restore a frozen or draining pool first)."""
         session = get_session()
-        pool = _get_pool(session, pool_id)
+        pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
         _write(session, lambda: operations.delete_pool(session, pool))
         return "", 204
 
@@ -366,7 +353,7 @@ class PoolDetails(Resource):
 def _pool_action(pool_id: int, action: Callable[[Session, ResourcePool], Any]) -> dict:
     check_fields(json_body(), [])
     session = get_session()
-    pool = _get_pool(session, pool_id)
+    pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
     vacated = _write(session, lambda: action(session, pool))
     out = pools_json(session, [pool])[0]
     if isinstance(vacated, list):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api import get_session
 from api.common import (
+    get_or_404,
     MAX_DB_INT,
     PAGE_PARAMS,
     ApiError,
@@ -96,13 +97,6 @@ def _body_id(body: Mapping[str, Any], name: str) -> int:
     return value
 
 
-def _get_or_404(session: Session, model, ident: int, what: str):
-    row = session.get(model, ident)
-    if row is None:
-        raise not_found(what, ident)
-    return row
-
-
 @ns.route("/new-job/")
 class QueueNewJob(Resource):
     @ns.expect(new_job)
@@ -113,7 +107,7 @@ class QueueNewJob(Resource):
         job_type_id = _body_id(body, "job_type_id")
         job_data = body_dict(body, "job_data") or {}
         session = get_session()
-        job_type = _get_or_404(session, JobType, job_type_id, "Job type")
+        job_type = get_or_404(session, JobType, job_type_id, "Job type")
         if not job_type.is_active:
             raise bad_request(f"Job type {job_type.name} {job_type.version} is archived (not active) and cannot be queued")
 
@@ -136,7 +130,7 @@ class QueueNewRecipe(Resource):
         recipe_type_id = _body_id(body, "recipe_type_id")
         recipe_data = body_dict(body, "recipe_data") or {}
         session = get_session()
-        recipe_type = _get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
+        recipe_type = get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
         if not recipe_type.is_active:
             raise bad_request(f"Recipe type {recipe_type.name} {recipe_type.version} is archived (not active) "
                               "and cannot be queued")
@@ -258,7 +252,7 @@ class RequeueJob(Resource):
         check_fields(body, ["job_id"], required=["job_id"])
         job_id = _body_id(body, "job_id")
         session = get_session()
-        job = _get_or_404(session, Job, job_id, "Job")
+        job = get_or_404(session, Job, job_id, "Job")
         if job.status not in REQUEUE_STATUSES:
             raise bad_request(f"Job {job_id} is {job.status}; only FAILED or CANCELED jobs can be requeued")
         requeue(session, [job_id], None)

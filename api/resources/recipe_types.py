@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import get_session
 from api import serializers as ser
-from api.common import LIST_PARAMS, apply_order, filter_time, json_body, not_found, paginate, time_range
+from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, not_found, paginate, time_range
 from api.resources.job_types import restx_fields
 from app.models import RecipeType
 from app.services import types
@@ -31,13 +31,6 @@ recipe_type_create = ns.clone("RecipeTypeCreate", recipe_type_edit, {
     "version": fields.String(required=True),
     "definition": fields.Raw(required=True, description="Recipe definition 1.0"),
 })
-
-
-def _get_recipe_type(recipe_type_id: int) -> RecipeType:
-    recipe_type = get_session().get(RecipeType, recipe_type_id)
-    if recipe_type is None:
-        raise not_found("Recipe type", recipe_type_id)
-    return recipe_type
 
 
 def recipe_type_summary(rt: RecipeType) -> dict:
@@ -88,13 +81,13 @@ class RecipeTypeValidation(Resource):
 @ns.route("/<int:recipe_type_id>/", endpoint="recipe_type_details")
 class RecipeTypeDetails(Resource):
     def get(self, recipe_type_id: int):
-        return recipe_type_details(_get_recipe_type(recipe_type_id))
+        return recipe_type_details(get_or_404(get_session(), RecipeType, recipe_type_id, "Recipe type"))
 
     @ns.expect(recipe_type_edit)
     def patch(self, recipe_type_id: int):
         """Edit a recipe type; a new definition makes a new revision, recipes keep the revision they had."""
         session = get_session()
-        recipe_type = _get_recipe_type(recipe_type_id)
+        recipe_type = get_or_404(get_session(), RecipeType, recipe_type_id, "Recipe type")
         types.edit_recipe_type(session, recipe_type, json_body())
         session.commit()
         return recipe_type_details(recipe_type)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from api import get_session
 from api import serializers as ser
 from api.common import (
+    get_or_404,
     LIST_PARAMS,
     NAME_PATTERN,
     ApiError,
@@ -132,13 +133,6 @@ def _create(body: dict) -> Strike:
     return strike
 
 
-def _get_strike(strike_id: int) -> Strike:
-    strike = get_session().get(Strike, strike_id)
-    if strike is None:
-        raise not_found("Strike", strike_id)
-    return strike
-
-
 # ---------------------------------------------------------------- routes
 
 @create_ns.route("/create/")
@@ -179,13 +173,13 @@ class StrikeValidation(Resource):
 @ns.route("/<int:strike_id>/", endpoint="strike_details")
 class StrikeDetails(Resource):
     def get(self, strike_id: int):
-        return strike_detail(_get_strike(strike_id))
+        return strike_detail(get_or_404(get_session(), Strike, strike_id, "Strike"))
 
     @ns.expect(strike_edit)
     def patch(self, strike_id: int):
         """Edit title, description, configuration or is_active; the Strike process picks changes up without a restart."""
         session = get_session()
-        strike = _get_strike(strike_id)
+        strike = get_or_404(get_session(), Strike, strike_id, "Strike")
         body = json_body()
         check_fields(body, EDIT_FIELDS)
         if not body:

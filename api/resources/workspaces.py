@@ -8,6 +8,7 @@ from sqlalchemy import select
 from api import get_session
 from api import serializers as ser
 from api.common import (
+    get_or_404,
     LIST_PARAMS,
     apply_order,
     filter_in,
@@ -36,13 +37,6 @@ workspace_create = ns.clone("WorkspaceCreate", workspace_edit, {
     "name": fields.String(required=True),
     "json_config": fields.Raw(required=True, description="Workspace configuration 1.0 (broker nfs or host)"),
 })
-
-
-def _get_workspace(workspace_id: int) -> Workspace:
-    workspace = get_session().get(Workspace, workspace_id)
-    if workspace is None:
-        raise not_found("Workspace", workspace_id)
-    return workspace
 
 
 @ns.route("/")
@@ -78,13 +72,13 @@ class WorkspaceValidation(Resource):
 @ns.route("/<int:workspace_id>/", endpoint="workspace_details")
 class WorkspaceDetails(Resource):
     def get(self, workspace_id: int):
-        return ser.workspace_detail(_get_workspace(workspace_id))
+        return ser.workspace_detail(get_or_404(get_session(), Workspace, workspace_id, "Workspace"))
 
     @ns.expect(workspace_edit)
     def patch(self, workspace_id: int):
         """Edit a workspace; is_active false archives it."""
         session = get_session()
-        workspace = _get_workspace(workspace_id)
+        workspace = get_or_404(get_session(), Workspace, workspace_id, "Workspace")
         types.edit_workspace(session, workspace, json_body())
         session.commit()
         return ser.workspace_detail(workspace)

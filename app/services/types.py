@@ -379,6 +379,25 @@ def _check_mapped_errors(session: Session, wanted: set[str], where: str, c: Coll
         c.add("UNKNOWN_ERROR", f"{where}: error mapping refers to error '{missing}', which does not exist")
 
 
+def _check_new_name_version(session: Session, doc: dict, model, kind: str, document: str, values: dict,
+                            c: Collector) -> str:
+    """Name, version (unique together) and the required document of a new job or recipe type.
+
+    Adds name and version to `values`; returns how later problems should name the type.
+    """
+    where = kind
+    name = _check_stable_name(doc, "name", model, where, c)
+    version = _check_stable_name(doc, "version", model, where, c)
+    if name is not None and version is not None:
+        values.update(name=name, version=version)
+        where = f"{kind} {name} {version}"
+        if session.scalar(select(model.id).where(model.name == name, model.version == version)) is not None:
+            c.add("DUPLICATE_NAME", f"{where} already exists")
+    if doc.get(document) is None:
+        c.add("MISSING_FIELD", f"{where}: '{document}' is required")
+    return where
+
+
 def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = None) -> tuple[dict, list[Problem]]:
     """Checked values of a new job type (job_type=None) or of an edit of `job_type`.
 
@@ -394,16 +413,7 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
     values = _check_fields(doc, JOB_TYPE_FIELDS, JobType, where, c)
 
     if creating:
-        name = _check_stable_name(doc, "name", JobType, where, c)
-        version = _check_stable_name(doc, "version", JobType, where, c)
-        if name is not None and version is not None:
-            values.update(name=name, version=version)
-            where = f"job type {name} {version}"
-            exists = session.scalar(select(JobType.id).where(JobType.name == name, JobType.version == version))
-            if exists is not None:
-                c.add("DUPLICATE_NAME", f"{where} already exists")
-        if doc.get("interface") is None:
-            c.add("MISSING_FIELD", f"{where}: 'interface' is required")
+        where = _check_new_name_version(session, doc, JobType, "job type", "interface", values, c)
     elif job_type.is_system and any(k in doc for k in JOB_TYPE_DOCUMENTS):
         c.add("SYSTEM_JOB_TYPE", f"{where} is a system job type: its interface, error mapping and trigger rule "
                                  f"cannot be changed")
@@ -513,16 +523,7 @@ def validate_recipe_type(session: Session, doc: Any, *, recipe_type: RecipeType 
     check_unknown_fields(doc, allowed, where, c)
     values = _check_fields(doc, RECIPE_TYPE_FIELDS, RecipeType, where, c)
     if creating:
-        name = _check_stable_name(doc, "name", RecipeType, where, c)
-        version = _check_stable_name(doc, "version", RecipeType, where, c)
-        if name is not None and version is not None:
-            values.update(name=name, version=version)
-            where = f"recipe type {name} {version}"
-            exists = session.scalar(select(RecipeType.id).where(RecipeType.name == name, RecipeType.version == version))
-            if exists is not None:
-                c.add("DUPLICATE_NAME", f"{where} already exists")
-        if doc.get("definition") is None:
-            c.add("MISSING_FIELD", f"{where}: 'definition' is required")
+        where = _check_new_name_version(session, doc, RecipeType, "recipe type", "definition", values, c)
 
     definition = None
     if doc.get("definition") is not None:

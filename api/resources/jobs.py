@@ -13,7 +13,7 @@ from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, defer, load_only, selectinload
+from sqlalchemy.orm import Session, defer, joinedload, load_only, selectinload
 
 from api import get_session
 from api import serializers as ser
@@ -313,8 +313,8 @@ def job_details(session: Session, job_id: int, just_created: bool = False) -> di
     """
     job = session.scalar(
         select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
-        .options(selectinload(Job.job_type), selectinload(Job.job_type_rev),
-                 selectinload(Job.event).selectinload(TriggerEvent.rule), selectinload(Job.error))
+        .options(joinedload(Job.job_type), joinedload(Job.job_type_rev),
+                 joinedload(Job.event).joinedload(TriggerEvent.rule), joinedload(Job.error))
     )
     if job is None:
         raise not_found("Job", job_id)

@@ -393,10 +393,11 @@ def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
 
 def finish_execution(session: Session, exe_id: int) -> FinishOutcome | None:
     """Finish an execution whose task ended. Returns None when there is nothing (more) to do."""
-    exe = session.get(JobExecution, exe_id)
-    if exe is None or exe.task_state is None or exe.status != "RUNNING":
-        return None
-    job = session.get(Job, exe.job_id)
+    outcomes = finish_executions(session, [exe_id])
+    return outcomes[0] if outcomes else None
+
+
+def _finish_loaded(session: Session, exe: JobExecution, job: Job) -> FinishOutcome | None:
     if job.status != "RUNNING":
         # The job moved on without this execution (canceled): close the execution only.
         exe.status = "CANCELED"
@@ -451,9 +452,21 @@ def _maybe_pause_node(session: Session, node_id: int) -> int | None:
 
 
 def finish_executions(session: Session, exe_ids: Iterable[int]) -> list[FinishOutcome]:
+    """Finish a batch: one query loads every execution with its job and job type; writes go out at commit."""
+    ids = sorted(set(exe_ids))
+    if not ids:
+        return []
+    exes = session.scalars(
+        select(JobExecution)
+        .where(JobExecution.id.in_(ids), JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None))
+        .options(joinedload(JobExecution.job).joinedload(Job.job_type),
+                 joinedload(JobExecution.job).joinedload(Job.job_type_rev))
+        .order_by(JobExecution.id)
+        .with_for_update(of=JobExecution)  # PostgreSQL: a duplicate message waits, then finds nothing to do
+    ).unique().all()
     outcomes = []
-    for exe_id in sorted(set(exe_ids)):
-        outcome = finish_execution(session, exe_id)
+    for exe in exes:
+        outcome = _finish_loaded(session, exe, exe.job)
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes

@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.models import MAX_DB_INT
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -48,6 +49,20 @@ def get_or_404(session: Session, model, ident: Any, what: str):
 
 # ---------------------------------------------------------------- query parameters
 
+def reject_nul(value: Any, where: str) -> None:
+    """PostgreSQL text cannot hold NUL characters: refuse them in any string, at any depth."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise bad_request(f"{where} must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key, where)
+            reject_nul(item, where)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nul(item, where)
+
+
 def _values(name: str) -> list[str]:
     values = request.args.getlist(name)
     if not values and request.is_json and request.method == "GET":
@@ -55,6 +70,7 @@ def _values(name: str) -> list[str]:
         if isinstance(body, dict) and name in body:
             raw = body[name]
             values = [str(v) for v in raw] if isinstance(raw, list) else [str(raw)]
+    reject_nul(values, f"Parameter '{name}'")
     return values
 
 
@@ -77,7 +93,6 @@ def param_str_list(name: str, choices: Sequence[str] | None = None) -> list[str]
     return values
 
 
-MAX_DB_INT = 2**63 - 1  # the database's integer range; larger values would fail in the driver
 
 
 def _to_int(name: str, value: str) -> int:
@@ -244,6 +259,7 @@ def json_body() -> dict[str, Any]:
         return {}
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object")
+    reject_nul(body, "The request body")
     return body
 
 

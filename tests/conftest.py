@@ -1,6 +1,7 @@
 """Shared fixtures: a real SQLite file per test (copied from one migrated template) and a real Redis."""
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ def free_port() -> int:
 # The tests' own Redis: chosen before any project module reads the settings, so the Celery app
 # configured at import time already points at it (the server itself starts in `redis_server`).
 REDIS_PORT = free_port()
+_database_numbers = itertools.count()
 os.environ["REDIS_URL"] = f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
@@ -70,12 +72,41 @@ def redis_server(tmp_path_factory):
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path:
-    """One database migrated with Alembic; each test gets a copy of it."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{path}", SCALE_VAR_DIR=str(path.parent))
+# Set to a PostgreSQL server URL (e.g. postgresql+psycopg://scale@127.0.0.1:5432/postgres) to run the
+# whole suite on PostgreSQL: each test then gets its own database, created from a migrated template.
+POSTGRES_URL = os.environ.get("SCALE_TEST_POSTGRES_URL", "")
+PG_TEMPLATE = "scale_test_template"
+
+
+def _postgres_admin(statement: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def _postgres_url(database: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+
+
+def _migrate(url: str, var_dir: Path) -> None:
+    env = dict(os.environ, DATABASE_URL=url, SCALE_VAR_DIR=str(var_dir))
     subprocess.run([sys.executable, "-m", "app.migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path | str:
+    """One database migrated with Alembic; each test gets a copy of it."""
+    var_dir = tmp_path_factory.mktemp("template")
+    if POSTGRES_URL:
+        _postgres_admin(f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
+        _postgres_admin(f"CREATE DATABASE {PG_TEMPLATE}")
+        _migrate(_postgres_url(PG_TEMPLATE), var_dir)
+        return PG_TEMPLATE
+    path = var_dir / "template.db"
+    _migrate(f"sqlite:///{path}", var_dir)
     return path
 
 
@@ -87,16 +118,24 @@ def scale_env(tmp_path, migrated_template, monkeypatch):
 
     var = tmp_path / "var"
     var.mkdir()
-    db_path = var / "scale.db"
-    shutil.copy(migrated_template, db_path)
+    if POSTGRES_URL:
+        database = f"scale_test_{os.getpid()}_{next(_database_numbers)}"
+        _postgres_admin(f"CREATE DATABASE {database} TEMPLATE {migrated_template}")
+        url = _postgres_url(database)
+    else:
+        db_path = var / "scale.db"
+        shutil.copy(migrated_template, db_path)
+        url = f"sqlite:///{db_path}"
     monkeypatch.setenv("SCALE_VAR_DIR", str(var))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+    monkeypatch.setenv("DATABASE_URL", url)
     settings.reload()
     db.dispose_all()
     yield var
     db.dispose_all()
     monkeypatch.undo()
     settings.reload()
+    if POSTGRES_URL:
+        _postgres_admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 @pytest.fixture

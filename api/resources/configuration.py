@@ -9,7 +9,7 @@ from flask_restx import Namespace, Resource, fields, reqparse
 from werkzeug.datastructures import FileStorage
 
 from api import get_session
-from api.common import bad_request, check_fields, json_body, param_int_list, param_str_list, repeated_param
+from api.common import reject_nul, bad_request, check_fields, json_body, param_int_list, param_str_list, repeated_param
 from app.services import types
 from app.specs.base import warnings_to_dicts
 
@@ -118,6 +118,7 @@ def _uploaded_document():
         doc = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"The uploaded file is not a JSON document: {exc}") from None
+    reject_nul(doc, "The uploaded file")
     if isinstance(doc, dict) and set(doc) == {"import"}:
         doc = doc["import"]  # a saved POST /configuration/ body
     return doc

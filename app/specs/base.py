@@ -107,9 +107,13 @@ class Collector:
 # report the remaining problems too.
 
 
+# Integers the system stores: integer columns (ids included) are 32-bit on PostgreSQL.
+MAX_DB_INT = 2**31 - 1
+
+
 def is_int(value: Any) -> bool:
-    # bool is a subclass of int in Python; JSON true is not an id.
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer the database can hold (bool is a subclass of int in Python; JSON true is not an id)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -MAX_DB_INT - 1 <= value <= MAX_DB_INT
 
 
 def is_number(value: Any) -> bool:

@@ -1,5 +1,6 @@
 """Celery configuration. Values come from app.settings (environment variables)."""
 from app.settings import settings
+from tasks.schedules import AnchoredPeriod
 
 broker_url = settings.REDIS_URL
 result_backend = settings.CELERY_RESULT_BACKEND or None
@@ -23,9 +24,9 @@ imports = ("tasks.jobs", "tasks.maintenance", "tasks.metrics", "tasks.metrics_lo
 beat_schedule = {
     "reconcile": {"task": "tasks.maintenance.reconcile", "schedule": settings.RECONCILE_INTERVAL},
     # Rewrites yesterday and today: idempotent, so hourly runs keep today current.
-    "daily-metrics": {"task": "tasks.metrics.daily_metrics", "schedule": 3600.0},
+    "daily-metrics": {"task": "tasks.metrics.daily_metrics", "schedule": AnchoredPeriod("PT1H")},
     # Queue depth per job type for /load/ (one sample per minute; a repeated minute is skipped).
     "job-load": {"task": "tasks.metrics_load.sample_job_load", "schedule": 60.0},
     # Clock trigger rules: each tick fires the rules whose slot came.
-    "clock": {"task": "tasks.clock.tick", "schedule": settings.CLOCK_INTERVAL},
+    "clock": {"task": "tasks.clock.tick", "schedule": AnchoredPeriod(settings.CLOCK_PERIOD)},
 }

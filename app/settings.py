@@ -57,7 +57,7 @@ REGISTRY: list[Setting] = [
     Setting("NODE_ERROR_PERIOD", float, 60.0, "Window (s) in which SYSTEM failures on a node are counted for the automatic pause."),
     Setting("NODE_MAX_ERRORS", int, 50, "SYSTEM failures within NODE_ERROR_PERIOD that pause a node automatically."),
     Setting("RECONCILE_INTERVAL", float, 30.0, "Seconds between the periodic reconcile task that repairs what lost messages left behind."),
-    Setting("CLOCK_INTERVAL", float, 60.0, "Seconds between clock trigger checks by Celery beat."),
+    Setting("CLOCK_PERIOD", str, "PT1M", "ISO-8601 period of Celery beat's clock trigger checks, anchored to the start of each UTC day."),
     Setting("STRIKE_RESCAN_INTERVAL", float, 5.0, "Seconds between Strike's full rescans of its directories (watchdog events are the fast path)."),
     Setting("WORKSPACE_MOUNT_ROOT", str, "", "Directory under which an nfs workspace mount host:/path resolves to <root>/host/path. Empty means $SCALE_VAR_DIR/mounts."),
     Setting("LOG_LEVEL", str, "INFO", "Logging level of every process."),

@@ -72,3 +72,19 @@ def test_paused_job_type_is_skipped_while_others_run(stack):
     assert stack.job(held["id"])["status"] == "QUEUED"
     assert stack.client.patch(f"/job-types/{paused['id']}/", json={"is_paused": False}).status_code == 200
     stack.wait_job(held["id"], "COMPLETED")
+
+
+def test_job_canceled_while_the_scheduler_is_down_is_killed_when_it_returns(stack):
+    job_type = _sleep_type(stack, "120", name="cancel-while-down")
+    job = stack.queue_job(job_type["id"])
+    stack.wait_job(job["id"], "RUNNING")
+    stack.stop_scheduler()
+    assert stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"}).status_code == 200
+    stack.start_scheduler()
+
+    def task_killed():
+        with session_scope() as s:
+            return s.scalar(select(JobExecution.task_state).where(JobExecution.job_id == job["id"])) == "TASK_KILLED"
+
+    stack.wait(task_killed, timeout=20, what="the orphaned task to be killed")
+    assert stack.job(job["id"])["status"] == "CANCELED"

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from pymesos import MesosSchedulerDriver, Scheduler
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from app.db import utcnow, with_retry
-from app.models import Job, JobExecution, JobType, Scheduler as SchedulerRow
+from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
 from app.scheduling.queue_state import QueueState
 from app.services import executions, nodes
@@ -230,8 +230,9 @@ class SchedulerCore:
             self.last_full_sync = time.time()
         else:
             self.queue.add(jobs)
-        if rows:
-            newest = max(r.last_status_change for r in rows if r.last_status_change is not None)
+        changes = [r.last_status_change for r in rows if r.last_status_change is not None]
+        if changes:
+            newest = max(changes)
             if self.queue_watermark is None or newest > self.queue_watermark:
                 self.queue_watermark = newest
         elif full and self.queue_watermark is None:
@@ -404,7 +405,10 @@ class SchedulerCore:
                        JobExecution.timeout, JobExecution.cpus_scheduled, JobExecution.mem_scheduled,
                        JobExecution.disk_total_scheduled, Job.job_type_id, JobExecution.node_id)
                 .join(Job, Job.id == JobExecution.job_id)
-                .where(JobExecution.status == "RUNNING", JobExecution.task_state.is_(None))
+                # Every execution whose task may still be alive: running ones, and canceled or vacated
+                # ones whose task has not reported its end (it must still be killed).
+                .where(JobExecution.task_state.is_(None), JobExecution.task_id.is_not(None),
+                       or_(JobExecution.status == "RUNNING", JobExecution.kill_reason.is_not(None)))
             ).all()
 
         rows = with_retry(read)
@@ -473,7 +477,12 @@ class SchedulerCore:
             "nodes": node_reports,
         }
 
+        seen = [{"id": self.agent_nodes[a], "last_offer": datetime.fromtimestamp(t, timezone.utc)}
+                for a, t in self.agent_last_offer.items() if a in self.agent_nodes and t > self.last_status]
+
         def write(session):
+            if seen:
+                session.execute(update(Node), seen)
             row = session.get(SchedulerRow, 1)
             if row is None:
                 row = SchedulerRow(id=1)

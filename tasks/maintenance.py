@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from app.db import with_retry
-from app.services import executions, recipes
+from datetime import timedelta
+
+from app.services import executions, ingest, recipes
+from app.settings import settings
 from tasks.celery_app import app, send
 
 
 @app.task(name="tasks.maintenance.reconcile")
 def reconcile() -> dict:
     """Repair what lost messages left behind: unfinished executions, recipes with ready jobs."""
+    from tasks.ingest import ingest_files
     from tasks.jobs import finish_executions, update_recipes
 
     exe_ids = with_retry(executions.unfinished_execution_ids)
@@ -17,7 +21,10 @@ def reconcile() -> dict:
     recipe_ids = with_retry(recipes.recipes_needing_update)
     if recipe_ids:
         send(update_recipes, recipe_ids)
-    return {"executions": len(exe_ids), "recipes": len(recipe_ids)}
+    ingest_ids = with_retry(lambda s: ingest.stalled_ingest_ids(s, timedelta(seconds=settings.RECONCILE_INTERVAL)))
+    if ingest_ids:
+        send(ingest_files, ingest_ids)
+    return {"executions": len(exe_ids), "recipes": len(recipe_ids), "ingests": len(ingest_ids)}
 
 
 @app.task(name="tasks.maintenance.ping", ignore_result=True)

@@ -92,6 +92,34 @@ class Stack:
         return response.get_json()
 
 
+def _start_worker(var_dir: Path, name: str) -> subprocess.Popen:
+    log_path = var_dir / "worker.log"
+    return subprocess.Popen(
+        [PYTHON, "-m", "celery", "-A", "tasks.celery_app", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"{name}@%h"],
+        cwd=ROOT, env=dict(os.environ), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+    )
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+@pytest.fixture
+def celery_worker(scale_env, redis_server):
+    """A real Celery worker process on this test's database and the tests' Redis (emptied first)."""
+    from tests.conftest import free_port
+
+    redis_client.Redis.from_url(redis_server).flushdb()  # no message from an earlier test
+    worker = _start_worker(scale_env, f"test-{free_port()}")
+    yield worker
+    _stop_worker(worker)
+
+
 @pytest.fixture
 def stack(scale_env, redis_server, app, monkeypatch):
     """Start the worker, the local cluster and the scheduler against this test's database."""
@@ -110,13 +138,7 @@ def stack(scale_env, redis_server, app, monkeypatch):
     monkeypatch.setenv("SCHEDULER_SYNC_INTERVAL", "0.1")
     settings.reload()
 
-    env = dict(os.environ)
-    log_path = scale_env / "worker.log"
-    worker = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "tasks.celery_app", "worker", "--loglevel", "INFO", "--concurrency", "2",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"test-{port}@%h"],
-        cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
-    )
+    worker = _start_worker(scale_env, f"test-{port}")
     cluster = LocalCluster(port=port, agents=1, var_dir=str(scale_env))
     cluster.start()
     system = Stack(app.test_client(), scale_env, cluster)
@@ -126,8 +148,4 @@ def stack(scale_env, redis_server, app, monkeypatch):
     finally:
         system.stop_scheduler()
         cluster.stop()
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        _stop_worker(worker)

@@ -269,6 +269,16 @@ def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
     return sorted(results, key=lambda r: r.ingest_id)
 
 
+def stalled_ingest_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
+    """QUEUED ingests whose message seems lost, and INGESTING ones abandoned by a dead worker (for the reconcile)."""
+    cutoff = utcnow() - older_than
+    return list(session.scalars(
+        select(Ingest.id).where(or_((Ingest.status == "QUEUED") & (Ingest.last_modified < cutoff),
+                                    (Ingest.status == "INGESTING") & (Ingest.ingest_started < utcnow() - STALE_INGESTING)))
+        .order_by(Ingest.id).limit(limit)
+    ))
+
+
 def ingest_file(ingest_id: int) -> IngestResult | None:
     """Ingest one QUEUED file. Returns None when the row was not claimable (already done or in progress)."""
     results = ingest_files([ingest_id])

@@ -131,6 +131,7 @@ class SchedulerCore:
         self.framework_id: str | None = None
         self.master_info: dict = {}
         self.needs_reconcile = False
+        self.idle_pass: tuple | None = None  # (queue order, other inputs) of the last pass that placed nothing
         self.warnings: dict[str, dict] = {}
         # database-derived state, refreshed by sync()
         self.is_paused = False
@@ -240,6 +241,18 @@ class SchedulerCore:
 
     # ------------------------------------------------------------ the loop
 
+    def running_totals(self) -> tuple[dict[str, dict[str, float]], dict[int, int]]:
+        """Resources our running tasks hold per agent, and how many run per job type."""
+        by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
+        by_type: dict[int, int] = defaultdict(int)
+        for t in self.running.values():
+            held = by_agent[t.agent_id]
+            held["cpus"] += t.cpus
+            held["mem"] += t.mem
+            held["disk"] += t.disk
+            by_type[t.job_type_id] += 1
+        return by_agent, by_type
+
     def schedule(self) -> None:
         """Match held offers to the queue, write executions, launch tasks, decline what is unused."""
         with self.lock:
@@ -253,14 +266,7 @@ class SchedulerCore:
                       for a, os in by_agent.items() if a not in self.agent_nodes]
         if new_agents:
             self.agent_nodes.update(with_retry(lambda s: nodes.register_agents(s, new_agents)))
-        running_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
-        running_by_type: dict[int, int] = defaultdict(int)
-        for t in self.running.values():
-            r = running_by_agent[t.agent_id]
-            r["cpus"] += t.cpus
-            r["mem"] += t.mem
-            r["disk"] += t.disk
-            running_by_type[t.job_type_id] += 1
+        running_by_agent, running_by_type = self.running_totals()
         agents = []
         now = time.time()
         for agent_id, agent_offers in by_agent.items():
@@ -285,7 +291,15 @@ class SchedulerCore:
             ))
         limits = {jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
                   for jt in self.job_types.values()}
-        result = match(self.queue.ordered(self.queue_mode), agents, limits, scheduler_paused=self.is_paused,
+        ordered = self.queue.ordered(self.queue_mode)
+        # The same inputs as a pass that placed nothing give the same answer: skip it (a large
+        # unschedulable queue must not burn a core). `ordered` is the same object while the queue is unchanged.
+        inputs = (frozenset(o.offer_id for o in offers), frozenset(self.running), self.is_paused,
+                  frozenset(self.paused_nodes), tuple(sorted((l.job_type_id, l.is_paused, l.max_scheduled) for l in limits.values())))
+        if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
+            self.decline_stale(by_agent, set(), now)
+            return
+        result = match(ordered, agents, limits, scheduler_paused=self.is_paused,
                        queue_mode=self.queue_mode, max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS, presorted=True)
         for message in result.warnings:
             self.warn("resources", "Insufficient resources", message)
@@ -310,6 +324,11 @@ class SchedulerCore:
                 self.counters.offers_launched += len(offer_ids)
                 self.counters.tasks_launched += len(tasks)
                 self.counters.jobs_launched += len(tasks)
+        self.idle_pass = None if result.assignments else (ordered, inputs)
+        self.decline_stale(by_agent, launched_agents, now)
+
+    def decline_stale(self, by_agent: dict[str, list[HeldOffer]], launched_agents: set[str], now: float) -> None:
+        """Forget offers used by launches; decline those held longer than SCHEDULER_OFFER_HOLD."""
         decline = []
         hold = settings.SCHEDULER_OFFER_HOLD
         for agent_id, agent_offers in by_agent.items():
@@ -445,11 +464,7 @@ class SchedulerCore:
         for o in offers:
             for k in RESOURCE_NAMES:
                 offered_by_agent[o.agent_id][k] += o.resources[k]
-        running_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
-        for t in self.running.values():
-            running_by_agent[t.agent_id]["cpus"] += t.cpus
-            running_by_agent[t.agent_id]["mem"] += t.mem
-            running_by_agent[t.agent_id]["disk"] += t.disk
+        running_by_agent, _ = self.running_totals()
         node_reports = []
         for agent_id, total in self.agent_watermark.items():
             offered = offered_by_agent[agent_id]

@@ -354,3 +354,75 @@ def test_crash_between_move_and_commit_is_repaired_by_the_scan(scale_env, raw_wo
 def ingest_config(strike_id: int) -> dict:
     with session_scope() as s:
         return s.get(Strike, strike_id).configuration
+
+
+# ---------------------------------------------------------------- batches
+
+def count_transactions(monkeypatch) -> list[int]:
+    """Counts the transactions (`with_retry` calls) the Strike and ingest services open."""
+    calls = [0]
+    real = strike_service.with_retry
+
+    def counting(fn, *args, **kwargs):
+        calls[0] += 1
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(strike_service, "with_retry", counting)
+    monkeypatch.setattr(ingest_service, "with_retry", counting)
+    return calls
+
+
+def test_many_files_share_their_transactions(scale_env, raw_workspace, monkeypatch):
+    strike_id, directory = make_strike()
+    processor = StrikeProcessor(strike_id, ingest_config(strike_id))
+    names = [f"f{i:02d}.txt" for i in range(20)] + ["other.png"]
+    for name in names:
+        (directory / f"{name}_tmp").write_text(name)
+    calls = count_transactions(monkeypatch)
+    assert processor.handle_many([(f"{n}_tmp", False) for n in names]) == []
+    assert calls[0] == 1  # every TRANSFERRING row in one transaction
+    for name in names:
+        os.rename(directory / f"{name}_tmp", directory / name)
+
+    calls[0] = 0
+    queued = processor.handle_many([(n, True) for n in names])
+    assert len(queued) == 20 and calls[0] == 2  # decide every file, then commit every outcome
+    assert ingest_row(strike_id, "other.png").status == "DEFERRED"
+
+    calls[0] = 0
+    results = ingest_service.ingest_files(queued)
+    assert [r.status for r in results] == ["INGESTED"] * 20 and calls[0] == 2  # claim, then record
+    assert source_count() == 20
+
+
+def test_one_bad_file_never_fails_its_batch(scale_env, raw_workspace, monkeypatch):
+    strike_id, directory = make_strike()
+    processor = StrikeProcessor(strike_id, ingest_config(strike_id))
+    names = ["a.txt", "bad.txt", "c.txt"]
+    for name in names:
+        (directory / name).write_text(name)
+    real_media_type = strike_service.guess_media_type
+
+    def broken_for_one(name):
+        if name == "bad.txt":
+            raise RuntimeError("broken")
+        return real_media_type(name)
+
+    # Deciding: the batch transaction fails, each file is then tried alone; the bad one is left for a later pass.
+    monkeypatch.setattr(strike_service, "guess_media_type", broken_for_one)
+    queued = processor.handle_many([(n, True) for n in names])
+    assert len(queued) == 2
+    assert ingest_row(strike_id, "bad.txt") is None and (directory / "bad.txt").exists()
+    monkeypatch.undo()
+    queued += processor.handle("bad.txt", renamed=True)
+    assert len(queued) == 3
+
+    # Recording: one file fails alone and is ERRORED, the others are INGESTED.
+    real_uuid = ingest_service.source_uuid
+    monkeypatch.setattr(ingest_service, "source_uuid",
+                        lambda name, checksum: 1 / 0 if name == "bad.txt" else real_uuid(name, checksum))
+    results = {r.ingest_id: r.status for r in ingest_service.ingest_files(queued)}
+    assert sorted(results.values()) == ["ERRORED", "INGESTED", "INGESTED"]
+    row = ingest_row(strike_id, "bad.txt")
+    assert row.status == "ERRORED" and "recording the source file failed" in row.error_message
+    assert source_count() == 2

@@ -1,8 +1,8 @@
 """The Strike process (`python -m workers.strike`): watches every active Strike's directory.
 
 A thin loop around `app.services.strike.StrikeProcessor`: watchdog events are queued by the observer
-thread and handled one at a time on the main thread; every STRIKE_RESCAN_INTERVAL each directory is
-scanned in full (missed events, files present at start, interrupted work); the strike table is read
+thread and handled on the main thread, every pending event at once, in groups that share their
+transactions and their ingest message; every STRIKE_RESCAN_INTERVAL each directory is scanned in full (missed events, files present at start, interrupted work); the strike table is read
 every few seconds so new Strikes and configuration edits apply without a restart. Ingest ids that
 become QUEUED are handed to `submit` (by default the Celery task `tasks.ingest.ingest_files`).
 """
@@ -30,7 +30,8 @@ from app.specs.base import SpecError
 log = logging.getLogger("workers.strike")
 
 STRIKE_POLL_INTERVAL = 3.0
-SUBMIT_BATCH = 25
+# Files of one burst processed together: one pair of Strike transactions and one ingest message per group.
+SUBMIT_BATCH = 100
 # Appearing, finished writing, renamed. Every write (IN_MODIFY) is not needed: a file written in place is
 # looked at again until it stops changing, and the rescans refresh bytes_transferred.
 WATCHED_EVENTS = [FileCreatedEvent, FileClosedEvent, FileMovedEvent]
@@ -140,25 +141,26 @@ class StrikeWatcher:
             except Exception:  # noqa: BLE001 - the rescan sends QUEUED ingests again
                 log.exception("submitting ingests %s failed", ids)
 
-    def _guarded(self, what: str, fn: Callable[[], list[int]], submit: bool = True) -> list[int]:
+    def _guarded(self, what: str, fn: Callable[[], list[int]]) -> None:
+        """Run fn and submit the ingest ids it returns; a failure is logged (the rescan catches up)."""
         try:
             ids = fn()
-        except Exception:  # noqa: BLE001 - one bad file or Strike never stops the process
+        except Exception:  # noqa: BLE001 - one bad group or Strike never stops the process
             log.exception("Strike processing failed: %s", what)
-            return []
-        if submit:
-            self._submit(ids)
-        return ids
+            return
+        self._submit(ids)
 
     def _scan_due(self, now: float) -> None:
         for strike_id, watched in list(self.watched.items()):
             if now >= watched.next_scan:
                 self._guarded(f"scan of Strike {strike_id}", watched.processor.scan)
                 watched.next_scan = time.monotonic() + self.rescan_interval
-            for name in watched.processor.due_rechecks(now):
-                self._guarded(f"{name} in Strike {strike_id}", lambda p=watched.processor, n=name: p.handle(n))
+            due = [(name, False) for name in watched.processor.due_rechecks(now)]
+            if due:
+                self._guarded(f"rechecks in Strike {strike_id}", lambda p=watched.processor, d=due: p.handle_many(d))
 
     def _handle_events(self, first) -> None:
+        """Every queued event at once: per Strike, groups of SUBMIT_BATCH files share their transactions and message."""
         batch: dict[tuple[int, str], bool] = {}
         item = first
         while item is not None:
@@ -168,17 +170,17 @@ class StrikeWatcher:
                 item = self.events.get_nowait()
             except queue.Empty:
                 item = None
-        # Under a burst the ingests go out in groups: one message (and one pair of transactions) per group.
-        pending: list[int] = []
+        by_strike: dict[int, list[tuple[str, bool]]] = {}
         for (strike_id, name), renamed in batch.items():
+            by_strike.setdefault(strike_id, []).append((name, renamed))
+        for strike_id, events in by_strike.items():
             watched = self.watched.get(strike_id)
-            if watched is not None:
-                pending.extend(self._guarded(f"{name} in Strike {strike_id}",
-                                             lambda p=watched.processor, n=name, r=renamed: p.handle(n, r), submit=False))
-            if len(pending) >= SUBMIT_BATCH:
-                self._submit(pending)
-                pending = []
-        self._submit(pending)
+            if watched is None:
+                continue
+            for start in range(0, len(events), SUBMIT_BATCH):
+                group = events[start:start + SUBMIT_BATCH]
+                self._guarded(f"{len(group)} files in Strike {strike_id}",
+                              lambda p=watched.processor, g=group: p.handle_many(g))
 
     def _next_deadline(self, next_sync: float) -> float:
         deadlines = [next_sync]

@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from sqlalchemy import func, or_, select, type_coerce, update
 from sqlalchemy.exc import OperationalError
@@ -35,6 +35,9 @@ INGESTING_DIR = "ingesting"
 DEFERRED_DIR = "deferred"
 DUPLICATE_DIR = "duplicate"
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -53,13 +56,44 @@ def checksum_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find_duplicate_source(session: Session, file_name: str, checksum: str, exclude_id: int | None = None) -> ScaleFile | None:
-    """An existing, not deleted SOURCE file with the same name and content."""
-    stmt = select(ScaleFile).where(ScaleFile.file_type == "SOURCE", ScaleFile.file_name == file_name,
-                                   ScaleFile.checksum == checksum, ScaleFile.is_deleted.is_(False))
-    if exclude_id is not None:
-        stmt = stmt.where(ScaleFile.id != exclude_id)
-    return session.scalars(stmt.order_by(ScaleFile.id).limit(1)).first()
+def find_duplicate_sources(session: Session, files: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """For each (file name, checksum) that an existing, not deleted SOURCE file has: that file's id (the oldest one)."""
+    files = set(files)
+    if not files:
+        return {}
+    rows = session.execute(
+        select(ScaleFile.id, ScaleFile.file_name, ScaleFile.checksum)
+        .where(ScaleFile.file_type == "SOURCE", ScaleFile.file_name.in_({n for n, _ in files}),
+               ScaleFile.checksum.in_({c for _, c in files}), ScaleFile.is_deleted.is_(False))
+        .order_by(ScaleFile.id))
+    found: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if (row.file_name, row.checksum) in files:
+            found.setdefault((row.file_name, row.checksum), row.id)
+    return found
+
+
+def run_batch(items: list[T], work: Callable[[Session, list[T]], list[R]],
+              on_error: Callable[[T, Exception], None]) -> list[R]:
+    """`work(session, items)` in one transaction; when that fails, each item in its own, so one bad item never
+    loses the others (`on_error(item, exc)` is told about each item that fails alone). A batch of one is simply
+    tried alone. The database itself failing (OperationalError, after the retries) is raised to the caller."""
+    if len(items) > 1:
+        try:
+            return with_retry(lambda s: work(s, items))
+        except OperationalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - found below, item by item
+            log.warning("a batch of %d failed (%s); trying each alone", len(items), exc)
+    results: list[R] = []
+    for item in items:
+        try:
+            results.extend(with_retry(lambda s, one=[item]: work(s, one)))
+        except OperationalError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad item never stops the others
+            on_error(item, exc)
+    return results
 
 
 def unique_target(directory: Path, name: str) -> Path:
@@ -94,38 +128,40 @@ class _Claim:
     duplicate_of: int | None = None
 
 
-def _claim(session: Session, ingest_id: int, now: datetime, places: dict) -> _Claim | None:
-    """QUEUED (or abandoned INGESTING) -> INGESTING; a file whose content is already stored -> DUPLICATE.
-
-    `places` caches workspace configurations and Strike mounts across a batch.
-    """
+def _claim_all(session: Session, ingest_ids: list[int], now: datetime) -> list[_Claim]:
+    """QUEUED (or abandoned INGESTING) -> INGESTING in one statement; files whose content is already stored -> DUPLICATE."""
     stale = now - STALE_INGESTING
-    row = session.execute(
+    rows = session.execute(
         update(Ingest)
-        .where(Ingest.id == ingest_id, or_(Ingest.status == "QUEUED",
-                                           (Ingest.status == "INGESTING") & (Ingest.ingest_started < stale)))
+        .where(Ingest.id.in_(ingest_ids), or_(Ingest.status == "QUEUED",
+                                              (Ingest.status == "INGESTING") & (Ingest.ingest_started < stale)))
         .values(status="INGESTING", ingest_started=now, error_message=None, last_modified=now)
-        .returning(Ingest.strike_id, Ingest.file_name, Ingest.ingest_path, Ingest.file_path, Ingest.checksum,
+        .returning(Ingest.id, Ingest.strike_id, Ingest.file_name, Ingest.ingest_path, Ingest.file_path, Ingest.checksum,
                    Ingest.media_type, Ingest.data_type, Ingest.workspace_id)
-    ).first()
-    if row is None:
-        return None
-    if ("workspace", row.workspace_id) not in places:
-        workspace = session.get(Workspace, row.workspace_id) if row.workspace_id is not None else None
-        places[("workspace", row.workspace_id)] = workspace.json_config if workspace is not None else {}
-    if ("strike", row.strike_id) not in places:
-        strike = session.get(Strike, row.strike_id) if row.strike_id is not None else None
-        places[("strike", row.strike_id)] = (strike.configuration or {}).get("mount") if strike is not None else None
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not rows:
+        return []
+    workspace_ids = {r.workspace_id for r in rows if r.workspace_id is not None}
+    configs = dict(session.execute(select(Workspace.id, Workspace.json_config).where(Workspace.id.in_(workspace_ids))).all()) \
+        if workspace_ids else {}
+    strike_ids = {r.strike_id for r in rows if r.strike_id is not None}
+    mounts = {s.id: (s.configuration or {}).get("mount") for s in session.scalars(select(Strike).where(Strike.id.in_(strike_ids)))} \
+        if strike_ids else {}
     # Another Strike may have ingested the same file since this one was queued.
-    dup = find_duplicate_source(session, row.file_name, row.checksum) if row.checksum else None
-    if dup is not None:
-        _finish(session, ingest_id, "DUPLICATE", None, dup.id)
-    return _Claim(
-        ingest_id=ingest_id, strike_id=row.strike_id, file_name=row.file_name, ingest_path=row.ingest_path or "",
-        file_path=row.file_path or "", checksum=row.checksum, media_type=row.media_type, data_type=row.data_type,
-        workspace_id=row.workspace_id, workspace_config=places[("workspace", row.workspace_id)],
-        strike_mount=places[("strike", row.strike_id)], duplicate_of=dup.id if dup is not None else None,
-    )
+    duplicates = find_duplicate_sources(session, [(r.file_name, r.checksum) for r in rows if r.checksum])
+    claims = []
+    for row in sorted(rows, key=lambda r: r.id):
+        dup = duplicates.get((row.file_name, row.checksum))
+        if dup is not None:
+            _finish(session, row.id, "DUPLICATE", None, dup)
+        claims.append(_Claim(
+            ingest_id=row.id, strike_id=row.strike_id, file_name=row.file_name, ingest_path=row.ingest_path or "",
+            file_path=row.file_path or "", checksum=row.checksum, media_type=row.media_type, data_type=row.data_type,
+            workspace_id=row.workspace_id, workspace_config=configs.get(row.workspace_id) or {},
+            strike_mount=mounts.get(row.strike_id), duplicate_of=dup,
+        ))
+    return claims
 
 
 def _finish(session: Session, ingest_id: int, status: str, error: str | None = None,
@@ -193,58 +229,46 @@ class _AlreadyDone(Exception):
     """Another worker finished this ingest meanwhile."""
 
 
-def _record(session: Session, claim: _Claim, rel: str, rules: triggers.RuleSet) -> IngestResult:
-    """The SOURCE file, INGESTED, and the ingest triggers, in the caller's transaction: the rules fire exactly once."""
-    dest = broker_for(claim.workspace_config).resolve(rel)
-    size = dest.stat().st_size
+def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[IngestResult]:
+    """The SOURCE files, INGESTED, and the ingest triggers, in the caller's transaction: the rules fire exactly once."""
     now = utcnow()
-    checksum = claim.checksum or checksum_file(dest)
-    source = ScaleFile(
-        file_type="SOURCE", file_name=claim.file_name, media_type=claim.media_type or guess_media_type(claim.file_name),
-        file_size=size, data_type=claim.data_type, file_path=rel, workspace_id=claim.workspace_id,
-        checksum=checksum, uuid=source_uuid(claim.file_name, checksum), created=now, last_modified=now,
-    )
-    session.add(source)
-    session.flush()
-    marked = session.execute(
-        update(Ingest).where(Ingest.id == claim.ingest_id, Ingest.status == "INGESTING")
-        .values(status="INGESTED", file_path=rel, source_file_id=source.id, file_size=size, ingest_ended=now,
-                last_modified=now))
-    if marked.rowcount != 1:
-        raise _AlreadyDone()
-    fired = triggers.fire_ingest_rules(session, source, ingest_id=claim.ingest_id, strike_id=claim.strike_id, rules=rules)
-    return IngestResult(claim.ingest_id, "INGESTED", source.id, tuple(fired.job_ids), tuple(fired.recipe_ids))
-
-
-def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> tuple[list[IngestResult], list[tuple[_Claim, str]]]:
-    """Record a batch in one transaction, each file in its own savepoint. Returns (results, failures with reasons)."""
-    rules = triggers.RuleSet(session, "INGEST")
-    results, failures = [], []
+    sources = []
     for claim, rel in items:
-        try:
-            with session.begin_nested():
-                results.append(_record(session, claim, rel, rules))
-        except _AlreadyDone:
-            continue
-        except OperationalError:
-            raise  # the database itself: retry the whole batch
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            log.exception("ingest %s (%s): recording the source file failed", claim.ingest_id, claim.file_name)
-            failures.append((claim, f"recording the source file failed: {exc}"))
-    return results, failures
+        dest = broker_for(claim.workspace_config).resolve(rel)
+        checksum = claim.checksum or checksum_file(dest)
+        sources.append(ScaleFile(
+            file_type="SOURCE", file_name=claim.file_name, media_type=claim.media_type or guess_media_type(claim.file_name),
+            file_size=dest.stat().st_size, data_type=claim.data_type, file_path=rel, workspace_id=claim.workspace_id,
+            checksum=checksum, uuid=source_uuid(claim.file_name, checksum), created=now, last_modified=now,
+        ))
+    session.add_all(sources)
+    session.flush()
+    for (claim, rel), source in zip(items, sources):
+        marked = session.execute(
+            update(Ingest).where(Ingest.id == claim.ingest_id, Ingest.status == "INGESTING")
+            .values(status="INGESTED", file_path=rel, source_file_id=source.id, file_size=source.file_size, ingest_ended=now,
+                    last_modified=now)
+            .execution_options(synchronize_session=False))
+        if marked.rowcount != 1:
+            raise _AlreadyDone(claim.ingest_id)
+    fired = triggers.RuleSet(session, "INGEST").fire_many(session, [
+        (source, triggers.ingest_description(source, claim.ingest_id, claim.strike_id)) for (claim, _), source in zip(items, sources)])
+    return [IngestResult(claim.ingest_id, "INGESTED", source.id, tuple(f.job_ids), tuple(f.recipe_ids))
+            for (claim, _), source, f in zip(items, sources, fired)]
 
 
 def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
     """Ingest QUEUED files: move them into their workspaces, record their SOURCE files, fire the ingest triggers.
 
     Idempotent and safe to run concurrently for the same ids: rows that are not claimable (already done or
-    being done) are skipped. A batch shares its transactions: one to claim, one to record.
+    being done) are skipped. A batch shares its transactions: one to claim, one to record (each file in its
+    own when the batch's fails), one to record the errors.
     """
     ids = sorted(set(ingest_ids))
     if not ids:
         return []
     now = utcnow()
-    claims = with_retry(lambda s: [c for c in (_claim(s, i, now, {}) for i in ids) if c is not None])
+    claims = with_retry(lambda s: _claim_all(s, ids, now))
     results: list[IngestResult] = []
     errors: list[tuple[_Claim, str]] = []
     to_record: list[tuple[_Claim, str]] = []
@@ -259,10 +283,15 @@ def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
             errors.append((claim, error))
         else:
             to_record.append((claim, rel))
-    if to_record:
-        recorded, failures = with_retry(lambda s: _record_all(s, to_record))
-        results.extend(recorded)
-        errors.extend(failures)
+
+    def failed(item: tuple[_Claim, str], exc: Exception) -> None:
+        claim = item[0]
+        if not isinstance(exc, _AlreadyDone):
+            log.error("ingest %s (%s): recording the source file failed: %s", claim.ingest_id, claim.file_name, exc,
+                      exc_info=exc)
+            errors.append((claim, f"recording the source file failed: {exc}"))
+
+    results.extend(run_batch(to_record, _record_all, failed))
     if errors:
         with_retry(lambda s: [_finish(s, c.ingest_id, "ERRORED", reason) for c, reason in errors])
         results.extend(IngestResult(c.ingest_id, "ERRORED") for c, _ in errors)

@@ -1,8 +1,8 @@
 """Strike: what happens to each file that appears in a watched directory.
 
-`StrikeProcessor` holds the logic for one Strike and needs no watchdog: `handle(name)` processes one
-file event, `scan()` one full pass over the directory (and over the Strike's unfinished ingest rows).
-Both return the ids of ingests that became QUEUED (or must be sent again); the caller hands them to
+`StrikeProcessor` holds the logic for one Strike and needs no watchdog: `handle_many(events)` processes
+file events together (a few transactions for the whole batch; `handle(name)` is a batch of one), `scan()`
+one full pass over the directory (and over the Strike's unfinished ingest rows). Both return the ids of ingests that became QUEUED (or must be sent again); the caller hands them to
 the ingest service (a Celery task in production, a direct call in tests).
 
 Per file, in the Strike directory (an nfs-style `mount` resolved under WORKSPACE_MOUNT_ROOT):
@@ -23,6 +23,8 @@ commits lets `scan()` finish whatever a crash interrupted, so a restart never in
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import re
@@ -31,7 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,8 +49,9 @@ from app.services.ingest import (
     INGESTING_DIR,
     STALE_INGESTING,
     checksum_file,
-    find_duplicate_source,
+    find_duplicate_sources,
     move_file,
+    run_batch,
 )
 from app.services.workspaces import WorkspacePathError, broker_for, mount_path
 from app.specs.base import Problem
@@ -62,6 +65,8 @@ SETTLE_SECONDS = 1.0
 PROGRESS_INTERVAL = 1.0
 # A QUEUED ingest whose task has not run after this long is sent again (a lost message).
 RESEND_QUEUED_AFTER = timedelta(seconds=30)
+# Files of a full pass processed together (one pair of transactions per group).
+SCAN_BATCH = 500
 RESERVED_DIRS = (INGESTING_DIR, DEFERRED_DIR, DUPLICATE_DIR)
 IN_FLIGHT = ("TRANSFERRED", "QUEUED", "INGESTING")
 FINISHED = ("DEFERRED", "INGESTED", "DUPLICATE", "ERRORED")
@@ -170,8 +175,44 @@ def _new_arrival(ingest: Ingest, now: datetime) -> None:
     ingest.ingest_ended = None
 
 
+@dataclass(frozen=True)
+class _Progress:
+    """A file still being written: its row is TRANSFERRING with the bytes seen so far."""
+    name: str  # the name in the directory (with the transfer suffix, if any)
+    final: str  # the ingest's file name
+    size: int
+
+
+@dataclass(frozen=True)
+class _Complete:
+    """A complete file, to mark TRANSFERRED and decide about."""
+    name: str
+    path: Path
+    size: int
+    checksum: str
+    rule: FileRule | None
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What to do with a TRANSFERRED file: DUPLICATE, DEFERRED, QUEUED or ERRORED."""
+    name: str
+    path: Path
+    rule: FileRule | None
+    ingest_id: int
+    outcome: str
+    ref: int | None = None  # the source file (DUPLICATE) or the workspace (QUEUED)
+    detail: str | None = None  # the workspace path (QUEUED) or the reason (ERRORED)
+    was_errored: bool = False  # the row was ERRORED before this arrival
+
+
 class StrikeProcessor:
-    """The file logic of one Strike, driven by events (`handle`) and periodic passes (`scan`)."""
+    """The file logic of one Strike, driven by events (`handle_many`) and periodic passes (`scan`).
+
+    Files are processed in batches, a batch of one being no different: the files are looked at, one
+    transaction records every TRANSFERRING and TRANSFERRED row with its decision, the files move, and one
+    transaction commits the outcomes. When a batch transaction fails, each file is tried in its own.
+    """
 
     def __init__(self, strike_id: int, configuration: dict, *, settle_seconds: float = SETTLE_SECONDS,
                  wall_clock: Callable[[], float] = time.time) -> None:
@@ -193,28 +234,33 @@ class StrikeProcessor:
 
     def handle(self, name: str, renamed: bool = False) -> list[int]:
         """Process one file of the Strike directory (by name); returns ingest ids that became QUEUED."""
-        if not _is_candidate(name):
-            return []
-        path = self.directory / name
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            self.rechecks.pop(name, None)
-            return []
-        if not stat.S_ISREG(st.st_mode):
-            return []  # directories (ours: ingesting/, deferred/, duplicate/) and symlinks are not ingested
-        final = slice_suffix(name, self.suffix)
-        try:
-            if final != name:
-                self._seen_with_suffix.add(final)
-                self._record_transferring(final, st.st_size, name)
-                return []
-            return self._arrived(name, path, st, trusted=renamed or name in self._seen_with_suffix)
-        except IntegrityError:
-            # Another Strike process created the row at the same moment; look again later.
-            log.warning("Strike %s: ingest row for %s was created concurrently; retrying later", self.strike_id, name)
-            self.rechecks[name] = time.monotonic() + self.settle_seconds
-            return []
+        return self.handle_many([(name, renamed)])
+
+    def handle_many(self, events: Iterable[tuple[str, bool]]) -> list[int]:
+        """Process files of the Strike directory, given as (name, renamed); returns ingest ids that became QUEUED."""
+        seen: list[tuple[str, Path, os.stat_result, bool]] = []
+        items: list[_Progress | _Complete] = []
+        for name, renamed in events:
+            item = self._guard(name, lambda n=name, r=renamed: self._examine(n, r))
+            if isinstance(item, _Progress):
+                items.append(item)
+            elif item is not None:
+                seen.append(item)
+        errored = self._still_errored([s[0] for s in seen if s[0] in self._retried_errors])
+        for name, path, st, trusted in seen:
+            if name not in errored:  # left in place after an error; not read again on every pass
+                item = self._guard(name, lambda n=name, p=path, s=st, t=trusted: self._settled(n, p, s, t))
+                if item is not None:
+                    items.append(item)
+        progress = [i for i in items if isinstance(i, _Progress)]
+        decisions = run_batch(items, self._record, self._failed)
+        now_m = time.monotonic()
+        for item in progress:
+            self._progress_written[item.final] = now_m
+        for decision in decisions:
+            if decision.was_errored:
+                self._retried_errors.add(decision.name)  # retried once; a restart or a configuration change retries again
+        return self._apply(decisions)
 
     def scan(self) -> list[int]:
         """One full pass: every file of the directory, then rows a crash or a lost event left unfinished."""
@@ -226,8 +272,8 @@ class StrikeProcessor:
             return []
         entries.sort(key=lambda e: (e.stat(follow_symlinks=False).st_mtime, e.name))
         queued: list[int] = []
-        for entry in entries:
-            queued.extend(self.handle(entry.name))
+        for start in range(0, len(entries), SCAN_BATCH):
+            queued.extend(self.handle_many((e.name, False) for e in entries[start:start + SCAN_BATCH]))
         queued.extend(self._revisit_rows())
         self._first_scan = False
         return list(dict.fromkeys(queued))
@@ -242,147 +288,190 @@ class StrikeProcessor:
     def next_recheck(self) -> float | None:
         return min(self.rechecks.values()) if self.rechecks else None
 
-    # ------------------------------------------------------------ transferring
+    # ------------------------------------------------------------ looking at the files
 
-    def _record_transferring(self, final: str, size: int, name: str | None = None) -> None:
-        now_m = time.monotonic()
+    def _guard(self, name: str, fn: Callable[[], object]):
+        """One file's failure (an unreadable file...) is logged and never stops the batch."""
+        try:
+            return fn()
+        except Exception:  # noqa: BLE001
+            log.exception("Strike %s: processing %s failed", self.strike_id, name)
+            return None
+
+    def _examine(self, name: str, renamed: bool) -> _Progress | tuple | None:
+        """A transfer in progress, (name, path, stat, trusted) for a file that may be complete, or None."""
+        if not _is_candidate(name):
+            return None
+        path = self.directory / name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self.rechecks.pop(name, None)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # directories (ours: ingesting/, deferred/, duplicate/) and symlinks are not ingested
+        final = slice_suffix(name, self.suffix)
+        if final != name:
+            self._seen_with_suffix.add(final)
+            return self._progress(name, final, st.st_size)
+        return name, path, st, renamed or name in self._seen_with_suffix
+
+    def _progress(self, name: str, final: str, size: int) -> _Progress | None:
         last = self._progress_written.get(final)
-        if last is not None and now_m - last < PROGRESS_INTERVAL:
+        if last is not None and time.monotonic() - last < PROGRESS_INTERVAL:
             # Throttled: look again once the interval passed so the last size seen is written too.
-            self.rechecks.setdefault(name or final, last + PROGRESS_INTERVAL)
-            return
+            self.rechecks.setdefault(name, last + PROGRESS_INTERVAL)
+            return None
+        return _Progress(name, final, size)
 
-        def work(session: Session) -> None:
-            ingest = self._row(session, final)
-            now = utcnow()
-            if ingest is None:
-                session.add(Ingest(strike_id=self.strike_id, file_name=final, status="TRANSFERRING", bytes_transferred=size,
-                                   transfer_started=now, created=now, last_modified=now))
-            elif ingest.status == "TRANSFERRING":
-                if ingest.bytes_transferred != size:
-                    ingest.bytes_transferred = size
-                    ingest.last_modified = now
-            elif ingest.status in FINISHED and not (ingest.status == "ERRORED" and (self.directory / final).exists()):
-                _new_arrival(ingest, now)
-                ingest.status = "TRANSFERRING"
-                ingest.bytes_transferred = size
-                ingest.last_modified = now
-            session.flush()
-
-        with_retry(work)
-        self._progress_written[final] = now_m
-
-    # ------------------------------------------------------------ a complete file
-
-    def _arrived(self, name: str, path: Path, st: os.stat_result, trusted: bool) -> list[int]:
-        if name in self._retried_errors and with_retry(lambda s: getattr(self._row(s, name), "status", None)) == "ERRORED":
-            return []  # left in place after an error; not read again on every pass
+    def _settled(self, name: str, path: Path, st: os.stat_result, trusted: bool) -> _Progress | _Complete | None:
+        """The complete file with its checksum, or a transfer in progress when it is still changing."""
         if not trusted:
             age = self.wall_clock() - st.st_mtime
             if age < self.settle_seconds:
-                self._record_transferring(name, st.st_size)
                 self.rechecks[name] = time.monotonic() + (self.settle_seconds - age) + 0.05
-                return []
+                return self._progress(name, name, st.st_size)
         checksum = checksum_file(path)
         after = os.lstat(path)
         if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
             self.rechecks[name] = time.monotonic() + self.settle_seconds
-            return []  # still being written
+            return None  # still being written
         self.rechecks.pop(name, None)
         self._progress_written.pop(name, None)
         self._seen_with_suffix.discard(name)
-        rule = first_matching_rule(self.rules, name)
-        decision = with_retry(lambda s: self._mark_transferred(s, name, st.st_size, checksum, rule))
-        if decision is not None and decision[-1] == "ERRORED":
-            self._retried_errors.add(name)  # retried once by this processor; a restart or a configuration change retries again
-        return self._apply(name, path, rule, decision[:-1] if decision is not None else None)
+        return _Complete(name, path, st.st_size, checksum, first_matching_rule(self.rules, name))
 
-    def _mark_transferred(self, session: Session, name: str, size: int, checksum: str,
-                          rule: FileRule | None) -> tuple | None:
-        """The file is complete: TRANSFERRED with its size and checksum, and what to do with it (one transaction).
+    def _still_errored(self, names: list[str]) -> set[str]:
+        if not names:
+            return set()
+        return with_retry(lambda s: {n for n, row in self._rows(s, names).items() if row.status == "ERRORED"})
 
-        Returns the decision (see `_look`) followed by the row's previous status, or None to leave the file for now.
-        """
-        ingest = self._row(session, name)
-        previous = ingest.status if ingest is not None else None
-        if previous in ("QUEUED", "INGESTING"):
-            return None  # the previous file of this name is still being ingested; the rescan looks again
-        if previous == "ERRORED" and name in self._retried_errors:
-            return None
+    # ------------------------------------------------------------ recording and deciding (one transaction)
+
+    def _record(self, session: Session, items: list[_Progress | _Complete]) -> list[_Decision]:
+        """TRANSFERRING rows for files in progress; TRANSFERRED with size and checksum, and a decision, for complete ones."""
+        rows = self._rows(session, [i.final if isinstance(i, _Progress) else i.name for i in items])
         now = utcnow()
-        if ingest is None:
-            ingest = Ingest(strike_id=self.strike_id, file_name=name, transfer_started=now, created=now)
-            session.add(ingest)
-        elif ingest.status in FINISHED:
-            _new_arrival(ingest, now)
-        ingest.status = "TRANSFERRED"
-        ingest.transfer_ended = now
-        ingest.bytes_transferred = size
-        ingest.file_size = size
-        ingest.media_type = guess_media_type(name)
-        ingest.checksum = checksum
-        ingest.last_modified = now
+        marked: list[tuple[_Complete, Ingest, bool]] = []
+        for item in items:
+            if isinstance(item, _Progress):
+                rows[item.final] = self._transferring(session, rows.get(item.final), item, now)
+                continue
+            ingest = rows.get(item.name)
+            previous = ingest.status if ingest is not None else None
+            if previous in ("QUEUED", "INGESTING"):
+                continue  # the previous file of this name is still being ingested; the rescan looks again
+            if previous == "ERRORED" and item.name in self._retried_errors:
+                continue
+            if ingest is None:
+                ingest = rows[item.name] = Ingest(strike_id=self.strike_id, file_name=item.name, transfer_started=now,
+                                                  created=now)
+                session.add(ingest)
+            elif previous in FINISHED:
+                _new_arrival(ingest, now)
+            ingest.status = "TRANSFERRED"
+            ingest.transfer_ended = now
+            ingest.bytes_transferred = item.size
+            ingest.file_size = item.size
+            ingest.media_type = guess_media_type(item.name)
+            ingest.checksum = item.checksum
+            ingest.last_modified = now
+            marked.append((item, ingest, previous == "ERRORED"))
         session.flush()
-        return (*self._look(session, ingest, rule), previous)
+        return self._decide(session, [(item.path, item.rule, ingest, was_errored) for item, ingest, was_errored in marked])
 
-    def _look(self, session: Session, ingest: Ingest, rule: FileRule | None) -> tuple:
-        """(ingest id, outcome, reference, detail) for a TRANSFERRED file: DUPLICATE, DEFERRED, QUEUED or ERRORED."""
-        dup = find_duplicate_source(session, ingest.file_name, ingest.checksum) if ingest.checksum else None
-        if dup is not None:
-            return ingest.id, "DUPLICATE", dup.id, None
-        if rule is None:
-            return ingest.id, "DEFERRED", None, None
-        workspace = session.scalar(select(Workspace).where(Workspace.name == rule.workspace_name))
-        if workspace is None or not workspace.is_active:
-            return ingest.id, "ERRORED", None, f"workspace '{rule.workspace_name}' does not exist or is not active"
-        rel = workspace_file_path(rule, ingest.file_name, utcnow())
+    def _transferring(self, session: Session, ingest: Ingest | None, item: _Progress, now: datetime) -> Ingest:
+        if ingest is None:
+            ingest = Ingest(strike_id=self.strike_id, file_name=item.final, status="TRANSFERRING",
+                            bytes_transferred=item.size, transfer_started=now, created=now, last_modified=now)
+            session.add(ingest)
+        elif ingest.status == "TRANSFERRING":
+            if ingest.bytes_transferred != item.size:
+                ingest.bytes_transferred = item.size
+                ingest.last_modified = now
+        elif ingest.status in FINISHED and not (ingest.status == "ERRORED" and (self.directory / item.final).exists()):
+            _new_arrival(ingest, now)
+            ingest.status = "TRANSFERRING"
+            ingest.bytes_transferred = item.size
+            ingest.last_modified = now
+        return ingest
+
+    def _decide(self, session: Session, marked: list[tuple[Path, FileRule | None, Ingest, bool]]) -> list[_Decision]:
+        """The decision for each TRANSFERRED row (path, rule, row, was errored): DUPLICATE, DEFERRED, QUEUED or ERRORED."""
+        duplicates = find_duplicate_sources(session, [(i.file_name, i.checksum) for _, _, i, _ in marked if i.checksum])
+        names = {rule.workspace_name for _, rule, _, _ in marked if rule is not None}
+        workspaces = {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
+        now = utcnow()
+        decisions = []
+        for path, rule, ingest, was_errored in marked:
+            decision = functools.partial(_Decision, ingest.file_name, path, rule, ingest.id, was_errored=was_errored)
+            workspace = workspaces.get(rule.workspace_name) if rule is not None else None
+            rel = workspace_file_path(rule, ingest.file_name, now) if rule is not None else None
+            if (ingest.file_name, ingest.checksum) in duplicates:
+                decisions.append(decision("DUPLICATE", duplicates[(ingest.file_name, ingest.checksum)]))
+            elif rule is None:
+                decisions.append(decision("DEFERRED"))
+            elif workspace is None or not workspace.is_active:
+                decisions.append(decision("ERRORED", detail=f"workspace '{rule.workspace_name}' does not exist or is not active"))
+            else:
+                try:
+                    broker_for(workspace.json_config).resolve(rel)
+                    decisions.append(decision("QUEUED", workspace.id, rel))
+                except (ValueError, KeyError, WorkspacePathError) as exc:
+                    decisions.append(decision("ERRORED", detail=f"cannot store '{rel}' in workspace '{workspace.name}': {exc}"))
+        return decisions
+
+    def _failed(self, item: _Progress | _Complete | _Decision, exc: Exception) -> None:
+        """A file whose own transaction failed: left for a later look (the rescan, or a recheck)."""
+        name = item.name
+        if isinstance(exc, IntegrityError):
+            # Another Strike process created the row at the same moment; look again later.
+            log.warning("Strike %s: ingest row for %s was created concurrently; retrying later", self.strike_id, name)
+            self.rechecks[name] = time.monotonic() + self.settle_seconds
+        else:
+            log.error("Strike %s: processing %s failed: %s", self.strike_id, name, exc, exc_info=exc)
+
+    # ------------------------------------------------------------ carrying out the decisions
+
+    def _apply(self, decisions: list[_Decision]) -> list[int]:
+        """The files move first, then the outcomes commit (a crash in between is repaired by `scan`)."""
+        outcomes = [self._move(d) for d in decisions]
+        for d in outcomes:
+            if d.outcome == "ERRORED":
+                self._retried_errors.add(d.name)  # the file stays: do not decide again on every pass
+                log.warning("Strike %s: %s: %s", self.strike_id, d.name, d.detail)
+        return run_batch(outcomes, self._commit, self._failed)
+
+    def _move(self, decision: _Decision) -> _Decision:
+        """Move the file where its outcome says; the decision with what the move changed (ERRORED when it failed)."""
+        target_dir = {"DUPLICATE": DUPLICATE_DIR, "DEFERRED": DEFERRED_DIR, "QUEUED": INGESTING_DIR}.get(decision.outcome)
+        if target_dir is None:
+            return decision
         try:
-            broker_for(workspace.json_config).resolve(rel)
-        except (ValueError, KeyError, WorkspacePathError) as exc:
-            return ingest.id, "ERRORED", None, f"cannot store '{rel}' in workspace '{workspace.name}': {exc}"
-        return ingest.id, "QUEUED", workspace.id, rel
+            moved_to = move_file(decision.path, self.directory / target_dir, decision.name)
+        except OSError as exc:
+            return dataclasses.replace(decision, outcome="ERRORED", detail=f"moving the file to {target_dir}/ failed: {exc}")
+        return dataclasses.replace(decision, path=moved_to)
 
-    def _decide(self, name: str, path: Path) -> list[int]:
-        """Decide again for a row left TRANSFERRED (a crash before its decision was committed)."""
-        rule = first_matching_rule(self.rules, name)
-
-        def look(session: Session):
-            ingest = self._row(session, name)
-            return self._look(session, ingest, rule) if ingest is not None and ingest.status == "TRANSFERRED" else None
-
-        return self._apply(name, path, rule, with_retry(look))
-
-    def _apply(self, name: str, path: Path, rule: FileRule | None, decision: tuple | None) -> list[int]:
-        """Carry out a decision: the file moves first, then the status commits (a crash in between is repaired by `scan`)."""
-        if decision is None:
-            return []
-        ingest_id, outcome, ref, detail = decision
-        target_dir = {"DUPLICATE": DUPLICATE_DIR, "DEFERRED": DEFERRED_DIR, "QUEUED": INGESTING_DIR}.get(outcome)
-        moved_to = None
-        if target_dir is not None:
-            try:
-                moved_to = move_file(path, self.directory / target_dir, name)
-            except OSError as exc:
-                outcome, detail = "ERRORED", f"moving the file to {target_dir}/ failed: {exc}"
-        values: dict = {"status": outcome, "last_modified": utcnow()}
-        if rule is not None:
-            values["data_type"] = ",".join(rule.data_types) or None
-        if outcome == "DUPLICATE":
-            values.update(source_file_id=ref, ingest_path=str(moved_to))
-        elif outcome == "QUEUED":
-            values.update(workspace_id=ref, file_path=detail, ingest_path=str(moved_to))
-        elif outcome == "ERRORED":
-            values["error_message"] = detail
-            self._retried_errors.add(name)  # the file stays: do not decide again on every pass
-            log.warning("Strike %s: %s: %s", self.strike_id, name, detail)
-
-        def commit(session: Session) -> bool:
-            result = session.execute(update(Ingest).where(Ingest.id == ingest_id, Ingest.status == "TRANSFERRED")
-                                     .values(**values))
-            return result.rowcount == 1
-
-        committed = with_retry(commit)
-        return [ingest_id] if committed and outcome == "QUEUED" else []
+    def _commit(self, session: Session, decisions: list[_Decision]) -> list[int]:
+        """Commit the outcomes of rows still TRANSFERRED; returns the ids that became QUEUED."""
+        queued = []
+        now = utcnow()
+        for d in decisions:
+            values: dict = {"status": d.outcome, "last_modified": now}
+            if d.rule is not None:
+                values["data_type"] = ",".join(d.rule.data_types) or None
+            if d.outcome == "DUPLICATE":
+                values.update(source_file_id=d.ref, ingest_path=str(d.path))
+            elif d.outcome == "QUEUED":
+                values.update(workspace_id=d.ref, file_path=d.detail, ingest_path=str(d.path))
+            elif d.outcome == "ERRORED":
+                values["error_message"] = d.detail
+            result = session.execute(update(Ingest).where(Ingest.id == d.ingest_id, Ingest.status == "TRANSFERRED")
+                                     .values(**values).execution_options(synchronize_session=False))
+            if result.rowcount == 1 and d.outcome == "QUEUED":
+                queued.append(d.ingest_id)
+        return queued
 
     # ------------------------------------------------------------ repairs
 
@@ -396,7 +485,7 @@ class StrikeProcessor:
             return [(i.file_name, i.status) for i in session.scalars(select(Ingest).where(
                 Ingest.strike_id == self.strike_id, Ingest.status.in_(("TRANSFERRING", "TRANSFERRED"))))]
 
-        queued: list[int] = []
+        recovered: list[tuple[str, Path]] = []
         for name, status in with_retry(load):
             top = self.directory / name
             if top.exists() or (self.suffix and (self.directory / f"{name}{self.suffix}").exists()):
@@ -409,9 +498,17 @@ class StrikeProcessor:
                 except OSError as exc:
                     log.error("Strike %s: cannot recover %s: %s", self.strike_id, parked, exc)
                     continue
-                queued.extend(self._decide(name, top))
+                recovered.append((name, top))
                 continue
             with_retry(lambda s, n=name: self._vanished(s, n))
+
+        def decide_again(session: Session) -> list[_Decision]:
+            rows = self._rows(session, [name for name, _ in recovered])
+            return self._decide(session, [(path, first_matching_rule(self.rules, name), rows[name], False)
+                                          for name, path in recovered
+                                          if name in rows and rows[name].status == "TRANSFERRED"])
+
+        queued = self._apply(with_retry(decide_again)) if recovered else []
 
         def resend(session: Session) -> list[int]:
             rows = session.scalars(select(Ingest).where(
@@ -427,7 +524,7 @@ class StrikeProcessor:
         return queued
 
     def _vanished(self, session: Session, name: str) -> None:
-        ingest = self._row(session, name)
+        ingest = self._rows(session, [name]).get(name)
         if ingest is None or ingest.status not in ("TRANSFERRING", "TRANSFERRED"):
             return
         if (self.directory / name).exists():
@@ -438,8 +535,12 @@ class StrikeProcessor:
         self._seen_with_suffix.discard(name)
         self._progress_written.pop(name, None)
 
-    def _row(self, session: Session, name: str) -> Ingest | None:
-        return session.scalar(select(Ingest).where(Ingest.strike_id == self.strike_id, Ingest.file_name == name))
+    def _rows(self, session: Session, names: list[str]) -> dict[str, Ingest]:
+        """This Strike's ingest rows of the given file names, by name."""
+        if not names:
+            return {}
+        return {i.file_name: i for i in session.scalars(select(Ingest).where(
+            Ingest.strike_id == self.strike_id, Ingest.file_name.in_(set(names))))}
 
 
 def active_strikes(session: Session) -> list[tuple[int, dict, datetime]]:

@@ -93,8 +93,7 @@ def _launch_job(session: Session, job_type: JobType, interface: dict, config: di
                                               "workspace_id": source.workspace_id}} if source.id in ids else {},
         lookup_workspaces=lambda ids: {workspace.id: {"is_active": workspace.is_active}} if workspace.id in ids else {})
     job, _ = job_service.create_job(session, job_type, data, event=event, validated=True)
-    job_service.queue_jobs(session, [job.id])
-    return job.id
+    return job.id  # queued by `RuleSet.fire_many`, with the other jobs of the batch
 
 
 def _launch_recipe(session: Session, recipe_type: RecipeType, config: dict, source: ScaleFile, workspace: Workspace,
@@ -112,7 +111,8 @@ def _launch_recipe(session: Session, recipe_type: RecipeType, config: dict, sour
 class RuleSet:
     """The active rules of one type, with their targets, read once and checked against many files.
 
-    Use one RuleSet per transaction (a batch of ingests shares it); `fire_file_rules` makes one per file.
+    Use one RuleSet per transaction (a batch of ingests shares it, through `fire_many`); `fire_file_rules` makes
+    one per file.
     """
 
     def __init__(self, session: Session, rule_type: str) -> None:
@@ -143,6 +143,15 @@ class RuleSet:
 
     def fire(self, session: Session, source: ScaleFile, description: dict) -> Fired:
         """For each matching rule: one TriggerEvent, one job per linked job type, one recipe per linked recipe type."""
+        return self.fire_many(session, [(source, description)])[0]
+
+    def fire_many(self, session: Session, events: list[tuple[ScaleFile, dict]]) -> list[Fired]:
+        """`fire` for each (source file, description); the jobs created are queued together, in one statement."""
+        fired = [self._fire(session, source, description) for source, description in events]
+        job_service.queue_jobs(session, [job_id for f in fired for job_id in f.job_ids])
+        return fired
+
+    def _fire(self, session: Session, source: ScaleFile, description: dict) -> Fired:
         fired = Fired(failed_rule_ids=list(self.invalid_rule_ids))
         data_types = file_data_types(source.data_type)
         for rule, config in self.rules:

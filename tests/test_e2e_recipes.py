@@ -9,6 +9,7 @@ from app.db import session_scope
 from app.models import Recipe, RecipeJob, ScaleFile
 from app.services.workspaces import broker_for
 from tests.stack import script_command, stack  # noqa: F401  (fixture)
+from tests.test_specs_examples import RECIPE_DEFINITION  # the specification's geotiff example
 
 
 def _file_type(name: str, version: str, inputs: list[tuple[str, str]], output: str, media_type: str, out_file: str,
@@ -70,27 +71,13 @@ def _product_text(job_id: int) -> str:
         return Path(broker_for(f.workspace.json_config).resolve(f.file_path)).read_text(encoding="utf-8")
 
 
-GEOTIFF_DEFINITION = {
-    "version": "1.0",
-    "input_data": [{"name": "image", "type": "file", "media_types": ["image/png"]},
-                   {"name": "georeference_data", "type": "file", "media_types": ["text/csv"]}],
-    "jobs": [
-        {"name": "make_geotiff", "job_type": {"name": "geotiff-maker", "version": "1.2.3"},
-         "recipe_inputs": [{"recipe_input": "image", "job_input": "image"},
-                           {"recipe_input": "georeference_data", "job_input": "georeference_data"}]},
-        {"name": "detect_points", "job_type": {"name": "point-detector", "version": "4.5.6"},
-         "dependencies": [{"name": "make_geotiff", "connections": [{"output": "geo_image", "input": "image"}]}]},
-    ],
-}
-
-
 def test_geotiff_example_passes_the_first_jobs_product_to_the_second(stack):
     workspace = stack.create_workspace("products")
     stack.create_job_type(**_file_type("geotiff-maker", "1.2.3", [("image", "image/png"), ("georeference_data", "text/csv")],
                                        "geo_image", "image/tiff", "geo.tif"))
     stack.create_job_type(**_file_type("point-detector", "4.5.6", [("image", "image/tiff")],
                                        "geo_image", "application/vnd.geo+json", "points.geojson"))
-    recipe_type = _recipe_type(stack, "geotiff-recipe", GEOTIFF_DEFINITION)
+    recipe_type = _recipe_type(stack, "geotiff-recipe", RECIPE_DEFINITION)
     png = _source_file(workspace, "picture.png", "PNG-BYTES;", "image/png")
     csv = _source_file(workspace, "georef.csv", "lat,lon;", "text/csv")
     recipe = _queue_recipe(stack, recipe_type["id"], {

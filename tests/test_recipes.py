@@ -25,47 +25,12 @@ from app.models import (
 from app.services import jobs as job_service
 from app.services.recipes import blocked_or_pending, create_recipe, recipes_needing_update, update_recipes
 from app.specs.base import SpecError
-
 # The specification's example: make_geotiff.py feeds detect_points.py.
-GEOTIFF_INTERFACE = {
-    "version": "1.0",
-    "command": "python make_geotiff.py",
-    "command_arguments": "${image} ${georeference_data} ${job_output_dir}",
-    "input_data": [
-        {"name": "image", "type": "file", "media_types": ["image/png"]},
-        {"name": "georeference_data", "type": "file", "media_types": ["text/csv"]},
-    ],
-    "output_data": [{"name": "geo_image", "type": "file", "media_type": "image/tiff"}],
-}
-DETECT_INTERFACE = {
-    "version": "1.0",
-    "command": "python detect_points.py",
-    "command_arguments": "${image} ${job_output_dir}",
-    "input_data": [{"name": "image", "type": "file", "media_types": ["image/tiff"]}],
-    "output_data": [{"name": "geo_image", "type": "file", "media_type": "application/vnd.geo+json"}],
-}
-GEOTIFF_RECIPE = {
-    "version": "1.0",
-    "input_data": [
-        {"name": "image", "type": "file", "media_types": ["image/png"]},
-        {"name": "georeference_data", "type": "file", "media_types": ["text/csv"]},
-    ],
-    "jobs": [
-        {
-            "name": "make_geotiff",
-            "job_type": {"name": "geotiff-maker", "version": "1.2.3"},
-            "recipe_inputs": [
-                {"recipe_input": "image", "job_input": "image"},
-                {"recipe_input": "georeference_data", "job_input": "georeference_data"},
-            ],
-        },
-        {
-            "name": "detect_points",
-            "job_type": {"name": "point-detector", "version": "4.5.6"},
-            "dependencies": [{"name": "make_geotiff", "connections": [{"output": "geo_image", "input": "image"}]}],
-        },
-    ],
-}
+from tests.test_specs_examples import (
+    DETECT_POINTS_INTERFACE as DETECT_INTERFACE,
+    MAKE_GEOTIFF_INTERFACE as GEOTIFF_INTERFACE,
+    RECIPE_DEFINITION as GEOTIFF_RECIPE,
+)
 
 # A generic step: one required file in, an optional second file in, one file out.
 STAGE_INTERFACE = {

@@ -58,7 +58,7 @@ class ErrorDetails(Resource):
     def patch(self, error_id: int):
         """Edit title, description or category; SYSTEM errors cannot be edited."""
         session = get_session()
-        error = get_or_404(get_session(), Error, error_id, "Error")
+        error = get_or_404(session, Error, error_id, "Error")
         types.edit_error(session, error, json_body())
         session.commit()
         return ser.error(error)

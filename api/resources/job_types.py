@@ -124,7 +124,7 @@ class JobTypeDetails(Resource):
     def patch(self, job_type_id: int):
         """Edit a job type; a new interface makes a new revision, jobs keep the revision they had."""
         session = get_session()
-        job_type = get_or_404(get_session(), JobType, job_type_id, "Job type")
+        job_type = get_or_404(session, JobType, job_type_id, "Job type")
         types.edit_job_type(session, job_type, json_body())
         session.commit()
         return job_type_details(job_type)

@@ -87,7 +87,7 @@ class RecipeTypeDetails(Resource):
     def patch(self, recipe_type_id: int):
         """Edit a recipe type; a new definition makes a new revision, recipes keep the revision they had."""
         session = get_session()
-        recipe_type = get_or_404(get_session(), RecipeType, recipe_type_id, "Recipe type")
+        recipe_type = get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
         types.edit_recipe_type(session, recipe_type, json_body())
         session.commit()
         return recipe_type_details(recipe_type)

@@ -179,7 +179,7 @@ class StrikeDetails(Resource):
     def patch(self, strike_id: int):
         """Edit title, description, configuration or is_active; the Strike process picks changes up without a restart."""
         session = get_session()
-        strike = get_or_404(get_session(), Strike, strike_id, "Strike")
+        strike = get_or_404(session, Strike, strike_id, "Strike")
         body = json_body()
         check_fields(body, EDIT_FIELDS)
         if not body:

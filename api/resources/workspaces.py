@@ -78,7 +78,7 @@ class WorkspaceDetails(Resource):
     def patch(self, workspace_id: int):
         """Edit a workspace; is_active false archives it."""
         session = get_session()
-        workspace = get_or_404(get_session(), Workspace, workspace_id, "Workspace")
+        workspace = get_or_404(session, Workspace, workspace_id, "Workspace")
         types.edit_workspace(session, workspace, json_body())
         session.commit()
         return ser.workspace_detail(workspace)

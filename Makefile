@@ -28,6 +28,11 @@ test: install
 
 bench: install
 	$(BIN)/python bench/scheduling_pass.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python -m bench.recipe_1000
+	$(BIN)/python bench/strike_latency.py
+	$(BIN)/python bench/strike_latency.py --rate 0
+	$(BIN)/python bench/api_lists.py
 
 clean:
 	rm -rf $(VENV) var

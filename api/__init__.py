@@ -5,7 +5,7 @@ import importlib
 import logging
 import pkgutil
 
-from flask import Flask, g, jsonify
+from flask import Flask, g
 from flask_restx import Api
 from werkzeug.routing import IntegerConverter
 

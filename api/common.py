@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import MAX_DB_INT
+from app.specs.base import MAX_DB_INT
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100

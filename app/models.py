@@ -21,7 +21,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.db import utcnow
-from app.specs.base import MAX_DB_INT  # noqa: F401  (re-exported: the integer range every backend stores)
 
 
 class UTCDateTime(TypeDecorator):

@@ -223,8 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.simulate:
         return simulate(args.batch)
-    from app.settings import settings
-
     if args.api:
         return full_stack(args.api, args.timeout, args.poll)
     from bench.processes import System

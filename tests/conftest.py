@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.stack"]  # the `stack` and `celery_worker` fixtures
 
 
 def free_port() -> int:

@@ -48,7 +48,7 @@ def test_source_list_and_filters(client, files):
     assert sorted(names(client.get("/sources/?is_parsed=false"))) == ["old.txt", "plain.txt"]
     assert names(client.get("/sources/?file_name=plain.txt")) == ["plain.txt"]
     assert names(client.get("/sources/?order=-file_name")) == ["scene.h5", "plain.txt", "old.txt"]
-    item = client.get(f"/sources/?file_name=scene.h5").get_json()["results"][0]
+    item = client.get("/sources/?file_name=scene.h5").get_json()["results"][0]
     assert item["data_type"] == ["h5", "raw"] and item["is_parsed"] is True and item["parsed"]
     assert item["workspace"] == {"id": item["workspace"]["id"], "name": "raw"}
     assert item["url"] == "http://files.test/ws/data/scene.h5"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from tests.stack import script_command, stack  # noqa: F401  (fixture)
+from tests.stack import script_command
 
 
 def _interface(script: str, arguments: str, inputs=(), outputs=()) -> dict:

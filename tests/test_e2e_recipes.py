@@ -6,9 +6,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.db import session_scope
-from app.models import Recipe, RecipeJob, ScaleFile
+from app.models import ScaleFile
 from app.services.workspaces import broker_for
-from tests.stack import script_command, stack  # noqa: F401  (fixture)
+from tests.stack import script_command
 from tests.test_specs_examples import RECIPE_DEFINITION  # the specification's geotiff example
 
 

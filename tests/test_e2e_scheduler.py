@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.db import session_scope
 from app.models import JobExecution, Node
-from tests.stack import script_command, stack  # noqa: F401  (fixture)
+from tests.stack import script_command
 
 
 def _sleep_type(stack, seconds: str, **fields):

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-
 from app.db import session_scope
 from app.models import Job, JobExecution
 from tests.factories import make_execution, make_job, make_job_type
-from tests.stack import celery_worker  # noqa: F401  (fixture)
 from tests.test_recipes import complete, new_graph_recipe, recipe_jobs, stage_setup  # noqa: F401  (fixture)
 
 

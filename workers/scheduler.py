@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pymesos import MesosSchedulerDriver, Scheduler

@@ -26,7 +26,6 @@ from api.common import (
     filter_time,
     iso,
     json_body,
-    not_found,
     paginate,
     paginate_list,
     param_bool,

@@ -24,7 +24,6 @@ from api.common import (
     filter_time,
     iso,
     json_body,
-    not_found,
     page_envelope,
     page_params,
     parse_timestamp,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api import get_session
 from api import serializers as ser
-from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, not_found, paginate, time_range
+from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
 from api.resources.job_types import restx_fields
 from app.models import RecipeType
 from app.services import types

@@ -24,7 +24,6 @@ from api.common import (
     filter_time,
     iso,
     json_body,
-    not_found,
     paginate,
     param_str_list,
     repeated_param,

@@ -14,7 +14,6 @@ from api.common import (
     filter_in,
     filter_time,
     json_body,
-    not_found,
     paginate,
     param_str_list,
     repeated_param,

@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import MAX_DB_INT, Job, JobExecution, JobType, JobTypeRevision, RecipeJob, ScaleFile, TriggerEvent, Workspace
+from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, ScaleFile, TriggerEvent, Workspace
+from app.specs.base import MAX_DB_INT
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import JOB, InvalidTransition
 

@@ -70,7 +70,18 @@ class System:
         if api:
             self._start("web", [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.api_port}", "api.wsgi:app"])
             wait_port(self.api_port)
+            if scheduler:
+                self.wait_ready()
         return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Measure a running system, not its start: wait until the scheduler reports (GET /status/ is 200)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if requests.get(f"{self.api}/status/", timeout=10).status_code == 200:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the scheduler did not report within {timeout} s; see {self.dir}")
 
     def stop(self) -> None:
         for p in reversed(self.procs):

@@ -383,15 +383,15 @@ class SchedulerCore:
         for r in records:
             if r["state"] in executions.TERMINAL_TASK_STATES:
                 self.running.pop(r["task_id"], None)
-        for u in updates:
-            if u.get("uuid") and self.driver is not None:
-                self.driver.acknowledgeStatusUpdate(u)
-        if ended:
+        if ended:  # before the acknowledgements: finishing is on the critical path of every recipe step
             from tasks.celery_app import send
             from tasks.jobs import finish_executions
 
             send(finish_executions, ended)
             self.counters.jobs_finished += len(ended)
+        for u in updates:
+            if u.get("uuid") and self.driver is not None:
+                self.driver.acknowledgeStatusUpdate(u)
 
     def kill_and_expire(self) -> None:
         """Kill tasks whose execution was canceled, vacated or timed out."""

@@ -75,9 +75,14 @@ def disk_required(job_type: JobType, input_bytes: int) -> tuple[float, float]:
 
 
 def create_job(session: Session, job_type: JobType, data: dict | None, *, event: TriggerEvent | None = None,
-               priority: int | None = None, validated: bool = False) -> tuple[Job, list]:
-    """A PENDING job of `job_type` with validated data. Returns (job, warnings)."""
-    rev = current_revision(session, job_type)
+               priority: int | None = None, validated: bool = False, revision: JobTypeRevision | None = None,
+               flush: bool = True) -> tuple[Job, list]:
+    """A PENDING job of `job_type` with validated data. Returns (job, warnings).
+
+    Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
+    so the jobs are inserted together at their next flush.
+    """
+    rev = revision or current_revision(session, job_type)
     warnings: list = []
     if not validated:
         data, warnings = validate_job_data(data or {}, rev.interface, lookup_files=lookup_files(session),
@@ -94,7 +99,8 @@ def create_job(session: Session, job_type: JobType, data: dict | None, *, event:
         data=data, created=now, last_status_change=now, last_modified=now,
     )
     session.add(job)
-    session.flush()
+    if flush:
+        session.flush()
     return job, warnings
 
 

@@ -165,7 +165,8 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
     """
     rev = current_recipe_type_revision(session, recipe_type)
     job_types = {(jt.name, jt.version): jt for jt in job_types_of_definition(session, rev.definition)}
-    interfaces = {key: current_revision(session, jt).interface for key, jt in job_types.items()}
+    revisions = {key: current_revision(session, jt) for key, jt in job_types.items()}
+    interfaces = {key: revision.interface for key, revision in revisions.items()}
     definition, _ = validate_recipe_definition(rev.definition, lookup_job_types=lambda keys: interfaces)
     # The definition check above proved every interface valid; normalize them for the data checks.
     normalized = {key: validate_job_interface(interface) for key, interface in interfaces.items()}
@@ -198,17 +199,15 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
                     created=now, last_modified=now)
     session.add(recipe)
     session.flush()
-    roots: list[int] = []
     for job in definition["jobs"]:
         name = job["name"]
         created, _ = create_job(session, job_types[job_key[name]], root_data.get(name), event=event,
-                                priority=priority, validated=True)
+                                priority=priority, validated=True, revision=revisions[job_key[name]], flush=False)
         recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job=created, is_original=True))
-        if name in root_data:
-            roots.append(created.id)
     if not definition["jobs"]:
         recipe.completed = now  # nothing to run
     session.flush()
+    roots = [rj.job.id for rj in recipe.recipe_jobs if rj.job_name in root_data]
     queue_jobs(session, roots)  # its ORM update also refreshes the Job objects held by recipe.recipe_jobs
     return recipe, warnings
 

@@ -120,6 +120,7 @@ class SchedulerCore:
     def __init__(self, driver_factory=None) -> None:
         self.lock = threading.Lock()
         self.wake = threading.Event()
+        self.queue_changed = threading.Event()  # set by the queue notification listener
         self.stopping = threading.Event()
         self.offers: dict[str, HeldOffer] = {}
         self.pending_updates: list[dict] = []
@@ -144,6 +145,7 @@ class SchedulerCore:
         self.agent_last_offer: dict[str, float] = {}
         self.queue_watermark: datetime | None = None
         self.last_full_sync = 0.0
+        self.last_sync = 0.0
         self.last_status = 0.0
         self.last_counters = (time.time(), Counters())
         self.last_reconcile = 0.0
@@ -514,7 +516,11 @@ class SchedulerCore:
 
     def step(self) -> None:
         now = time.time()
-        self.sync(full=now - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
+        # Offers and task updates wake the loop often; the database is read when jobs were queued, or each interval.
+        if self.queue_changed.is_set() or now - self.last_sync >= settings.SCHEDULER_SYNC_INTERVAL:
+            self.queue_changed.clear()
+            self.sync(full=now - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
+            self.last_sync = now
         if self.needs_reconcile and self.connected:
             self.needs_reconcile = False
             self.persist_framework_id()  # a restart must re-subscribe as this framework to keep its tasks
@@ -556,6 +562,7 @@ class SchedulerCore:
                 pubsub.subscribe(QUEUE_CHANNEL)
                 while not self.stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
+                        self.queue_changed.set()
                         self.wake.set()
                 pubsub.close()
             except Exception as exc:  # Redis away: the database poll still finds new jobs

@@ -5,12 +5,15 @@ the workspaces "rs" and "products", so create those first (`workspace(name, path
 """
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
+
+from tests.test_specs_examples import IMPORT_CONFIGURATION, MYJOB_RECIPE_DEFINITION, TEST_CMD_INTERFACE
 
 
 def _copy(doc: dict) -> dict:
-    return copy.deepcopy(doc)
+    # Through JSON, not deepcopy: the examples share sub-documents, and a test changing one must not change both.
+    return json.loads(json.dumps(doc))
 
 
 # POST /job-types/ example
@@ -35,14 +38,7 @@ _JOB_TYPE: dict[str, Any] = {
     "mem_required": 64.0,
     "disk_out_const_required": 64.0,
     "disk_out_mult_required": 0.0,
-    "interface": {
-        "version": "1.0",
-        "command": "test_cmd",
-        "command_arguments": "test_arg",
-        "input_data": [{"media_types": ["image/png"], "type": "file", "name": "input_file"}],
-        "output_data": [],
-        "shared_resources": [],
-    },
+    "interface": TEST_CMD_INTERFACE,
     "error_mapping": {"version": "1.0", "exit_codes": {"1": "unknown"}},
     "trigger_rule": {
         "type": "PARSE",
@@ -61,15 +57,7 @@ _RECIPE_TYPE: dict[str, Any] = {
     "version": "1.0",
     "title": "My Recipe",
     "description": "This is a description of the recipe",
-    "definition": {
-        "input_data": [{"media_types": ["text/plain"], "type": "file", "name": "input_file"}],
-        "jobs": [
-            {"recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}], "name": "MyJob1",
-             "job_type": {"name": "my-job1", "version": "1.2.3"}},
-            {"recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}], "name": "MyJob2",
-             "job_type": {"name": "my-job2", "version": "4.5.6"}},
-        ],
-    },
+    "definition": MYJOB_RECIPE_DEFINITION,
     "trigger_rule": {
         "type": "PARSE",
         "is_active": True,
@@ -82,68 +70,7 @@ _RECIPE_TYPE: dict[str, Any] = {
 }
 
 # The import/export example of the documentation (its trigger rules use the workspace "products")
-_CONFIGURATION: dict[str, Any] = {
-    "version": "1.0",
-    "errors": [{"name": "my-error", "title": "My Error", "description": "My error description.", "category": "DATA"}],
-    "job_types": [{
-        "name": "my-job",
-        "version": "1.0.0",
-        "title": "My Job",
-        "description": "My job description.",
-        "category": "example",
-        "author_name": None,
-        "author_url": None,
-        "is_operational": True,
-        "icon_code": "f013",
-        "docker_privileged": False,
-        "docker_image": None,
-        "priority": 100,
-        "timeout": 1800,
-        "max_tries": 3,
-        "cpus_required": 1.0,
-        "mem_required": 64.0,
-        "disk_out_const_required": 64.0,
-        "disk_out_mult_required": 0.0,
-        "interface": {
-            "version": "1.0",
-            "command": "my-cmd",
-            "command_arguments": "${input_file} ${job_output_dir}",
-            "input_data": [{"media_types": ["image/png"], "required": True, "type": "file", "name": "input_file"}],
-            "output_data": [{"media_type": "image/jpg", "required": True, "type": "file", "name": "my-output-file"}],
-            "shared_resources": [],
-        },
-        "error_mapping": {"version": "1.0", "exit_codes": {"1": "my-error"}},
-        "trigger_rule": {
-            "type": "PARSE",
-            "name": "my-rule",
-            "configuration": {
-                "version": "1.0",
-                "data": {"workspace_name": "products", "input_data_name": "input_file"},
-                "condition": {"media_type": "image/png", "data_types": []},
-            },
-        },
-    }],
-    "recipe_types": [{
-        "name": "my-recipe",
-        "version": "1.0.0",
-        "title": "My Recipe",
-        "description": "My recipe description.",
-        "definition": {
-            "version": "1.0",
-            "input_data": [{"media_types": ["image/png"], "required": True, "type": "file", "name": "input_file"}],
-            "jobs": [],
-        },
-        "trigger_rule": {
-            "type": "PARSE",
-            "name": "my-rule",
-            "configuration": {
-                "version": "1.0",
-                "data": {"workspace_name": "products", "input_data_name": "input_file"},
-                "condition": {"media_type": "image/png", "data_types": []},
-            },
-        },
-    }],
-}
+_CONFIGURATION: dict[str, Any] = IMPORT_CONFIGURATION
 
 
 def job_type() -> dict:

@@ -379,6 +379,21 @@ def _check_mapped_errors(session: Session, wanted: set[str], where: str, c: Coll
         c.add("UNKNOWN_ERROR", f"{where}: error mapping refers to error '{missing}', which does not exist")
 
 
+def _check_type_fields(session: Session, doc: Any, model, kind: str, fields, documents, document: str, existing
+                       ) -> tuple[dict, Collector, str, dict]:
+    """The checks a job type and a recipe type share: a JSON object, no unknown fields, valid simple fields,
+    and for a new type its name, version and `document`. Returns (doc, collector, how to name it, values)."""
+    doc = _require_object(doc, kind)
+    c = Collector()
+    where = kind if existing is None else f"{kind} {existing.name} {existing.version}"
+    allowed = list(fields) + list(documents) + (["name", "version"] if existing is None else [])
+    check_unknown_fields(doc, allowed, where, c)
+    values = _check_fields(doc, fields, model, where, c)
+    if existing is None:
+        where = _check_new_name_version(session, doc, model, kind, document, values, c)
+    return doc, c, where, values
+
+
 def _check_new_name_version(session: Session, doc: dict, model, kind: str, document: str, values: dict,
                             c: Collector) -> str:
     """Name, version (unique together) and the required document of a new job or recipe type.
@@ -404,17 +419,9 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
     Documents come back normalized. An interface change is checked against the job type's trigger
     rule and against every recipe type that uses the job type.
     """
-    doc = _require_object(doc, "job type")
-    c = Collector()
-    creating = job_type is None
-    where = "job type" if creating else f"job type {job_type.name} {job_type.version}"
-    allowed = list(JOB_TYPE_FIELDS) + list(JOB_TYPE_DOCUMENTS) + (["name", "version"] if creating else [])
-    check_unknown_fields(doc, allowed, where, c)
-    values = _check_fields(doc, JOB_TYPE_FIELDS, JobType, where, c)
-
-    if creating:
-        where = _check_new_name_version(session, doc, JobType, "job type", "interface", values, c)
-    elif job_type.is_system and any(k in doc for k in JOB_TYPE_DOCUMENTS):
+    doc, c, where, values = _check_type_fields(session, doc, JobType, "job type", JOB_TYPE_FIELDS, JOB_TYPE_DOCUMENTS,
+                                               "interface", job_type)
+    if job_type is not None and job_type.is_system and any(k in doc for k in JOB_TYPE_DOCUMENTS):
         c.add("SYSTEM_JOB_TYPE", f"{where} is a system job type: its interface, error mapping and trigger rule "
                                  f"cannot be changed")
 
@@ -425,7 +432,7 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
             values["interface"] = interface
         except SpecError as exc:
             c.absorb(exc, where)
-    elif "interface" in doc and not creating:
+    elif "interface" in doc and job_type is not None:
         c.add("INVALID_TYPE", f"{where}: 'interface' must not be null")
 
     if "error_mapping" in doc:
@@ -437,7 +444,7 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
             c.absorb(exc, where)
 
     interface_changed = False
-    if not creating and interface is not None:
+    if job_type is not None and interface is not None:
         current = _normalized_or_none(validate_job_interface, job_type.interface)
         interface_changed = interface != current
     _check_linked_rule(session, doc, "interface", interface, job_type, interface_changed, where, c, values)
@@ -515,15 +522,8 @@ def recipe_definition_from_body(doc: dict) -> dict:
 def validate_recipe_type(session: Session, doc: Any, *, recipe_type: RecipeType | None = None
                          ) -> tuple[dict, list[Problem]]:
     """Checked values of a new recipe type (recipe_type=None) or of an edit of `recipe_type`."""
-    doc = _require_object(doc, "recipe type")
-    c = Collector()
-    creating = recipe_type is None
-    where = "recipe type" if creating else f"recipe type {recipe_type.name} {recipe_type.version}"
-    allowed = list(RECIPE_TYPE_FIELDS) + list(RECIPE_TYPE_DOCUMENTS) + (["name", "version"] if creating else [])
-    check_unknown_fields(doc, allowed, where, c)
-    values = _check_fields(doc, RECIPE_TYPE_FIELDS, RecipeType, where, c)
-    if creating:
-        where = _check_new_name_version(session, doc, RecipeType, "recipe type", "definition", values, c)
+    doc, c, where, values = _check_type_fields(session, doc, RecipeType, "recipe type", RECIPE_TYPE_FIELDS,
+                                               RECIPE_TYPE_DOCUMENTS, "definition", recipe_type)
 
     definition = None
     if doc.get("definition") is not None:
@@ -534,11 +534,11 @@ def validate_recipe_type(session: Session, doc: Any, *, recipe_type: RecipeType 
             values["definition"] = definition
         except SpecError as exc:
             c.absorb(exc, where)
-    elif "definition" in doc and not creating:
+    elif "definition" in doc and recipe_type is not None:
         c.add("INVALID_TYPE", f"{where}: 'definition' must not be null")
 
     definition_changed = False
-    if not creating and definition is not None:
+    if recipe_type is not None and definition is not None:
         current = _normalized_or_none(lambda d: validate_recipe_definition(
             d, lookup_job_types=lookup_job_type_interfaces(session))[0], recipe_type.definition)
         definition_changed = definition != current

@@ -765,6 +765,19 @@ def _check_import_error_names(session: Session, doc: Any, c: Collector) -> None:
             _check_mapped_errors(session, wanted, where, c, also_known=defined)
 
 
+def _import_type(session: Session, model, fields: dict, create, edit, c: Collector) -> None:
+    """Create the job or recipe type an import names, or edit the one of that name and version."""
+    existing = session.scalar(select(model).where(model.name == fields["name"], model.version == fields["version"]))
+    try:
+        if existing is None:
+            c.absorb_warnings(create(session, fields)[1], "import configuration")
+        else:
+            del fields["name"], fields["version"]
+            c.absorb_warnings(edit(session, existing, fields), "import configuration")
+    except SpecError as exc:
+        c.absorb(exc, "import configuration")
+
+
 def import_configuration(session: Session, doc: Any) -> list[Problem]:
     """Create or edit the errors (by name), job types and recipe types (by name and version) of an
     import document, in that order. Returns warnings; raises SpecError listing every problem, after
@@ -799,28 +812,10 @@ def import_configuration(session: Session, doc: Any) -> list[Problem]:
         if fields.pop("is_system", False):
             c.add("SYSTEM_JOB_TYPE", f"{where}: system job types cannot be imported")
             continue
-        existing = session.scalar(select(JobType).where(JobType.name == fields["name"],
-                                                        JobType.version == fields["version"]))
-        try:
-            if existing is None:
-                c.absorb_warnings(create_job_type(session, fields)[1], "import configuration")
-            else:
-                del fields["name"], fields["version"]
-                c.absorb_warnings(edit_job_type(session, existing, fields), "import configuration")
-        except SpecError as exc:
-            c.absorb(exc, "import configuration")
+        _import_type(session, JobType, fields, create_job_type, edit_job_type, c)
 
     for item in doc.get("recipe_types") or []:
         fields = _pick(item, ("name", "version") + tuple(RECIPE_TYPE_FIELDS) + RECIPE_TYPE_DOCUMENTS)
-        existing = session.scalar(select(RecipeType).where(RecipeType.name == fields["name"],
-                                                           RecipeType.version == fields["version"]))
-        try:
-            if existing is None:
-                c.absorb_warnings(create_recipe_type(session, fields)[1], "import configuration")
-            else:
-                del fields["name"], fields["version"]
-                c.absorb_warnings(edit_recipe_type(session, existing, fields), "import configuration")
-        except SpecError as exc:
-            c.absorb(exc, "import configuration")
+        _import_type(session, RecipeType, fields, create_recipe_type, edit_recipe_type, c)
     c.raise_if_any()
     return c.warnings

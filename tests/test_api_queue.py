@@ -183,7 +183,7 @@ def statuses(session, failures) -> dict[str, str]:
     return {name: session.get(Job, job.id).status for name, job in failures.items() if isinstance(job, Job)}
 
 
-def test_requeue_by_job_type_name_queues_failed_and_canceled(client, session, failures, broker):
+def test_requeue_by_job_type_name_queues_failed_and_canceled(client, session, failures, broker):  # noqa: F811 (broker is a fixture)
     response = client.post("/queue/requeue-jobs/", json={"job_type_names": ["alpha"], "priority": 5})
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -211,7 +211,7 @@ def test_requeue_filters(client, session, failures):
     assert statuses(session, failures)["running_beta"] == "RUNNING"
 
 
-def test_requeue_sends_recipe_updates(client, session, broker):
+def test_requeue_sends_recipe_updates(client, session, broker):  # noqa: F811 (broker is a fixture)
     job = f.make_job(session, f.make_job_type(session), "FAILED")
     recipe = f.make_recipe(session, f.make_recipe_type(session), jobs={"only": job})
     session.commit()

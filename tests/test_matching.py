@@ -715,7 +715,7 @@ def test_queue_state_matches_sorting_small_and_bulk_changes(size, batch):
     initial = [new_job() for _ in range(size)]
     state.add(initial)
     reference.update((j.job_id, j) for j in initial)
-    for round_ in range(6):
+    for _ in range(6):
         for mode in ("FIFO", "LIFO"):
             assert list(state.ordered(mode)) == order_queue(reference.values(), mode)
         gone = rng.sample(sorted(reference), min(batch, len(reference)))

@@ -159,7 +159,7 @@ def test_plot_data(client, session, day_of_work):
     (by_filter,) = client.get(f"{url}&name=beta").get_json()["results"]
     assert [v["value"] for v in by_filter["values"]] == [1, 1]
 
-    body = client.get("/metrics/job-types/plot-data/?group=queue_time&choice_id=%d" % alpha).get_json()
+    body = client.get(f"/metrics/job-types/plot-data/?group=queue_time&choice_id={alpha}").get_json()
     assert [s["column"]["name"] for s in body["results"]] == ["queue_time_sum", "queue_time_min", "queue_time_max", "queue_time_avg"]
     assert body["results"][3]["values"] == [{"date": "2024-05-01", "value": 15}]
 

@@ -36,7 +36,7 @@ def test_reconcile_finishes_an_execution_whose_finish_message_was_lost(celery_wo
     _wait(finished)
 
 
-def test_reconcile_advances_a_recipe_whose_update_message_was_lost(celery_worker, session, stage_setup):
+def test_reconcile_advances_a_recipe_whose_update_message_was_lost(celery_worker, session, stage_setup):  # noqa: F811 (fixture)
     from tasks.maintenance import reconcile
 
     ws, source = stage_setup

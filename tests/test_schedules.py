@@ -48,5 +48,5 @@ def test_survives_beats_persistent_schedule_file():
 
 
 def test_refuses_a_period_that_is_not_iso_8601():
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         AnchoredPeriod("every hour")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from app.specs.base import (
     Collector,
@@ -40,7 +40,7 @@ class Placeholder:
     text: str
 
 
-TemplatePart = Union[str, Placeholder]
+TemplatePart = str | Placeholder
 
 
 def tokenize_command_arguments(template: str) -> list[list[TemplatePart]]:

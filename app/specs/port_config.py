@@ -124,9 +124,9 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
             if name in error_names:
                 c.add("DUPLICATE_NAME", f"{where} appears more than once")
             error_names.add(name)
-        for key in ("title", "description"):
-            if item.get(key) is not None and not isinstance(item[key], str):
-                c.add("INVALID_TYPE", f"{where}: '{key}' must be a string or null, got {describe(item[key])}")
+        for field in ("title", "description"):
+            if item.get(field) is not None and not isinstance(item[field], str):
+                c.add("INVALID_TYPE", f"{where}: '{field}' must be a string or null, got {describe(item[field])}")
         category = item.get("category")
         if category is not None and category not in ERROR_CATEGORIES:
             c.add("INVALID_CATEGORY", f"{where}: category {category!r} is not one of {', '.join(ERROR_CATEGORIES)}")
@@ -192,9 +192,9 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
             if (name, version_) in seen_recipe_types:
                 c.add("DUPLICATE_NAME", f"{where} appears more than once")
             seen_recipe_types.add((name, version_))
-        for key in ("title", "description"):
-            if item.get(key) is not None and not isinstance(item[key], str):
-                c.add("INVALID_TYPE", f"{where}: '{key}' must be a string or null, got {describe(item[key])}")
+        for field in ("title", "description"):
+            if item.get(field) is not None and not isinstance(item[field], str):
+                c.add("INVALID_TYPE", f"{where}: '{field}' must be a string or null, got {describe(item[field])}")
         normalized = dict(item)
         definition = None
         if item.get("definition") is not None:

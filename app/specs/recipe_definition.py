@@ -193,7 +193,7 @@ def _cycles(children_of: dict[str, list[str]], stuck: set[str]) -> list[list[str
         previous: dict[str, str] = {}
         queue = deque([start])
         seen = {start}
-        end = None
+        end: str | None = None
         while queue and end is None:
             node = queue.popleft()
             for kid in graph[node]:
@@ -207,10 +207,10 @@ def _cycles(children_of: dict[str, list[str]], stuck: set[str]) -> list[list[str
                     previous[kid] = node
                     queue.append(kid)
         path = [start]
-        node = end
-        while node is not None and node != start:
-            path.append(node)
-            node = previous.get(node)
+        step: str | None = end
+        while step is not None and step != start:
+            path.append(step)
+            step = previous.get(step)
         # `path` runs backwards from start along parents; reverse to read in data-flow order.
         cycles.append([start] + list(reversed(path[1:])) + [start])
     return cycles
@@ -358,8 +358,8 @@ def _validate(doc: dict | None, lookup_job_types: LookupJobTypes | None) -> tupl
             if key not in found:
                 c.add("UNKNOWN_JOB_TYPE", f"{WHAT}: job '{job['name']}' uses job type {key[0]} version {key[1]}, "
                                           f"which does not exist")
-            elif normalized.get(key) is not None:
-                interfaces[job["name"]] = normalized[key]
+            elif (known := normalized.get(key)) is not None:
+                interfaces[job["name"]] = known
 
     _check_data_flow(jobs, recipe_inputs, interfaces, c)
 

@@ -156,7 +156,7 @@ def _free_section(doc: dict, key: str, c: Collector) -> Any:
 def _convert_1_0(doc: dict, c: Collector) -> dict:
     """The 1.0 form in 1.1 shape: files[{name, path|paths}] -> output_data, top-level times -> geo_metadata."""
     converted: dict[str, Any] = {"version": LATEST}
-    output_data = []
+    output_data: list[dict[str, Any]] = []
     for i, item in enumerate(get_list(doc, "files", WHAT, c) or []):
         where = f"{WHAT} 1.0: files[{i}]"
         if not isinstance(item, dict):

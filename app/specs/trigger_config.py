@@ -103,6 +103,7 @@ def validate_clock_trigger(doc: dict | None) -> dict:
         except ValueError as exc:
             c.add("INVALID_SCHEDULE", f"{what}: schedule {exc}")
     c.raise_if_any()
+    assert schedule is not None  # required: the collector raised otherwise
     return {"version": version, "event_type": event_type, "schedule": schedule.strip(), "schedule_seconds": seconds}
 
 

@@ -4,15 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
+# pytest exits 5 when a stage selects no tests; that is not a failure.
+PYTEST = $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+NO_TESTS_OK = || test $$? -eq 5
+STAGE = @echo "== $@"; start=$$(date +%s)
+DONE = echo "== $@ done in $$(( $$(date +%s) - start ))s"
 
-.PHONY: run test install migrate bench clean
+.PHONY: run test install migrate bench clean lint types format test-unit test-e2e test-postgres
 
-$(STAMP): requirements.txt requirements-mesos.txt scripts/install_http_parser.sh
+$(STAMP): requirements.txt requirements-test.txt requirements-mesos.txt scripts/install_http_parser.sh pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-test.txt
 	bash scripts/install_http_parser.sh $(VENV)
 	$(BIN)/python -m pip install -q -r requirements-mesos.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,8 +29,27 @@ migrate: install
 run: migrate
 	$(BIN)/python -m workers.run_all
 
-test: install
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+# Stages of `make test`, each runnable alone.
+lint: install
+	$(STAGE); $(BIN)/ruff check . && $(DONE)
+
+types: install
+	$(STAGE); $(BIN)/mypy app/specs app/scheduling && $(DONE)
+
+test-unit: install
+	$(STAGE); { $(PYTEST) -m "not e2e" $(NO_TESTS_OK); } && $(DONE)
+
+test-e2e: install
+	$(STAGE); { $(PYTEST) -m e2e $(NO_TESTS_OK); } && $(DONE)
+
+# The whole suite again on a throwaway PostgreSQL server (skips with a message without the binaries).
+test-postgres: install
+	$(STAGE); { $(BIN)/python -m tests.pg_server -- $(PYTEST) $(NO_TESTS_OK); } && $(DONE)
+
+test: lint types test-unit test-e2e test-postgres
+
+format: install
+	$(BIN)/ruff format .
 
 bench: install
 	$(BIN)/python bench/scheduling_pass.py

@@ -160,3 +160,13 @@ def app(scale_env):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+E2E_FIXTURES = {"stack", "celery_worker"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark end-to-end tests (real processes) `e2e`, so `make test` runs unit tests first."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name.startswith("test_e2e_"):
+            item.add_marker(pytest.mark.e2e)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, ScaleFile, TriggerEvent, Workspace
 from app.specs.base import MAX_DB_INT
 from app.specs.job_data import input_file_ids, validate_job_data
-from app.states import JOB, InvalidTransition
+from app.states import EXECUTION, JOB, InvalidTransition
 
 MIB = 1024 * 1024
 
@@ -104,24 +104,15 @@ def create_job(session: Session, job_type: JobType, data: dict | None, *, event:
     return job, warnings
 
 
-def _set_status(job: Job, status: str, now=None) -> None:
-    now = now or utcnow()
-    job.status = status
-    job.last_status_change = now
-
-
 def queue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = None) -> list[int]:
     """Queue the given jobs where their state allows it; returns the ids queued."""
     ids = list(job_ids)
     if not ids:
         return []
-    now = utcnow()
-    values = {"status": "QUEUED", "queued": now, "last_status_change": now, "last_modified": now, "error_id": None}
+    values: dict = {"error_id": None}
     if priority is not None:
         values["priority"] = priority
-    result = session.execute(
-        update(Job).where(Job.id.in_(ids), Job.status.in_(JOB.sources("QUEUED"))).values(**values).returning(Job.id)
-    )
+    result = JOB.compare_and_set(session, Job, [Job.id.in_(ids)], "QUEUED", returning=Job.id, **values)
     return [r[0] for r in result]
 
 
@@ -130,11 +121,9 @@ def cancel_job(session: Session, job: Job) -> None:
     JOB.check(job.status, "CANCELED", job.id)
     now = utcnow()
     for exe in session.scalars(select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status.in_(("QUEUED", "RUNNING")))):
-        exe.status = "CANCELED"
+        EXECUTION.move(exe, "CANCELED", now)
         exe.kill_reason = "canceled"
-        exe.ended = now
-    _set_status(job, "CANCELED", now)
-    job.ended = now
+    JOB.move(job, "CANCELED", now)
 
 
 def cancel_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
@@ -167,11 +156,7 @@ def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None 
         if priority is not None:
             job.priority = priority
         waiting = blocked_or_pending(session, job)
-        if waiting is None:
-            _set_status(job, "QUEUED", now)
-            job.queued = now
-        else:
-            _set_status(job, waiting, now)
+        JOB.move(job, waiting or "QUEUED", now)
         requeued.append(job.id)
     return requeued
 

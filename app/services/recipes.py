@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import Text, cast, exists, select, update
+from sqlalchemy import Text, cast, exists, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -26,6 +26,7 @@ from app.services.jobs import (
 )
 from app.services.types import job_types_of_definition
 from app.specs.base import Collector, Problem, SpecError
+from app.states import JOB, RECIPE
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.specs.job_interface import input_by_name, output_names, validate_job_interface
 from app.specs.recipe_data import validate_recipe_data
@@ -205,7 +206,7 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
                                 priority=priority, validated=True, revision=revisions[job_key[name]], flush=False)
         recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job=created, is_original=True))
     if not definition["jobs"]:
-        recipe.completed = now  # nothing to run
+        RECIPE.move(recipe, "COMPLETED", now)  # nothing to run
     session.flush()
     roots = [rj.job.id for rj in recipe.recipe_jobs if rj.job_name in root_data]
     queue_jobs(session, roots)  # its ORM update also refreshes the Job objects held by recipe.recipe_jobs
@@ -242,11 +243,7 @@ def _plan(graph: _Graph, status: dict[str, str]) -> list[tuple[str, str, str]]:
 
 def _set_waiting_status(session: Session, job_id: int, expected: str, status: str) -> bool:
     """Compare-and-set between PENDING and BLOCKED; False when someone else moved the job first."""
-    now = utcnow()
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == expected)
-        .values(status=status, last_status_change=now, last_modified=now)
-    )
+    result = JOB.compare_and_set(session, Job, [Job.id == job_id], status, sources={expected})
     return result.rowcount == 1
 
 
@@ -307,9 +304,9 @@ def _update_recipe(session: Session, recipe: Recipe, graph: _Graph) -> list[int]
 
     all_completed = all(s == "COMPLETED" for s in status.values())
     if all_completed and recipe.completed is None:
-        recipe.completed = utcnow()
+        RECIPE.move(recipe, "COMPLETED")
     elif not all_completed and recipe.completed is not None:
-        recipe.completed = None  # a job of a completed recipe is running again
+        RECIPE.move(recipe, "RUNNING")  # a job of a completed recipe is running again
     return queued
 
 

@@ -41,7 +41,6 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow, with_retry
 from app.models import Ingest, Strike, Workspace
-from app.services import jobs as job_service
 from app.services.executions import guess_media_type
 from app.services.ingest import (
     DEFERRED_DIR,
@@ -53,6 +52,7 @@ from app.services.ingest import (
     move_file,
     run_batch,
 )
+from app.services.lookups import lookup_workspaces_by_name
 from app.services.workspaces import WorkspacePathError, broker_for, mount_path
 from app.specs.base import Problem
 from app.specs.strike_config import validate_strike_configuration
@@ -81,7 +81,7 @@ def strike_directory(configuration: dict) -> Path:
 
 def validate_configuration(session: Session, configuration) -> tuple[dict, list[Problem]]:
     """A normalized Strike configuration and its warnings; SpecError lists every problem."""
-    config = validate_strike_configuration(configuration, lookup_workspaces_by_name=job_service.lookup_workspaces_by_name(session))
+    config = validate_strike_configuration(configuration, lookup_workspaces_by_name=lookup_workspaces_by_name(session))
     warnings = []
     directory = strike_directory(config)
     if not directory.is_dir():

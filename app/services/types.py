@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Error, Job, JobType, JobTypeRevision, RecipeType, RecipeTypeRevision, TriggerRule, Workspace
-from app.services.jobs import lookup_workspaces_by_name
+from app.services.lookups import lookup_workspaces_by_name
 from app.specs.base import Collector, Problem, SpecError, check_unknown_fields, describe, is_int, is_number
 from app.specs.error_interface import error_names as mapping_error_names, validate_error_mapping
 from app.specs.job_interface import validate_job_interface

@@ -1,7 +1,6 @@
 """Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
@@ -12,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.specs.base import MAX_DB_INT
+from app.specs.base import MAX_DB_INT, STABLE_NAME, fits_db_int  # noqa: F401  (MAX_DB_INT: used by api/__init__)
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -100,7 +99,7 @@ def _to_int(name: str, value: str) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise bad_request(f"Parameter '{name}' must be an integer, got '{value}'") from None
-    if abs(number) > MAX_DB_INT:
+    if not fits_db_int(number):
         raise bad_request(f"Parameter '{name}' is out of range: {value}")
     return number
 
@@ -294,7 +293,7 @@ def body_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> 
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad_request(f"Field '{name}' must be an integer")
-    if abs(value) > MAX_DB_INT:
+    if not fits_db_int(value):
         raise bad_request(f"Field '{name}' is out of range: {value}")
     if minimum is not None and value < minimum:
         raise bad_request(f"Field '{name}' must be at least {minimum}")
@@ -332,7 +331,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")
+NAME_PATTERN = STABLE_NAME
 
 
 # ---------------------------------------------------------------- OpenAPI descriptions of the conventions

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from api import get_session
 from api.common import (
     get_or_404,
-    MAX_DB_INT,
     PAGE_PARAMS,
     ApiError,
     bad_request,
@@ -34,6 +33,7 @@ from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
 from app.services.jobs import create_job, queue_jobs, recipe_ids_for_jobs, requeue_jobs
 from app.services.recipes import create_recipe
+from app.specs.base import is_int
 
 ns = Namespace("queue", path="/queue", description="Queue new jobs and recipes, requeue jobs, queue status")
 NAMESPACES = [ns]
@@ -86,7 +86,7 @@ def _send_recipe_updates(recipe_ids: list[int]) -> None:
 
 def _is_db_int(value: Any) -> bool:
     """A JSON integer the database can hold (bool is not an integer here)."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_DB_INT
+    return is_int(value)
 
 
 def _body_id(body: Mapping[str, Any], name: str) -> int:

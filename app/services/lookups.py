@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import ScaleFile, Workspace
-from app.specs.base import MAX_DB_INT
+from app.specs.base import is_int
 
 
 def _storable_ids(ids: Sequence) -> list[int]:
     """Ids the database can hold; larger ones cannot exist and are reported as unknown by the callers."""
-    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_DB_INT]
+    return [i for i in ids if is_int(i) and i > 0]
 
 
 def lookup_files(session: Session):

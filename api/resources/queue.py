@@ -27,7 +27,7 @@ from api.common import (
     page_params,
     parse_timestamp,
 )
-from api.resources.jobs import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
+from api.queries import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
 from api.resources.recipes import recipe_details, recipe_detail_url
 from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed

@@ -1,6 +1,7 @@
 """Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
@@ -8,10 +9,12 @@ from urllib.parse import urlencode
 import isodate
 from flask import request
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.specs.base import MAX_DB_INT, STABLE_NAME, fits_db_int  # noqa: F401  (MAX_DB_INT: used by api/__init__)
+from app.states import InvalidTransition
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -362,3 +365,28 @@ TIME_PARAMS = {
 }
 ORDER_PARAM = {"order": repeated_param("Field to order by, '-' prefix for descending; repeat to multi-sort")}
 LIST_PARAMS = {**PAGE_PARAMS, **TIME_PARAMS, **ORDER_PARAM}
+
+
+def write(session: Session, work: Callable[[], Any], attempts: int = 1) -> Any:
+    """The one way an API write ends: run `work()` and commit; on any error nothing it wrote stays.
+
+    A refused state transition becomes a 400. With `attempts` > 1 a write that lost a race with another
+    writer (OperationalError: locked or serialization failure) runs again from the start.
+    """
+    for attempt in range(attempts):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except InvalidTransition as exc:
+            session.rollback()
+            raise bad_request(str(exc)) from None
+        except OperationalError:
+            session.rollback()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")

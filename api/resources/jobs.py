@@ -4,23 +4,21 @@ The queries and job shapes other resources reuse live in api/queries.py.
 """
 from __future__ import annotations
 
-import time
 
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api import get_session
 from api.common import (
     LIST_PARAMS,
-    ApiError,
     bad_request,
     check_fields,
     json_body,
     not_found,
     page_envelope,
     repeated_param,
+    write,
 )
 from api.queries import (
     EXE_COLUMNS,
@@ -94,27 +92,17 @@ class JobDetails(Resource):
     @staticmethod
     def _cancel(session: Session, job_id: int, attempts: int = 5) -> list[int]:
         """Cancel in the request's transaction; retried when a concurrent writer (the scheduler) won the race."""
-        for attempt in range(attempts):
+        def cancel() -> list[int]:
+            job = session.get(Job, job_id, populate_existing=True)
+            if job is None:
+                raise not_found("Job", job_id)
             try:
-                job = session.get(Job, job_id, populate_existing=True)
-                if job is None:
-                    raise not_found("Job", job_id)
-                try:
-                    cancel_job(session, job)
-                except InvalidTransition as exc:
-                    raise bad_request(f"{exc}: only jobs that are not COMPLETED or CANCELED can be canceled") from None
-                recipe_ids = recipe_ids_for_jobs(session, [job.id])
-                session.commit()
-                return recipe_ids
-            except ApiError:
-                session.rollback()
-                raise
-            except OperationalError:
-                session.rollback()
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
+                cancel_job(session, job)
+            except InvalidTransition as exc:
+                raise bad_request(f"{exc}: only jobs that are not COMPLETED or CANCELED can be canceled") from None
+            return recipe_ids_for_jobs(session, [job.id])
+
+        return write(session, cancel, attempts)
 
 
 @ns.route("/updates/")

@@ -26,6 +26,7 @@ from api.common import (
     page_envelope,
     page_params,
     parse_timestamp,
+    write,
 )
 from api.queries import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
 from api.resources.recipes import recipe_details, recipe_detail_url
@@ -66,14 +67,9 @@ requeue_one = ns.model("RequeueJob", {"job_id": fields.Integer(required=True)})
 
 def _commit_or_rollback(session: Session, work: Callable[[], Any]) -> Any:
     """Run `work` and commit; on any error nothing it wrote stays."""
-    try:
-        result = work()
-        session.commit()
-        notify_queue_changed()
-        return result
-    except BaseException:
-        session.rollback()
-        raise
+    result = write(session, work)
+    notify_queue_changed()
+    return result
 
 
 def _send_recipe_updates(recipe_ids: list[int]) -> None:

@@ -1,7 +1,7 @@
 """Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
 from __future__ import annotations
 
-import re
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlencode
@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 import isodate
 from flask import request
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.specs.base import MAX_DB_INT
+from app.specs.base import MAX_DB_INT, STABLE_NAME, fits_db_int  # noqa: F401  (MAX_DB_INT: used by api/__init__)
+from app.states import InvalidTransition
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
@@ -100,7 +102,7 @@ def _to_int(name: str, value: str) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise bad_request(f"Parameter '{name}' must be an integer, got '{value}'") from None
-    if abs(number) > MAX_DB_INT:
+    if not fits_db_int(number):
         raise bad_request(f"Parameter '{name}' is out of range: {value}")
     return number
 
@@ -294,7 +296,7 @@ def body_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> 
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise bad_request(f"Field '{name}' must be an integer")
-    if abs(value) > MAX_DB_INT:
+    if not fits_db_int(value):
         raise bad_request(f"Field '{name}' is out of range: {value}")
     if minimum is not None and value < minimum:
         raise bad_request(f"Field '{name}' must be at least {minimum}")
@@ -332,7 +334,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")
+NAME_PATTERN = STABLE_NAME
 
 
 # ---------------------------------------------------------------- OpenAPI descriptions of the conventions
@@ -363,3 +365,28 @@ TIME_PARAMS = {
 }
 ORDER_PARAM = {"order": repeated_param("Field to order by, '-' prefix for descending; repeat to multi-sort")}
 LIST_PARAMS = {**PAGE_PARAMS, **TIME_PARAMS, **ORDER_PARAM}
+
+
+def write(session: Session, work: Callable[[], Any], attempts: int = 1) -> Any:
+    """The one way an API write ends: run `work()` and commit; on any error nothing it wrote stays.
+
+    A refused state transition becomes a 400. With `attempts` > 1 a write that lost a race with another
+    writer (OperationalError: locked or serialization failure) runs again from the start.
+    """
+    for attempt in range(attempts):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except InvalidTransition as exc:
+            session.rollback()
+            raise bad_request(str(exc)) from None
+        except OperationalError:
+            session.rollback()
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+        except BaseException:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.db import utcnow
+from app.states import EXE_STATUSES, INGEST_STATUSES, JOB_STATUSES  # noqa: F401  (the status vocabularies)
 
 
 class UTCDateTime(TypeDecorator):
@@ -54,10 +55,6 @@ def _modified() -> Mapped[datetime]:
     return mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False, index=True)
 
 
-# Status vocabularies (the state rules live in app/states.py)
-JOB_STATUSES = ("PENDING", "BLOCKED", "QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
-EXE_STATUSES = ("QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
-INGEST_STATUSES = ("TRANSFERRING", "TRANSFERRED", "DEFERRED", "QUEUED", "INGESTING", "INGESTED", "ERRORED", "DUPLICATE")
 ERROR_CATEGORIES = ("SYSTEM", "ALGORITHM", "DATA")
 TRIGGER_TYPES = ("INGEST", "PARSE", "CLOCK")
 

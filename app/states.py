@@ -3,10 +3,31 @@
 Each machine is a list of small rules: a rule names the states it leaves from, the states it
 enters, and why. A transition is allowed when some rule covers it; otherwise the caller gets
 `InvalidTransition` with a readable reason (the API turns it into a 400).
+
+This module is the only writer of statuses: `move(row, to)` changes one loaded row (and the
+timestamps that go with the new state), `compare_and_set(...)` changes many rows in one UPDATE
+whose WHERE holds only the states the rules allow to enter the target.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+
+# Status vocabularies (app.models declares its columns with them)
+JOB_STATUSES = ("PENDING", "BLOCKED", "QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
+EXE_STATUSES = ("QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
+INGEST_STATUSES = ("TRANSFERRING", "TRANSFERRED", "DEFERRED", "QUEUED", "INGESTING", "INGESTED", "ERRORED", "DUPLICATE")
+RECIPE_STATUSES = ("RUNNING", "COMPLETED")
+NODE_STATES = ("READY", "PAUSED", "DEGRADED", "OFFLINE", "DELETED")
+RESOURCE_POOL_STATES = ("ACTIVE", "FROZEN", "DRAINING")
+TERMINAL_JOB_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})
+TERMINAL_EXE_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})
 
 
 class InvalidTransition(Exception):
@@ -24,11 +45,22 @@ def rule(from_states: str, to_states: str, why: str) -> Rule:
     return Rule(frozenset(from_states.split()), frozenset(to_states.split()), why)
 
 
+# The column values a move to a state writes besides the state itself: (target, now) -> {column: value}.
+Stamps = Callable[[str, datetime], dict[str, Any]]
+
+
+def _no_stamps(target: str, now: datetime) -> dict[str, Any]:
+    return {}
+
+
 class StateMachine:
-    def __init__(self, entity: str, states: tuple[str, ...], rules: list[Rule]) -> None:
+    def __init__(self, entity: str, states: tuple[str, ...], rules: list[Rule], *, field: str | None = "status",
+                 stamps: Stamps = _no_stamps) -> None:
         self.entity = entity
         self.states = states
         self.rules = rules
+        self.field = field  # None: the state is derived from other columns (see `stamps` and `read`)
+        self.stamps = stamps
         for r in rules:
             unknown = (r.from_states | r.to_states) - set(states)
             assert not unknown, f"{entity} rule uses unknown states {unknown}"
@@ -45,10 +77,64 @@ class StateMachine:
             label = f"{self.entity} {ident}".strip()
             raise InvalidTransition(f"{label} cannot go from {current} to {target}")
 
+    def read(self, row: Any) -> str:
+        return getattr(row, self.field)
+
+    def changes(self, target: str, now: datetime) -> dict[str, Any]:
+        values = dict(self.stamps(target, now))
+        if self.field is not None:
+            values[self.field] = target
+        return values
+
+    def move(self, row: Any, target: str, now: datetime | None = None, ident: object = None) -> None:
+        """Move one loaded row to `target`, or raise InvalidTransition naming both states."""
+        self.check(self.read(row), target, getattr(row, "id", "") if ident is None else ident)
+        for name, value in self.changes(target, now or utcnow()).items():
+            setattr(row, name, value)
+
+    def compare_and_set(self, session: Session, model: Any, where: list[Any], target: str,
+                        now: datetime | None = None, sources: set[str] | None = None, returning: Any = None,
+                        synchronize: bool = True, **values: Any) -> Any:
+        """One UPDATE of the rows matching `where` whose state may enter `target` (optionally only from
+        `sources`, a subset of the allowed ones). Rows in any other state are left alone: the result's
+        rowcount (or the `returning` columns) says which rows moved."""
+        allowed = self.sources(target)
+        if sources is not None:
+            assert sources <= allowed, f"{self.entity}: {sorted(sources - allowed)} cannot go to {target}"
+            allowed = sources
+        now = now or utcnow()
+        stmt = (update(model).where(*where, getattr(model, self.field).in_(sorted(allowed)))
+                .values(**{**self.changes(target, now), "last_modified": now, **values}))
+        if not synchronize:  # the caller does not use loaded copies of these rows afterwards
+            stmt = stmt.execution_options(synchronize_session=False)
+        if returning is not None:
+            stmt = stmt.returning(*returning) if isinstance(returning, (list, tuple)) else stmt.returning(returning)
+        return session.execute(stmt)
+
+
+def _job_stamps(target: str, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"last_status_change": now}
+    if target == "QUEUED":
+        values["queued"] = now
+    elif target in TERMINAL_JOB_STATUSES:
+        values["ended"] = now
+    return values
+
+
+def _exe_stamps(target: str, now: datetime) -> dict[str, Any]:
+    return {"ended": now} if target in TERMINAL_EXE_STATUSES else {}
+
+
+class _RecipeMachine(StateMachine):
+    """A recipe has no status column: it is COMPLETED when `completed` is set."""
+
+    def read(self, row: Any) -> str:
+        return "COMPLETED" if row.completed is not None else "RUNNING"
+
 
 JOB = StateMachine(
     "Job",
-    ("PENDING", "BLOCKED", "QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED"),
+    JOB_STATUSES,
     [
         rule("PENDING BLOCKED", "QUEUED", "parents completed, or queued directly"),
         rule("PENDING", "BLOCKED", "a recipe parent failed or was canceled"),
@@ -60,30 +146,38 @@ JOB = StateMachine(
         rule("FAILED CANCELED", "PENDING BLOCKED", "requeue of a recipe job whose parents are not complete"),
         rule("PENDING BLOCKED QUEUED RUNNING FAILED", "CANCELED", "cancel (completed jobs cannot be canceled)"),
     ],
+    stamps=_job_stamps,
 )
 
 EXECUTION = StateMachine(
     "Job execution",
-    ("QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED"),
+    EXE_STATUSES,
     [
         rule("QUEUED", "RUNNING", "launched"),
         rule("QUEUED RUNNING", "COMPLETED FAILED CANCELED", "finished, failed or canceled"),
     ],
+    stamps=_exe_stamps,
 )
 
-RECIPE = StateMachine(
+RECIPE = _RecipeMachine(
     "Recipe",
-    ("RUNNING", "COMPLETED"),
+    RECIPE_STATUSES,
     [rule("RUNNING", "COMPLETED", "every job completed"), rule("COMPLETED", "RUNNING", "a job was requeued")],
+    field=None,
+    stamps=lambda target, now: {"completed": now if target == "COMPLETED" else None},
 )
 
 INGEST = StateMachine(
     "Ingest",
-    ("TRANSFERRING", "TRANSFERRED", "DEFERRED", "QUEUED", "INGESTING", "INGESTED", "ERRORED", "DUPLICATE"),
+    INGEST_STATUSES,
     [
         rule("TRANSFERRING", "TRANSFERRED ERRORED", "the transfer suffix was removed, or the file vanished"),
         rule("TRANSFERRED", "DEFERRED QUEUED DUPLICATE ERRORED", "rules decided what to do with the file"),
+        rule("TRANSFERRED", "TRANSFERRED ERRORED", "a file recorded but not decided is recorded again, or vanished"),
+        rule("DEFERRED INGESTED DUPLICATE ERRORED", "TRANSFERRING TRANSFERRED",
+             "a file of the same name arrived again after the row finished"),
         rule("QUEUED", "INGESTING ERRORED", "the ingest started"),
+        rule("INGESTING", "INGESTING", "an abandoned ingest is claimed again"),
         rule("INGESTING", "INGESTED DUPLICATE ERRORED", "the ingest finished"),
         rule("ERRORED", "QUEUED", "the ingest is retried"),
     ],
@@ -91,7 +185,7 @@ INGEST = StateMachine(
 
 NODE = StateMachine(
     "Node",
-    ("READY", "PAUSED", "DEGRADED", "OFFLINE", "DELETED"),
+    NODE_STATES,
     [
         rule("READY DEGRADED OFFLINE", "PAUSED", "hold: running jobs finish, nothing new starts"),
         rule("PAUSED", "READY", "unhold"),
@@ -105,13 +199,11 @@ NODE = StateMachine(
 
 RESOURCE_POOL = StateMachine(
     "Resource pool",
-    ("ACTIVE", "FROZEN", "DRAINING"),
+    RESOURCE_POOL_STATES,
     [
         rule("ACTIVE", "FROZEN", "freeze: nothing new starts on the pool's agents"),
         rule("ACTIVE FROZEN", "DRAINING", "drain: running jobs are vacated and requeued"),
         rule("FROZEN DRAINING", "ACTIVE", "restore"),
     ],
+    field="state",
 )
-
-TERMINAL_JOB_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})
-TERMINAL_EXE_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})

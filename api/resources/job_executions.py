@@ -21,7 +21,7 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.resources.jobs import EXE_COLUMNS, JOB_TYPE_PARAMS, executions_json, fetch_page, filter_job_types, job_briefs_json
+from api.queries import EXE_COLUMNS, JOB_TYPE_PARAMS, executions_json, fetch_page, filter_job_types, job_briefs_json
 from app.models import EXE_STATUSES, Error, Job, JobExecution, JobType, Node
 from app.states import TERMINAL_EXE_STATUSES
 

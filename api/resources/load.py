@@ -19,7 +19,7 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.resources.jobs import JOB_TYPE_PARAMS, filter_job_types
+from api.queries import JOB_TYPE_PARAMS, filter_job_types
 from app.db import utcnow
 from app.models import JobLoad, JobType
 

@@ -30,12 +30,12 @@ from api.common import (
     paginate_list,
     param_bool,
     time_range,
+    write,
 )
 from app.db import utcnow
 from app.models import Job, JobExecution, Node, ResourcePool
 from app.services import operations, status
 from app.services.nodes import is_online, pool_node_ids
-from app.states import InvalidTransition
 
 ns = Namespace("nodes", path="/nodes", description="Nodes (Mesos agents): pause, hold, vacate, delete")
 pools_ns = Namespace("resource-pools", path="/resource-pools",
@@ -55,16 +55,7 @@ _NOT_ALLOWED = {400: "Not allowed in the node's current state (the message says 
 
 def _write(session: Session, action: Callable[[], Any]) -> Any:
     """Run a change and commit it; a refused state transition becomes a 400 and nothing is written."""
-    try:
-        result = action()
-    except InvalidTransition as exc:
-        session.rollback()
-        raise bad_request(str(exc)) from None
-    except ApiError:
-        session.rollback()
-        raise
-    session.commit()
-    return result
+    return write(session, action)
 
 
 # ---------------------------------------------------------------- node shapes

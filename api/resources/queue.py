@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from api import get_session
 from api.common import (
     get_or_404,
-    MAX_DB_INT,
     PAGE_PARAMS,
     ApiError,
     bad_request,
@@ -27,13 +26,15 @@ from api.common import (
     page_envelope,
     page_params,
     parse_timestamp,
+    write,
 )
-from api.resources.jobs import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
+from api.queries import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
 from api.resources.recipes import recipe_details, recipe_detail_url
 from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
 from app.services.jobs import create_job, queue_jobs, recipe_ids_for_jobs, requeue_jobs
 from app.services.recipes import create_recipe
+from app.specs.base import is_int
 
 ns = Namespace("queue", path="/queue", description="Queue new jobs and recipes, requeue jobs, queue status")
 NAMESPACES = [ns]
@@ -66,14 +67,9 @@ requeue_one = ns.model("RequeueJob", {"job_id": fields.Integer(required=True)})
 
 def _commit_or_rollback(session: Session, work: Callable[[], Any]) -> Any:
     """Run `work` and commit; on any error nothing it wrote stays."""
-    try:
-        result = work()
-        session.commit()
-        notify_queue_changed()
-        return result
-    except BaseException:
-        session.rollback()
-        raise
+    result = write(session, work)
+    notify_queue_changed()
+    return result
 
 
 def _send_recipe_updates(recipe_ids: list[int]) -> None:
@@ -86,7 +82,7 @@ def _send_recipe_updates(recipe_ids: list[int]) -> None:
 
 def _is_db_int(value: Any) -> bool:
     """A JSON integer the database can hold (bool is not an integer here)."""
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_DB_INT
+    return is_int(value)
 
 
 def _body_id(body: Mapping[str, Any], name: str) -> int:

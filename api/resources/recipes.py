@@ -21,7 +21,7 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.resources.jobs import (
+from api.queries import (
     RECIPE_SUMMARY_OPTIONS,
     count_of,
     data_file_ids,

@@ -22,15 +22,17 @@ from app.command_line import build_argv, display_command_arguments
 from app.db import utcnow
 from app.models import Error, Job, JobExecution, Node, ScaleFile, Workspace
 from app.settings import settings
+from app.states import EXECUTION, JOB
 from app.specs.base import SpecError
 from app.specs.error_interface import error_name_for_exit_code
 from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
+from app.services import parse as parse_service
+from app.services.execution_paths import TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 from app.services.workspaces import WorkspacePathError, broker_for
 
 log = logging.getLogger(__name__)
 
-TASK_PREFIX = "scale-exe-"
 TERMINAL_TASK_STATES = frozenset({
     "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
     "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN",
@@ -73,27 +75,6 @@ class FinishOutcome:
     job_status: str
     recipe_update: bool = False
     paused_node_id: int | None = None
-
-
-def task_id_for(exe_id: int) -> str:
-    return f"{TASK_PREFIX}{exe_id}"
-
-
-def exe_id_from_task(task_id: str) -> int | None:
-    if not task_id.startswith(TASK_PREFIX):
-        return None
-    try:
-        return int(task_id[len(TASK_PREFIX):])
-    except ValueError:
-        return None
-
-
-def exe_dir(exe_id: int) -> Path:
-    return settings.executions_dir / str(exe_id)
-
-
-def sandbox_dir(task_id: str) -> Path:
-    return settings.var_dir / "sandboxes" / task_id
 
 
 def exit_code_from_message(state: str, message: str | None) -> int | None:
@@ -163,11 +144,8 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
         return []
     by_job = {p.job_id: p for p in placements}
     now = utcnow()
-    claimed = set(session.scalars(
-        update(Job).where(Job.id.in_(list(by_job)), Job.status == "QUEUED")
-        .values(status="RUNNING", num_exes=Job.num_exes + 1, started=now, last_status_change=now, last_modified=now)
-        .returning(Job.id)
-    ))
+    claimed = set(JOB.compare_and_set(session, Job, [Job.id.in_(list(by_job))], "RUNNING", now, returning=Job.id,
+                                      num_exes=Job.num_exes + 1, started=now).scalars())
     if not claimed:
         return []
     jobs = session.scalars(select(Job).options(joinedload(Job.job_type), joinedload(Job.job_type_rev))
@@ -251,29 +229,22 @@ def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
 def _fail(session: Session, exe: JobExecution, job: Job, error: Error) -> None:
     """Fail the execution; retry the job when the error allows it, else fail the job."""
     now = utcnow()
-    exe.status = "FAILED"
+    EXECUTION.move(exe, "FAILED", now)
     exe.error_id = error.id
-    exe.ended = now
     job.last_modified = now
     retry = job.job_type.is_long_running or (error.category == "SYSTEM" and job.num_exes < job.max_tries)
     if retry:
-        job.status = "QUEUED"
-        job.queued = now
+        JOB.move(job, "QUEUED", now)
     else:
-        job.status = "FAILED"
+        JOB.move(job, "FAILED", now)
         job.error_id = error.id
-        job.ended = now
-    job.last_status_change = now
 
 
 def _requeue_without_try(exe: JobExecution, job: Job) -> None:
     now = utcnow()
-    exe.status = "CANCELED"
-    exe.ended = now
+    EXECUTION.move(exe, "CANCELED", now)
     job.max_tries += 1  # the vacated attempt is not spent
-    job.status = "QUEUED"
-    job.queued = now
-    job.last_status_change = now
+    JOB.move(job, "QUEUED", now)
 
 
 def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
@@ -333,7 +304,6 @@ def product_uuid(job: Job, output_name: str, file_name: str) -> str:
 
 def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
     """Read the results, store product files, record results. Returns an error when it fails."""
-    from app.services import parse as parse_service  # optional hook: parse results of source files
 
     output_dir = exe_dir(exe.id) / "outputs"
     try:
@@ -400,8 +370,9 @@ def finish_execution(session: Session, exe_id: int) -> FinishOutcome | None:
 def _finish_loaded(session: Session, exe: JobExecution, job: Job) -> FinishOutcome | None:
     if job.status != "RUNNING":
         # The job moved on without this execution (canceled): close the execution only.
-        exe.status = "CANCELED"
-        exe.ended = exe.ended or utcnow()
+        ended = exe.ended
+        EXECUTION.move(exe, "CANCELED")
+        exe.ended = ended or exe.ended
         return None
     if exe.kill_reason == "vacate":
         _requeue_without_try(exe, job)
@@ -417,11 +388,8 @@ def _finish_loaded(session: Session, exe: JobExecution, job: Job) -> FinishOutco
     outcome = FinishOutcome(exe.id, job.id, "")
     if error is None:
         now = utcnow()
-        exe.status = "COMPLETED"
-        exe.ended = now
-        job.status = "COMPLETED"
-        job.ended = now
-        job.last_status_change = now
+        EXECUTION.move(exe, "COMPLETED", now)
+        JOB.move(job, "COMPLETED", now)
     else:
         _fail(session, exe, job, error)
         if error.category == "SYSTEM" and exe.node_id is not None:

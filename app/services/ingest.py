@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from sqlalchemy import func, or_, select, type_coerce, update
+from sqlalchemy import func, or_, select, type_coerce
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from app.models import Ingest, ScaleFile, Strike, UTCDateTime, Workspace
 from app.services import triggers
 from app.services.executions import guess_media_type
 from app.services.workspaces import WorkspacePathError, broker_for, mount_path
+from app.states import INGEST
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +132,11 @@ class _Claim:
 def _claim_all(session: Session, ingest_ids: list[int], now: datetime) -> list[_Claim]:
     """QUEUED (or abandoned INGESTING) -> INGESTING in one statement; files whose content is already stored -> DUPLICATE."""
     stale = now - STALE_INGESTING
-    rows = session.execute(
-        update(Ingest)
-        .where(Ingest.id.in_(ingest_ids), or_(Ingest.status == "QUEUED",
-                                              (Ingest.status == "INGESTING") & (Ingest.ingest_started < stale)))
-        .values(status="INGESTING", ingest_started=now, error_message=None, last_modified=now)
-        .returning(Ingest.id, Ingest.strike_id, Ingest.file_name, Ingest.ingest_path, Ingest.file_path, Ingest.checksum,
-                   Ingest.media_type, Ingest.data_type, Ingest.workspace_id)
-        .execution_options(synchronize_session=False)
+    rows = INGEST.compare_and_set(
+        session, Ingest, [Ingest.id.in_(ingest_ids), or_(Ingest.status == "QUEUED", Ingest.ingest_started < stale)],
+        "INGESTING", now, sources={"QUEUED", "INGESTING"}, synchronize=False, ingest_started=now, error_message=None,
+        returning=(Ingest.id, Ingest.strike_id, Ingest.file_name, Ingest.ingest_path, Ingest.file_path, Ingest.checksum,
+                   Ingest.media_type, Ingest.data_type, Ingest.workspace_id),
     ).all()
     if not rows:
         return []
@@ -167,10 +165,10 @@ def _claim_all(session: Session, ingest_ids: list[int], now: datetime) -> list[_
 def _finish(session: Session, ingest_id: int, status: str, error: str | None = None,
             source_file_id: int | None = None) -> None:
     now = utcnow()
-    values = {"status": status, "error_message": error, "ingest_ended": now, "last_modified": now}
+    values = {"error_message": error, "ingest_ended": now}
     if source_file_id is not None:
         values["source_file_id"] = source_file_id
-    session.execute(update(Ingest).where(Ingest.id == ingest_id, Ingest.status == "INGESTING").values(**values))
+    INGEST.compare_and_set(session, Ingest, [Ingest.id == ingest_id], status, now, sources={"INGESTING"}, **values)
 
 
 def _conflict_path(file_path: str, checksum: str | None) -> str:
@@ -244,11 +242,9 @@ def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[Inges
     session.add_all(sources)
     session.flush()
     for (claim, rel), source in zip(items, sources):
-        marked = session.execute(
-            update(Ingest).where(Ingest.id == claim.ingest_id, Ingest.status == "INGESTING")
-            .values(status="INGESTED", file_path=rel, source_file_id=source.id, file_size=source.file_size, ingest_ended=now,
-                    last_modified=now)
-            .execution_options(synchronize_session=False))
+        marked = INGEST.compare_and_set(
+            session, Ingest, [Ingest.id == claim.ingest_id], "INGESTED", now, synchronize=False,
+            file_path=rel, source_file_id=source.id, file_size=source.file_size, ingest_ended=now)
         if marked.rowcount != 1:
             raise _AlreadyDone(claim.ingest_id)
     fired = triggers.RuleSet(session, "INGEST").fire_many(session, [

@@ -2,58 +2,19 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, ScaleFile, TriggerEvent, Workspace
-from app.specs.base import MAX_DB_INT
+from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, TriggerEvent
+from app.services.lookups import lookup_files, lookup_workspaces, lookup_workspaces_by_name  # noqa: F401
+from app.services.recipe_graphs import blocked_or_pending
 from app.specs.job_data import input_file_ids, validate_job_data
-from app.states import JOB, InvalidTransition
+from app.states import EXECUTION, JOB, InvalidTransition
 
 MIB = 1024 * 1024
-
-
-def _storable_ids(ids: Sequence) -> list[int]:
-    """Ids the database can hold; larger ones cannot exist and are reported as unknown by the callers."""
-    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_DB_INT]
-
-
-def lookup_files(session: Session):
-    def lookup(ids: Sequence[int]) -> dict[int, dict]:
-        ids = _storable_ids(ids)
-        if not ids:
-            return {}
-        rows = session.execute(
-            select(ScaleFile.id, ScaleFile.media_type, ScaleFile.file_size, ScaleFile.workspace_id)
-            .where(ScaleFile.id.in_(ids), ScaleFile.is_deleted.is_(False))
-        )
-        return {r.id: {"media_type": r.media_type, "file_size": r.file_size or 0, "workspace_id": r.workspace_id} for r in rows}
-
-    return lookup
-
-
-def lookup_workspaces(session: Session):
-    def lookup(ids: Sequence[int]) -> dict[int, dict]:
-        ids = _storable_ids(ids)
-        if not ids:
-            return {}
-        rows = session.execute(select(Workspace.id, Workspace.is_active).where(Workspace.id.in_(ids)))
-        return {r.id: {"is_active": r.is_active} for r in rows}
-
-    return lookup
-
-
-def lookup_workspaces_by_name(session: Session):
-    def lookup(names: Sequence[str]) -> dict[str, dict]:
-        if not names:
-            return {}
-        rows = session.execute(select(Workspace.id, Workspace.name, Workspace.is_active).where(Workspace.name.in_(list(names))))
-        return {r.name: {"id": r.id, "is_active": r.is_active} for r in rows}
-
-    return lookup
 
 
 def current_revision(session: Session, job_type: JobType) -> JobTypeRevision:
@@ -104,24 +65,15 @@ def create_job(session: Session, job_type: JobType, data: dict | None, *, event:
     return job, warnings
 
 
-def _set_status(job: Job, status: str, now=None) -> None:
-    now = now or utcnow()
-    job.status = status
-    job.last_status_change = now
-
-
 def queue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = None) -> list[int]:
     """Queue the given jobs where their state allows it; returns the ids queued."""
     ids = list(job_ids)
     if not ids:
         return []
-    now = utcnow()
-    values = {"status": "QUEUED", "queued": now, "last_status_change": now, "last_modified": now, "error_id": None}
+    values: dict = {"error_id": None}
     if priority is not None:
         values["priority"] = priority
-    result = session.execute(
-        update(Job).where(Job.id.in_(ids), Job.status.in_(JOB.sources("QUEUED"))).values(**values).returning(Job.id)
-    )
+    result = JOB.compare_and_set(session, Job, [Job.id.in_(ids)], "QUEUED", returning=Job.id, **values)
     return [r[0] for r in result]
 
 
@@ -130,11 +82,9 @@ def cancel_job(session: Session, job: Job) -> None:
     JOB.check(job.status, "CANCELED", job.id)
     now = utcnow()
     for exe in session.scalars(select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status.in_(("QUEUED", "RUNNING")))):
-        exe.status = "CANCELED"
+        EXECUTION.move(exe, "CANCELED", now)
         exe.kill_reason = "canceled"
-        exe.ended = now
-    _set_status(job, "CANCELED", now)
-    job.ended = now
+    JOB.move(job, "CANCELED", now)
 
 
 def cancel_jobs(session: Session, job_ids: Iterable[int]) -> list[int]:
@@ -155,8 +105,6 @@ def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None 
     A recipe job whose parents are not all COMPLETED goes back to PENDING (or BLOCKED) instead
     of QUEUED; the recipe update queues it when its parents complete.
     """
-    from app.services.recipes import blocked_or_pending  # recipes import jobs; avoid the cycle at import time
-
     requeued = []
     now = utcnow()
     jobs = session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status.in_(("FAILED", "CANCELED")))).all()
@@ -167,11 +115,7 @@ def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None 
         if priority is not None:
             job.priority = priority
         waiting = blocked_or_pending(session, job)
-        if waiting is None:
-            _set_status(job, "QUEUED", now)
-            job.queued = now
-        else:
-            _set_status(job, waiting, now)
+        JOB.move(job, waiting or "QUEUED", now)
         requeued.append(job.id)
     return requeued
 

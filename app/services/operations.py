@@ -154,9 +154,9 @@ def save_pool(session: Session, fields: dict, pool: ResourcePool | None = None) 
 
 
 def _change_pool_state(pool: ResourcePool, target: str) -> None:
-    RESOURCE_POOL.check(pool.state, target, f"{pool.id} ({pool.name})")
-    pool.state = target
-    pool.last_modified = utcnow()
+    now = utcnow()
+    RESOURCE_POOL.move(pool, target, now, f"{pool.id} ({pool.name})")
+    pool.last_modified = now
 
 
 def freeze_pool(session: Session, pool: ResourcePool) -> None:

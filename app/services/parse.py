@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Job, JobExecution, ScaleFile
 from app.services import triggers
+from app.services.execution_paths import exe_dir
 from app.services.workspaces import WorkspacePathError, broker_for
 from app.specs.job_data import input_file_ids
 
@@ -74,8 +75,6 @@ def geo_fields(geo_json: dict) -> tuple[dict | None, dict | None, dict]:
 
 def _gis_file(session: Session, job: Job, path: str) -> dict | None:
     """The GeoJSON named by a 1.0 `gis_data_path` (absolute, or relative to the execution's output directory)."""
-    from app.services.executions import exe_dir
-
     candidate = Path(path)
     if not candidate.is_absolute():
         exe_id = session.scalar(select(JobExecution.id).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()).limit(1))

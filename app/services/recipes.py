@@ -5,45 +5,32 @@ on every update, so an update is a pure function of the current job statuses (an
 """
 from __future__ import annotations
 
-import json
 import logging
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import Text, cast, exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Job, Recipe, RecipeJob, RecipeType, RecipeTypeRevision, TriggerEvent
-from app.services.jobs import (
-    create_job,
-    current_revision,
-    disk_required,
-    lookup_files,
-    lookup_workspaces,
-    queue_jobs,
+from app.services.jobs import create_job, current_revision, disk_required, queue_jobs
+from app.services.lookups import lookup_files, lookup_workspaces
+from app.services.recipe_graphs import (  # noqa: F401  (blocked_or_pending stays part of this module's API)
+    BLOCKING_STATUSES,
+    WAITING_STATUSES,
+    GraphCache,
+    RecipeGraph,
+    blocked_or_pending,
 )
 from app.services.types import job_types_of_definition
 from app.specs.base import Collector, Problem, SpecError
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.specs.job_interface import input_by_name, output_names, validate_job_interface
 from app.specs.recipe_data import validate_recipe_data
-from app.specs.recipe_definition import (
-    job_by_name,
-    parents,
-    topological_order,
-    validate_recipe_definition,
-    validate_recipe_definition_structure,
-)
+from app.specs.recipe_definition import validate_recipe_definition
+from app.states import JOB, RECIPE
 
 log = logging.getLogger(__name__)
-
-# A parent in one of these states keeps its descendants from ever running until it is requeued.
-BLOCKING_STATUSES = frozenset({"FAILED", "CANCELED", "BLOCKED"})
-# Only jobs that never ran are moved by the recipe; every other status belongs to the execution lifecycle.
-WAITING_STATUSES = frozenset({"PENDING", "BLOCKED"})
-
 
 # ---------------------------------------------------------------- definitions and revisions
 
@@ -59,52 +46,6 @@ def current_recipe_type_revision(session: Session, recipe_type: RecipeType) -> R
         session.add(rev)
         session.flush()
     return rev
-
-
-@dataclass(frozen=True)
-class _Graph:
-    """A normalized definition with its dependency structure worked out once."""
-
-    definition: dict
-    order: list[str]
-    parents_of: dict[str, set[str]]
-    jobs: dict[str, dict]
-
-
-def _graph(definition: dict) -> _Graph:
-    normalized, _ = validate_recipe_definition_structure(definition)
-    return _Graph(normalized, topological_order(normalized), parents(normalized), job_by_name(normalized))
-
-
-# Normalizing a large definition costs far more than reading it, and every update of a recipe needs it.
-# Keyed by the stored JSON text, so a different database (or revision) can never get a stale entry.
-_GRAPH_CACHE: OrderedDict[str, _Graph] = OrderedDict()
-_GRAPH_CACHE_SIZE = 64
-
-
-class _GraphCache:
-    """Definitions per recipe type revision id (raises SpecError for one that is no longer valid)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.graphs: dict[int, _Graph] = {}
-
-    def get(self, rev_id: int) -> _Graph:
-        graph = self.graphs.get(rev_id)
-        if graph is None:
-            text = self.session.scalar(
-                select(cast(RecipeTypeRevision.definition, Text)).where(RecipeTypeRevision.id == rev_id)
-            )
-            graph = _GRAPH_CACHE.get(text)
-            if graph is None:
-                graph = _graph(json.loads(text))
-                _GRAPH_CACHE[text] = graph
-                while len(_GRAPH_CACHE) > _GRAPH_CACHE_SIZE:
-                    _GRAPH_CACHE.popitem(last=False)
-            else:
-                _GRAPH_CACHE.move_to_end(text)
-            self.graphs[rev_id] = graph
-        return graph
 
 
 # ---------------------------------------------------------------- job data
@@ -205,7 +146,7 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
                                 priority=priority, validated=True, revision=revisions[job_key[name]], flush=False)
         recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job=created, is_original=True))
     if not definition["jobs"]:
-        recipe.completed = now  # nothing to run
+        RECIPE.move(recipe, "COMPLETED", now)  # nothing to run
     session.flush()
     roots = [rj.job.id for rj in recipe.recipe_jobs if rj.job_name in root_data]
     queue_jobs(session, roots)  # its ORM update also refreshes the Job objects held by recipe.recipe_jobs
@@ -215,7 +156,7 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
 # ---------------------------------------------------------------- updates
 
 
-def _plan(graph: _Graph, status: dict[str, str]) -> list[tuple[str, str, str]]:
+def _plan(graph: RecipeGraph, status: dict[str, str]) -> list[tuple[str, str, str]]:
     """(job name, from, to) for every waiting job whose parents call for another state, in dependency order.
 
     Each decision sees the decisions taken for its parents, so a block (or an unblock) runs down a whole
@@ -242,15 +183,11 @@ def _plan(graph: _Graph, status: dict[str, str]) -> list[tuple[str, str, str]]:
 
 def _set_waiting_status(session: Session, job_id: int, expected: str, status: str) -> bool:
     """Compare-and-set between PENDING and BLOCKED; False when someone else moved the job first."""
-    now = utcnow()
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == expected)
-        .values(status=status, last_status_change=now, last_modified=now)
-    )
+    result = JOB.compare_and_set(session, Job, [Job.id == job_id], status, sources={expected})
     return result.rowcount == 1
 
 
-def _build_job_data(session: Session, recipe: Recipe, graph: _Graph, name: str, job: Job,
+def _build_job_data(session: Session, recipe: Recipe, graph: RecipeGraph, name: str, job: Job,
                     jobs_by_name: dict[str, Job]) -> bool:
     """Fill in a ready job's data from the recipe data and its parents' results; False when it is invalid."""
     interface = validate_job_interface(job.job_type_rev.interface)
@@ -273,7 +210,7 @@ def _build_job_data(session: Session, recipe: Recipe, graph: _Graph, name: str, 
     return True
 
 
-def _update_recipe(session: Session, recipe: Recipe, graph: _Graph) -> list[int]:
+def _update_recipe(session: Session, recipe: Recipe, graph: RecipeGraph) -> list[int]:
     # Statuses of every job, but whole rows (data, results) only for the jobs about to be queued and their parents.
     rows = session.execute(
         select(RecipeJob.job_name, Job.id, Job.status).join(Job, Job.id == RecipeJob.job_id)
@@ -307,9 +244,9 @@ def _update_recipe(session: Session, recipe: Recipe, graph: _Graph) -> list[int]
 
     all_completed = all(s == "COMPLETED" for s in status.values())
     if all_completed and recipe.completed is None:
-        recipe.completed = utcnow()
+        RECIPE.move(recipe, "COMPLETED")
     elif not all_completed and recipe.completed is not None:
-        recipe.completed = None  # a job of a completed recipe is running again
+        RECIPE.move(recipe, "RUNNING")  # a job of a completed recipe is running again
     return queued
 
 
@@ -319,7 +256,7 @@ def update_recipes(session: Session, recipe_ids: Iterable[int]) -> list[int]:
     Idempotent: transitions are compare-and-set, and a second run finds nothing left to do. Returns the ids of
     the jobs it queued.
     """
-    graphs = _GraphCache(session)
+    graphs = GraphCache(session)
     queued: list[int] = []
     for recipe_id in sorted(set(recipe_ids)):  # one lock order for every caller
         # Serializes updates of one recipe on PostgreSQL; SQLite already serializes writers.
@@ -338,36 +275,6 @@ def update_recipes(session: Session, recipe_ids: Iterable[int]) -> list[int]:
     return queued
 
 
-def blocked_or_pending(session: Session, job: Job) -> str | None:
-    """Where a requeued job must wait: None (queue it now), "BLOCKED" or "PENDING".
-
-    None when the job is in no recipe, or when all its recipe parents are COMPLETED and its data was built.
-    A job canceled before its parents finished never got its data; it waits as PENDING and the recipe update
-    (sent after the requeue) builds the data and queues it.
-    """
-    links = session.execute(
-        select(RecipeJob.recipe_id, RecipeJob.job_name, Recipe.recipe_type_rev_id)
-        .join(Recipe, Recipe.id == RecipeJob.recipe_id).where(RecipeJob.job_id == job.id)
-    ).all()
-    if not links:
-        return None
-    graphs = _GraphCache(session)
-    waiting: str | None = None
-    for recipe_id, job_name, rev_id in links:
-        parent_names = graphs.get(rev_id).parents_of.get(job_name, set())
-        parent_statuses = list(session.scalars(
-            select(Job.status).join(RecipeJob, RecipeJob.job_id == Job.id)
-            .where(RecipeJob.recipe_id == recipe_id, RecipeJob.job_name.in_(sorted(parent_names)))
-        )) if parent_names else []
-        if any(s in BLOCKING_STATUSES for s in parent_statuses):
-            return "BLOCKED"
-        if len(parent_statuses) < len(parent_names) or any(s != "COMPLETED" for s in parent_statuses):
-            waiting = "PENDING"
-    if waiting is None and job.data is None:
-        waiting = "PENDING"
-    return waiting
-
-
 def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
     """Unfinished recipes an update would change (lost messages leave them behind), oldest first.
 
@@ -382,7 +289,7 @@ def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
         Recipe.completed.is_(None), waiting_job | ~unfinished_job
     ).order_by(Recipe.id)
 
-    graphs = _GraphCache(session)
+    graphs = GraphCache(session)
     found: list[int] = []
     batch_size = 500
     last_id = 0

@@ -35,13 +35,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow, with_retry
 from app.models import Ingest, Strike, Workspace
-from app.services import jobs as job_service
 from app.services.executions import guess_media_type
 from app.services.ingest import (
     DEFERRED_DIR,
@@ -53,9 +52,11 @@ from app.services.ingest import (
     move_file,
     run_batch,
 )
+from app.services.lookups import lookup_workspaces_by_name
 from app.services.workspaces import WorkspacePathError, broker_for, mount_path
 from app.specs.base import Problem
 from app.specs.strike_config import validate_strike_configuration
+from app.states import INGEST
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def strike_directory(configuration: dict) -> Path:
 
 def validate_configuration(session: Session, configuration) -> tuple[dict, list[Problem]]:
     """A normalized Strike configuration and its warnings; SpecError lists every problem."""
-    config = validate_strike_configuration(configuration, lookup_workspaces_by_name=job_service.lookup_workspaces_by_name(session))
+    config = validate_strike_configuration(configuration, lookup_workspaces_by_name=lookup_workspaces_by_name(session))
     warnings = []
     directory = strike_directory(config)
     if not directory.is_dir():
@@ -364,12 +365,13 @@ class StrikeProcessor:
             if previous == "ERRORED" and item.name in self._retried_errors:
                 continue
             if ingest is None:
-                ingest = rows[item.name] = Ingest(strike_id=self.strike_id, file_name=item.name, transfer_started=now,
-                                                  created=now)
+                ingest = rows[item.name] = Ingest(strike_id=self.strike_id, file_name=item.name, status="TRANSFERRED",
+                                                  transfer_started=now, created=now)
                 session.add(ingest)
-            elif previous in FINISHED:
-                _new_arrival(ingest, now)
-            ingest.status = "TRANSFERRED"
+            else:
+                if previous in FINISHED:
+                    _new_arrival(ingest, now)
+                INGEST.move(ingest, "TRANSFERRED", now)
             ingest.transfer_ended = now
             ingest.bytes_transferred = item.size
             ingest.file_size = item.size
@@ -391,7 +393,7 @@ class StrikeProcessor:
                 ingest.last_modified = now
         elif ingest.status in FINISHED and not (ingest.status == "ERRORED" and (self.directory / item.final).exists()):
             _new_arrival(ingest, now)
-            ingest.status = "TRANSFERRING"
+            INGEST.move(ingest, "TRANSFERRING", now)
             ingest.bytes_transferred = item.size
             ingest.last_modified = now
         return ingest
@@ -458,7 +460,7 @@ class StrikeProcessor:
         queued = []
         now = utcnow()
         for d in decisions:
-            values: dict = {"status": d.outcome, "last_modified": now}
+            values: dict = {}
             if d.rule is not None:
                 values["data_type"] = ",".join(d.rule.data_types) or None
             if d.outcome == "DUPLICATE":
@@ -467,8 +469,8 @@ class StrikeProcessor:
                 values.update(workspace_id=d.ref, file_path=d.detail, ingest_path=str(d.path))
             elif d.outcome == "ERRORED":
                 values["error_message"] = d.detail
-            result = session.execute(update(Ingest).where(Ingest.id == d.ingest_id, Ingest.status == "TRANSFERRED")
-                                     .values(**values).execution_options(synchronize_session=False))
+            result = INGEST.compare_and_set(session, Ingest, [Ingest.id == d.ingest_id], d.outcome, now,
+                                            sources={"TRANSFERRED"}, synchronize=False, **values)
             if result.rowcount == 1 and d.outcome == "QUEUED":
                 queued.append(d.ingest_id)
         return queued
@@ -529,7 +531,7 @@ class StrikeProcessor:
             return
         if (self.directory / name).exists():
             return
-        ingest.status = "ERRORED"
+        INGEST.move(ingest, "ERRORED")
         ingest.error_message = "the file disappeared from the Strike directory before it was ingested"
         ingest.last_modified = utcnow()
         self._seen_with_suffix.discard(name)

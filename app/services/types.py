@@ -18,8 +18,18 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Error, Job, JobType, JobTypeRevision, RecipeType, RecipeTypeRevision, TriggerRule, Workspace
-from app.services.jobs import lookup_workspaces_by_name
-from app.specs.base import Collector, Problem, SpecError, check_unknown_fields, describe, is_int, is_number
+from app.services.lookups import lookup_workspaces_by_name
+from app.specs.base import (
+    STABLE_NAME,
+    STABLE_NAME_RULE,
+    Collector,
+    Problem,
+    SpecError,
+    check_unknown_fields,
+    describe,
+    is_int,
+    is_number,
+)
 from app.specs.error_interface import error_names as mapping_error_names, validate_error_mapping
 from app.specs.job_interface import validate_job_interface
 from app.specs.port_config import normalize_import_configuration
@@ -28,9 +38,6 @@ from app.specs.trigger_config import check_trigger_against_inputs, validate_inge
 from app.specs.workspace_config import validate_workspace_configuration
 
 CONFIGURATION_VERSION = "1.0"
-# Stable names (errors, job types, recipe types, workspaces) are used in queries and documents.
-STABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-STABLE_NAME_RULE = "may only contain letters, digits, '_', '.' and '-'"
 USER_ERROR_CATEGORIES = ("ALGORITHM", "DATA")
 USER_TRIGGER_TYPES = ("INGEST", "PARSE")
 TRIGGER_RULE_FIELDS = ("type", "name", "is_active", "configuration")

@@ -24,6 +24,9 @@ from typing import Any, Iterable, Mapping
 # Names of inputs, outputs and recipe jobs: "less than 256 of: alphanumeric, ' ', '_' and '-'".
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9 _-]{1,255}$")
 NAME_RULE = "may only contain letters, digits, spaces, '_' and '-' and be 1 to 255 characters long"
+# Stable names (errors, job types, recipe types, workspaces, Strikes, resource pools) are used in queries and paths.
+STABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+STABLE_NAME_RULE = "may only contain letters, digits, '_', '.' and '-'"
 
 MEDIA_TYPE_WARNING = "media_type"
 
@@ -111,9 +114,14 @@ class Collector:
 MAX_DB_INT = 2**31 - 1
 
 
+def fits_db_int(number: int) -> bool:
+    """The one range check of stored integers."""
+    return -MAX_DB_INT - 1 <= number <= MAX_DB_INT
+
+
 def is_int(value: Any) -> bool:
     """An integer the database can hold (bool is a subclass of int in Python; JSON true is not an id)."""
-    return isinstance(value, int) and not isinstance(value, bool) and -MAX_DB_INT - 1 <= value <= MAX_DB_INT
+    return isinstance(value, int) and not isinstance(value, bool) and fits_db_int(value)
 
 
 def is_number(value: Any) -> bool:

@@ -23,6 +23,7 @@ from pymesos import MesosSchedulerDriver, Scheduler
 from sqlalchemy import or_, select, update
 
 from app.db import utcnow, with_retry
+from app.mesos import RESOURCE_NAMES, scalar_resources
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
 from app.scheduling.queue_state import QueueState
@@ -31,16 +32,7 @@ from app.settings import settings
 
 log = logging.getLogger("scale.scheduler")
 
-RESOURCE_NAMES = ("cpus", "mem", "disk")
 SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
-
-
-def scalar_resources(resources: list[dict]) -> dict[str, float]:
-    out = {name: 0.0 for name in RESOURCE_NAMES}
-    for r in resources or []:
-        if r.get("name") in out and r.get("type", "SCALAR") == "SCALAR":
-            out[r["name"]] += float(r.get("scalar", {}).get("value", 0.0))
-    return out
 
 
 @dataclass

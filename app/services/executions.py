@@ -27,14 +27,11 @@ from app.specs.error_interface import error_name_for_exit_code
 from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
 from app.services.workspaces import WorkspacePathError, broker_for
+from app.mesos import EXECUTION_ENDING_TASK_STATES, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-TASK_PREFIX = "scale-exe-"
-TERMINAL_TASK_STATES = frozenset({
-    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN",
-})
+TERMINAL_TASK_STATES = EXECUTION_ENDING_TASK_STATES
 _EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
 
 
@@ -73,27 +70,6 @@ class FinishOutcome:
     job_status: str
     recipe_update: bool = False
     paused_node_id: int | None = None
-
-
-def task_id_for(exe_id: int) -> str:
-    return f"{TASK_PREFIX}{exe_id}"
-
-
-def exe_id_from_task(task_id: str) -> int | None:
-    if not task_id.startswith(TASK_PREFIX):
-        return None
-    try:
-        return int(task_id[len(TASK_PREFIX):])
-    except ValueError:
-        return None
-
-
-def exe_dir(exe_id: int) -> Path:
-    return settings.executions_dir / str(exe_id)
-
-
-def sandbox_dir(task_id: str) -> Path:
-    return settings.var_dir / "sandboxes" / task_id
 
 
 def exit_code_from_message(state: str, message: str | None) -> int | None:

@@ -32,3 +32,28 @@ def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
     assert "launchTasks" not in names
     declined = next(args for name, args in driver.calls if name == "declineOffer")
     assert declined[0] == [{"value": "o-1"}]
+
+
+def test_a_queued_job_is_launched_on_a_fitting_offer(session, monkeypatch):
+    from app.models import JobExecution
+    from tests.factories import make_job, make_job_type
+
+    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
+    job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    core.on_registered("fw-1", {}, reregistered=False)
+    core.on_offers([offer(cpus=2.0, mem=256.0)])
+    core.step()
+    launches = [args for name, args in driver.calls if name == "launchTasks"]
+    assert len(launches) == 1
+    offer_ids, tasks = launches[0][0], launches[0][1]
+    assert offer_ids == [{"value": "o-1"}]
+    session.expire_all()
+    exe = session.query(JobExecution).filter_by(job_id=job.id).one()
+    assert [t["task_id"]["value"] for t in tasks] == [f"scale-exe-{exe.id}"]
+    assert tasks[0]["agent_id"] == {"value": "agent-1"}
+    cpus = next(r["scalar"]["value"] for r in tasks[0]["resources"] if r["name"] == "cpus")
+    assert cpus == 0.5

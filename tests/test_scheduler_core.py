@@ -57,3 +57,23 @@ def test_a_queued_job_is_launched_on_a_fitting_offer(session, monkeypatch):
     assert tasks[0]["agent_id"] == {"value": "agent-1"}
     cpus = next(r["scalar"]["value"] for r in tasks[0]["resources"] if r["name"] == "cpus")
     assert cpus == 0.5
+
+
+def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
+    from app.models import JobExecution
+    from tests.factories import make_execution, make_job, make_job_type
+    from workers.scheduler import RunningTask
+
+    job = make_job(session, make_job_type(session), status="RUNNING")
+    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending")
+    exe.task_id = f"scale-exe-{exe.id}"
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    core.running[exe.task_id] = RunningTask(exe_id=exe.id, job_id=job.id, job_type_id=job.job_type_id, agent_id="agent-1",
+                                            cpus=1.0, mem=32.0, disk=0.0, started=0.0, timeout=5)
+    core.kill_and_expire()
+    assert ("killTask", ({"value": exe.task_id},)) in driver.calls
+    session.expire_all()
+    assert session.get(JobExecution, exe.id).kill_reason == "timeout"

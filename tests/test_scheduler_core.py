@@ -1,5 +1,7 @@
 """SchedulerCore driven by a fake driver over a real SQLite database, without a master."""
 
+from datetime import timezone
+
 from app.settings import settings
 from workers.scheduler import SchedulerCore
 
@@ -77,3 +79,24 @@ def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
     assert ("killTask", ({"value": exe.task_id},)) in driver.calls
     session.expire_all()
     assert session.get(JobExecution, exe.id).kill_reason == "timeout"
+
+
+def test_a_running_update_is_recorded_and_acknowledged(session):
+    from app.models import JobExecution
+    from tests.factories import make_execution, make_job, make_job_type
+
+    job = make_job(session, make_job_type(session), status="RUNNING")
+    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending", job_started=None)
+    exe.task_id = f"scale-exe-{exe.id}"
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    update = {"task_id": {"value": exe.task_id}, "state": "TASK_RUNNING", "uuid": "dXVpZA==",
+              "agent_id": {"value": "agent-1"}, "timestamp": 1_700_000_000.0}
+    core.on_update(update)
+    core.process_updates()
+    assert ("acknowledgeStatusUpdate", (update,)) in driver.calls
+    session.expire_all()
+    started = session.get(JobExecution, exe.id).job_started
+    assert started is not None and started.replace(tzinfo=timezone.utc).timestamp() == 1_700_000_000.0

@@ -84,13 +84,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable
 
+from app.mesos import RESOURCE_NAMES, TERMINAL_TASK_STATES
+
 log = logging.getLogger(__name__)
 
 MESOS_VERSION = "1.11.0"
-RESOURCE_NAMES = ("cpus", "mem", "disk")
-TERMINAL_STATES = frozenset(
-    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"}
-)
+TERMINAL_STATES = TERMINAL_TASK_STATES
 DEFAULT_REFUSE_SECONDS = 5.0  # Mesos' Filters.refuse_seconds default
 MIN_OFFER_CPUS = 0.01  # Mesos' minimum allocatable resources
 MIN_OFFER_MEM = 32.0

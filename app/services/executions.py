@@ -28,15 +28,12 @@ from app.specs.error_interface import error_name_for_exit_code
 from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
 from app.services import parse as parse_service
-from app.services.execution_paths import TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 from app.services.workspaces import WorkspacePathError, broker_for
+from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-TERMINAL_TASK_STATES = frozenset({
-    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN",
-})
+TERMINAL_TASK_STATES = EXECUTION_ENDING_TASK_STATES
 _EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
 
 

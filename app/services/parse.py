@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Job, JobExecution, ScaleFile
 from app.services import triggers
-from app.services.execution_paths import exe_dir
+from app.mesos import exe_dir
 from app.services.workspaces import WorkspacePathError, broker_for
 from app.specs.job_data import input_file_ids
 

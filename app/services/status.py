@@ -15,13 +15,13 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.mesos import RESOURCE_NAMES
 from app.models import Error, Job, JobExecution, JobType, Node, Scheduler
 from app.services.nodes import blocking_pools_by_node, node_state
 from app.services.operations import scheduler_row
 from app.settings import settings
 
 RECENT_EXECUTIONS = timedelta(hours=3)
-RESOURCE_NAMES = ("cpus", "mem", "disk")
 RESOURCE_KINDS = ("offered", "total", "running", "free", "unavailable")
 CELERY_QUEUE = "celery"  # Celery's default queue: a Redis list of that name
 REDIS_TIMEOUT = 0.5

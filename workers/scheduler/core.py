@@ -16,104 +16,26 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from pymesos import MesosSchedulerDriver, Scheduler
+from pymesos import MesosSchedulerDriver
 from sqlalchemy import or_, select, update
 
 from app.db import utcnow, with_retry
+from app.mesos import RESOURCE_NAMES, scalar_resources
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
 from app.scheduling.queue_state import QueueState
 from app.services import executions, nodes
 from app.settings import settings
+from workers.scheduler.callbacks import ScaleScheduler
+from workers.scheduler.offers import HeldOffer
+from workers.scheduler.report import Counters
+from workers.scheduler.running import RunningTask
 
 log = logging.getLogger("scale.scheduler")
 
-RESOURCE_NAMES = ("cpus", "mem", "disk")
 SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
-
-
-def scalar_resources(resources: list[dict]) -> dict[str, float]:
-    out = {name: 0.0 for name in RESOURCE_NAMES}
-    for r in resources or []:
-        if r.get("name") in out and r.get("type", "SCALAR") == "SCALAR":
-            out[r["name"]] += float(r.get("scalar", {}).get("value", 0.0))
-    return out
-
-
-@dataclass
-class HeldOffer:
-    offer_id: str
-    agent_id: str
-    hostname: str
-    port: int
-    resources: dict[str, float]
-    attributes: dict
-    received: float
-
-
-@dataclass
-class RunningTask:
-    exe_id: int
-    job_id: int
-    job_type_id: int
-    agent_id: str
-    cpus: float
-    mem: float
-    disk: float
-    started: float
-    timeout: int
-    kill_sent: float = 0.0
-
-
-@dataclass
-class Counters:
-    new_offers: int = 0
-    jobs_launched: int = 0
-    tasks_launched: int = 0
-    offers_launched: int = 0
-    task_updates: int = 0
-    jobs_finished: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-class ScaleScheduler(Scheduler):
-    """pymesos callbacks: record and wake the loop, nothing more."""
-
-    def __init__(self, core: "SchedulerCore") -> None:
-        self.core = core
-
-    def registered(self, driver, framework_id, master_info):
-        self.core.on_registered(framework_id["value"], master_info, reregistered=False)
-
-    def reregistered(self, driver, master_info):
-        self.core.on_registered(driver.framework_id, master_info, reregistered=True)
-
-    def disconnected(self, driver):
-        self.core.on_disconnected()
-
-    def resourceOffers(self, driver, offers):
-        self.core.on_offers(offers)
-
-    def offerRescinded(self, driver, offer_id):
-        self.core.on_rescind(offer_id["value"])
-
-    def statusUpdate(self, driver, status):
-        self.core.on_update(status)
-
-    def slaveLost(self, driver, agent_id):
-        self.core.on_agent_lost(agent_id["value"])
-
-    def executorLost(self, driver, executor_id, agent_id, status):
-        self.core.on_agent_lost(agent_id["value"])
-
-    def error(self, driver, message):
-        log.error("master reported an error: %s", message)
-        self.core.warn("mesos-error", "Mesos error", str(message))
 
 
 class SchedulerCore:
@@ -297,7 +219,7 @@ class SchedulerCore:
         # The same inputs as a pass that placed nothing give the same answer: skip it (a large
         # unschedulable queue must not burn a core). `ordered` is the same object while the queue is unchanged.
         inputs = (frozenset(o.offer_id for o in offers), frozenset(self.running), self.is_paused,
-                  frozenset(self.paused_nodes), tuple(sorted((l.job_type_id, l.is_paused, l.max_scheduled) for l in limits.values())))
+                  frozenset(self.paused_nodes), tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())))
         if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
             self.decline_stale(by_agent, set(), now)
             return
@@ -600,6 +522,3 @@ def main() -> None:
     log.info("scheduler starting, master %s", settings.MESOS_MASTER)
     core.run()
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,51 @@
+"""Mesos vocabulary shared by the scheduler, the local cluster and the status code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from app.settings import settings
+
+RESOURCE_NAMES = ("cpus", "mem", "disk")
+
+# Mesos' own protobuf::isTerminalState: the task will not run again on its agent.
+TERMINAL_TASK_STATES = frozenset({
+    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+})
+# Not terminal for Mesos (the agent may come back), but the scheduler ends the execution there;
+# a later update for that task leads to a KILL.
+EXECUTION_ENDING_TASK_STATES = TERMINAL_TASK_STATES | {"TASK_UNREACHABLE", "TASK_UNKNOWN"}
+
+TASK_PREFIX = "scale-exe-"
+
+
+def task_id_for(exe_id: int) -> str:
+    return f"{TASK_PREFIX}{exe_id}"
+
+
+def exe_id_from_task(task_id: str) -> int | None:
+    if not task_id.startswith(TASK_PREFIX):
+        return None
+    try:
+        return int(task_id[len(TASK_PREFIX):])
+    except ValueError:
+        return None
+
+
+def exe_dir(exe_id: int) -> Path:
+    return settings.executions_dir / str(exe_id)
+
+
+def sandbox_dir(task_id: str) -> Path:
+    return settings.var_dir / "sandboxes" / task_id
+
+
+def scalar_resources(resources: Iterable[dict[str, Any]] | None) -> dict[str, float]:
+    """Sum the SCALAR cpus/mem/disk of Mesos resource JSON; other resources are ignored."""
+    out = dict.fromkeys(RESOURCE_NAMES, 0.0)
+    for r in resources or []:
+        if r.get("name") in out and r.get("type", "SCALAR") == "SCALAR":
+            out[r["name"]] += float(r.get("scalar", {}).get("value", 0.0))
+    return out

@@ -1,0 +1,102 @@
+"""SchedulerCore driven by a fake driver over a real SQLite database, without a master."""
+
+from datetime import timezone
+
+from app.settings import settings
+from workers.scheduler import SchedulerCore
+
+
+class FakeDriver:
+    def __init__(self):
+        self.calls: list[tuple[str, tuple]] = []
+
+    def __getattr__(self, name):
+        return lambda *args, **kw: self.calls.append((name, args))
+
+
+def offer(offer_id="o-1", agent_id="agent-1", cpus=1.0, mem=64.0):
+    return {"id": {"value": offer_id}, "agent_id": {"value": agent_id}, "hostname": "host-1", "url": {"address": {"port": 5051}},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+                          {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}],
+            "attributes": []}
+
+
+def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
+    monkeypatch.setattr(settings, "SCHEDULER_OFFER_HOLD", 0.0, raising=False)
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    core.on_registered("fw-1", {}, reregistered=False)
+    core.on_offers([offer()])
+    core.step()
+    names = [name for name, _ in driver.calls]
+    assert "declineOffer" in names
+    assert "launchTasks" not in names
+    declined = next(args for name, args in driver.calls if name == "declineOffer")
+    assert declined[0] == [{"value": "o-1"}]
+
+
+def test_a_queued_job_is_launched_on_a_fitting_offer(session, monkeypatch):
+    from app.models import JobExecution
+    from tests.factories import make_job, make_job_type
+
+    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
+    job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    core.on_registered("fw-1", {}, reregistered=False)
+    core.on_offers([offer(cpus=2.0, mem=256.0)])
+    core.step()
+    launches = [args for name, args in driver.calls if name == "launchTasks"]
+    assert len(launches) == 1
+    offer_ids, tasks = launches[0][0], launches[0][1]
+    assert offer_ids == [{"value": "o-1"}]
+    session.expire_all()
+    exe = session.query(JobExecution).filter_by(job_id=job.id).one()
+    assert [t["task_id"]["value"] for t in tasks] == [f"scale-exe-{exe.id}"]
+    assert tasks[0]["agent_id"] == {"value": "agent-1"}
+    cpus = next(r["scalar"]["value"] for r in tasks[0]["resources"] if r["name"] == "cpus")
+    assert cpus == 0.5
+
+
+def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
+    from app.models import JobExecution
+    from tests.factories import make_execution, make_job, make_job_type
+    from workers.scheduler import RunningTask
+
+    job = make_job(session, make_job_type(session), status="RUNNING")
+    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending")
+    exe.task_id = f"scale-exe-{exe.id}"
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    core.running[exe.task_id] = RunningTask(exe_id=exe.id, job_id=job.id, job_type_id=job.job_type_id, agent_id="agent-1",
+                                            cpus=1.0, mem=32.0, disk=0.0, started=0.0, timeout=5)
+    core.kill_and_expire()
+    assert ("killTask", ({"value": exe.task_id},)) in driver.calls
+    session.expire_all()
+    assert session.get(JobExecution, exe.id).kill_reason == "timeout"
+
+
+def test_a_running_update_is_recorded_and_acknowledged(session):
+    from app.models import JobExecution
+    from tests.factories import make_execution, make_job, make_job_type
+
+    job = make_job(session, make_job_type(session), status="RUNNING")
+    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending", job_started=None)
+    exe.task_id = f"scale-exe-{exe.id}"
+    session.commit()
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    update = {"task_id": {"value": exe.task_id}, "state": "TASK_RUNNING", "uuid": "dXVpZA==",
+              "agent_id": {"value": "agent-1"}, "timestamp": 1_700_000_000.0}
+    core.on_update(update)
+    core.process_updates()
+    assert ("acknowledgeStatusUpdate", (update,)) in driver.calls
+    session.expire_all()
+    started = session.get(JobExecution, exe.id).job_started
+    assert started is not None and started.replace(tzinfo=timezone.utc).timestamp() == 1_700_000_000.0

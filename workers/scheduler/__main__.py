@@ -1,0 +1,3 @@
+from workers.scheduler.core import main
+
+main()

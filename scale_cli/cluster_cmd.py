@@ -10,8 +10,16 @@ from scale_cli.output import console, json_option, print_json, show
 @click.command(help="Scheduler, nodes, queue and warnings at a glance.")
 @json_option
 def status(as_json):
-    snapshot = client.get("/v6/status/")
     queue = client.get("/queue/status/")
+    try:
+        snapshot = client.get("/v6/status/")
+    except click.ClickException as exc:  # 503 while the scheduler is offline: say so, still show the queue
+        if as_json:
+            print_json({"status": None, "error": exc.message, "queue": queue})
+        else:
+            console.print(f"[red]scheduler offline[/]: {exc.message}")
+            _queue_table(queue)
+        raise SystemExit(1)
     if as_json:
         print_json({"status": snapshot, "queue": queue})
         return
@@ -24,8 +32,15 @@ def status(as_json):
     nodes = snapshot.get("nodes") or []
     show([{"id": n["id"], "hostname": n["hostname"], "state": n["state"]["name"]} for n in nodes],
          ["id", "hostname", "state"], False, title="nodes")
-    rows = queue.get("results", queue) if isinstance(queue, dict) else queue
-    show(rows, ["job_type_name", "job_type_version", "count", "highest_priority"], False, title="queue")
+    _queue_table(queue)
+
+
+def _queue_table(queue) -> None:
+    rows = queue.get("queue_status", [])
+    if not rows:
+        console.print("queue: empty")
+        return
+    show(rows, ["job_type_name", "job_type_version", "count", "highest_priority", "longest_queued"], False, title="queue")
 
 
 def _node_id(ref: str) -> int:
@@ -114,6 +129,12 @@ _pool_action("restore", "POOL runs work again.")
 @click.group(help="Pause or resume the whole scheduler.")
 def scheduler():
     pass
+
+
+@scheduler.command(name="show", help="The scheduler's settings.")
+@json_option
+def show_scheduler(as_json):
+    show(client.get("/scheduler/"), None, as_json)
 
 
 @scheduler.command(help="No new executions start anywhere.")

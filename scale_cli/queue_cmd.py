@@ -28,7 +28,16 @@ def _file_id(value: str) -> int:
     return sources[0]["id"]
 
 
-def _data(inputs: tuple[str, ...], files: tuple[str, ...]) -> dict:
+def _workspace_id(ref: str) -> int:
+    if ref.isdigit():
+        return int(ref)
+    for workspace in client.get_all("/workspaces/"):
+        if workspace["name"] == ref:
+            return workspace["id"]
+    raise click.ClickException(f"no workspace named {ref!r}")
+
+
+def _data(inputs: tuple[str, ...], files: tuple[str, ...], workspace: str | None) -> dict:
     values = []
     for pair in inputs:
         name, sep, value = pair.partition("=")
@@ -41,7 +50,10 @@ def _data(inputs: tuple[str, ...], files: tuple[str, ...]) -> dict:
             raise click.BadParameter(f"{pair!r} is not NAME=FILE_ID|NAME", param_hint="--file")
         ids = [_file_id(v) for v in value.split(",")]
         values.append({"name": name, "file_ids": ids} if len(ids) > 1 else {"name": name, "file_id": ids[0]})
-    return {"version": "1.0", "input_data": values}
+    data = {"version": "1.0", "input_data": values}
+    if workspace:
+        data["workspace_id"] = _workspace_id(workspace)
+    return data
 
 
 def _job_table(rows: list[tuple[str, dict]], title: str) -> Table:
@@ -90,6 +102,7 @@ _inputs = click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE",
 _files = click.option("--file", "files", multiple=True, metavar="NAME=FILE_ID|FILE_NAME",
                       help="A file input: a file id, or the name of an ingested source file (comma-separated for several).")
 _wait_option = click.option("--wait", is_flag=True, help="Follow it to its end; exit 0 COMPLETED, 3 FAILED, 4 CANCELED.")
+_workspace = click.option("--workspace", help="Workspace (name or id) for the output files.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print the final JSON instead of tables.")
 
 
@@ -97,11 +110,12 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the final JS
 @click.argument("type_ref")
 @_inputs
 @_files
+@_workspace
 @_wait_option
 @_json
-def queue_job(type_ref, inputs, files, wait, as_json):
+def queue_job(type_ref, inputs, files, workspace, wait, as_json):
     job_type = find_type("/job-types/", *split_ref(type_ref))
-    job = client.post("/queue/new-job/", {"job_type_id": job_type["id"], "job_data": _data(inputs, files)})
+    job = client.post("/queue/new-job/", {"job_type_id": job_type["id"], "job_data": _data(inputs, files, workspace)})
     if not wait:
         print_json(job) if as_json else console.print(f"queued job {job['id']} ({job['status']})")
         return
@@ -122,11 +136,12 @@ def queue_job(type_ref, inputs, files, wait, as_json):
 @click.argument("type_ref")
 @_inputs
 @_files
+@_workspace
 @_wait_option
 @_json
-def queue_recipe(type_ref, inputs, files, wait, as_json):
+def queue_recipe(type_ref, inputs, files, workspace, wait, as_json):
     recipe_type = find_type("/recipe-types/", *split_ref(type_ref))
-    recipe = client.post("/queue/new-recipe/", {"recipe_type_id": recipe_type["id"], "recipe_data": _data(inputs, files)})
+    recipe = client.post("/queue/new-recipe/", {"recipe_type_id": recipe_type["id"], "recipe_data": _data(inputs, files, workspace)})
     if not wait:
         print_json(recipe) if as_json else console.print(f"queued recipe {recipe['id']}")
         return

@@ -1,0 +1,203 @@
+"""The `scale` command against a running system: the test stack's app served over real HTTP."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from scale_cli.main import cli
+from tests.conftest import free_port
+from tests.stack import script_command
+from tests.test_e2e_recipes import _file_type, _source_file
+
+
+@pytest.fixture
+def api_url(app, monkeypatch):
+    """The `app` fixture served by werkzeug on a free port in a thread; SCALE_API_URL points at it."""
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("SCALE_API_URL", url)
+    monkeypatch.delenv("SCALE_API_TOKEN", raising=False)
+    yield url
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def scale(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _job_type_file(tmp_path, name: str, command: str, arguments: str = "", **fields) -> str:
+    doc = {"name": name, "version": "1.0", "title": name, "description": name, "max_tries": 1,
+           "cpus_required": 0.1, "mem_required": 16.0, "disk_out_const_required": 0.0,
+           "interface": {"version": "1.0", "command": command, "command_arguments": arguments,
+                         "input_data": [], "output_data": []}, **fields}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def test_unreachable_api_prints_one_line_naming_the_address(monkeypatch):
+    monkeypatch.setenv("SCALE_API_URL", f"http://127.0.0.1:{free_port()}")
+    result = scale("status")
+    assert result.exit_code == 1
+    assert "cannot reach the Scale API" in result.output and "SCALE_API_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_apply_creates_then_edits_as_a_new_revision(api_url, tmp_path):
+    path = _job_type_file(tmp_path, "sleeper", script_command("sleep_for.py"), "1")
+    created = scale("job-types", "apply", "-f", path)
+    assert created.exit_code == 0, created.output
+    assert "created sleeper 1.0" in created.output and "revision 1" in created.output
+
+    doc = json.loads(open(path).read())
+    doc["interface"]["command_arguments"] = "2"
+    yaml_path = tmp_path / "sleeper.yaml"
+    import yaml
+
+    yaml_path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    edited = scale("job-types", "apply", "-f", str(yaml_path))
+    assert edited.exit_code == 0, edited.output
+    assert "edited sleeper 1.0" in edited.output and "revision 2" in edited.output
+
+    listed = scale("job-types", "list", "--json")
+    rows = json.loads(listed.output)
+    assert [(r["name"], r["revision_num"]) for r in rows] == [("sleeper", 2)]
+    shown = json.loads(scale("job-types", "show", "sleeper:1.0", "--json").output)
+    assert shown["interface"]["command_arguments"] == "2"
+
+
+def test_api_error_message_is_printed_with_a_non_zero_exit(api_url, tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"name": "bad", "version": "1.0", "cpus_required": "lots"}), encoding="utf-8")
+    result = scale("job-types", "apply", "-f", str(path))
+    assert result.exit_code == 1
+    assert "400" in result.output and "cpus_required" in result.output
+
+    missing = scale("jobs", "show", "999")
+    assert missing.exit_code == 1 and "404" in missing.output
+
+
+def test_status_and_nodes_hold(stack, api_url):
+    stack.wait(lambda: stack.client.get("/nodes/").get_json()["count"] >= 1, what="a node")
+    status = scale("status")
+    assert status.exit_code == 0, status.output
+    assert "scheduler:" in status.output and "nodes" in status.output
+    parsed = json.loads(scale("status", "--json").output)
+    assert "scheduler" in parsed["status"]
+
+    node = json.loads(scale("nodes", "list", "--json").output)[0]
+    held = scale("nodes", "hold", node["hostname"], "--reason", "maintenance")
+    assert held.exit_code == 0, held.output
+    assert "held" in held.output
+    after = json.loads(scale("nodes", "list", "--json").output)[0]
+    assert after["is_paused"] is True and after["pause_reason"] == "maintenance"
+    assert scale("nodes", "unhold", str(node["id"])).exit_code == 0
+    assert json.loads(scale("nodes", "list", "--json").output)[0]["is_paused"] is False
+
+
+def test_queue_job_wait_exit_codes(stack, api_url, tmp_path):
+    assert scale("job-types", "apply", "-f", _job_type_file(tmp_path, "ok", script_command("exit_with.py"), "0")).exit_code == 0
+    assert scale("job-types", "apply", "-f", _job_type_file(tmp_path, "bad", script_command("exit_with.py"), "2")).exit_code == 0
+
+    done = scale("queue", "job", "ok:1.0", "--wait")
+    assert done.exit_code == 0, done.output
+    assert "COMPLETED" in done.output
+
+    failed = scale("queue", "job", "bad", "--wait")
+    assert failed.exit_code == 3, failed.output
+    assert "FAILED" in failed.output
+
+    jobs = json.loads(scale("jobs", "list", "--status", "FAILED", "--json").output)
+    assert [j["job_type"]["name"] for j in jobs] == ["bad"]
+
+
+def test_logs_follow_a_running_job_then_cancel_and_requeue(stack, api_url, tmp_path):
+    scale("job-types", "apply", "-f", _job_type_file(tmp_path, "talker", script_command("print_lines.py"), "5 0.5"))
+    job = json.loads(scale("queue", "job", "talker", "--json").output)
+    followed = scale("logs", str(job["id"]), "-f")
+    assert followed.exit_code == 0, followed.output
+    assert [line for line in followed.output.splitlines() if line.startswith("line")] == [f"line {n}" for n in range(1, 6)]
+    stack.wait_job(job["id"], "COMPLETED")
+
+    scale("job-types", "apply", "-f", _job_type_file(tmp_path, "long", script_command("sleep_for.py"), "30"))
+    long_job = json.loads(scale("queue", "job", "long", "--json").output)
+    stack.wait_job(long_job["id"], "RUNNING")
+    canceled = scale("cancel", str(long_job["id"]))
+    assert canceled.exit_code == 0, canceled.output
+    assert "CANCELED" in canceled.output
+    assert stack.wait_job(long_job["id"], "CANCELED")["status"] == "CANCELED"
+
+    again = scale("cancel", str(long_job["id"]))
+    assert again.exit_code == 1 and "COMPLETED or CANCELED" in again.output
+    requeued = scale("requeue", str(long_job["id"]))
+    assert requeued.exit_code == 0 and "QUEUED" in requeued.output
+
+
+def test_queue_recipe_wait_follows_both_jobs(stack, api_url, tmp_path):
+    workspace = stack.create_workspace("products")
+    stack.create_job_type(**_file_type("step-1", "1.0", [("in1", "text/plain")], "out", "text/plain", "out.txt"))
+    definition = {"version": "1.0", "input_data": [{"name": "seed", "type": "file"}], "jobs": [
+        {"name": "first", "job_type": {"name": "step-1", "version": "1.0"},
+         "recipe_inputs": [{"recipe_input": "seed", "job_input": "in1"}]},
+        {"name": "second", "job_type": {"name": "step-1", "version": "1.0"},
+         "dependencies": [{"name": "first", "connections": [{"output": "out", "input": "in1"}]}]},
+    ]}
+    path = tmp_path / "chain.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({"name": "chain", "version": "1.0", "title": "chain", "description": "two steps",
+                                    "definition": definition}), encoding="utf-8")
+    assert scale("recipe-types", "apply", "-f", str(path)).exit_code == 0
+    _source_file(workspace, "seed.txt", "hello;", "text/plain")
+
+    result = scale("queue", "recipe", "chain", "--file", "seed=seed.txt", "--workspace", "products", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "first" in result.output and "second" in result.output
+    assert result.output.rstrip().endswith("COMPLETED")
+
+    _source_file(workspace, "bad.txt", "FAIL;", "text/plain")
+    failed = scale("queue", "recipe", "chain", "--file", "seed=bad.txt", "--workspace", "products", "--wait", "--json")
+    assert failed.exit_code == 3, failed.output
+    jobs = {j["job_name"]: j["job"]["status"] for j in json.loads(failed.output)["jobs"]}
+    assert jobs["first"] == "FAILED" and jobs["second"] != "COMPLETED"
+
+
+def test_config_export_then_import_validates_first(api_url, tmp_path):
+    scale("job-types", "apply", "-f", _job_type_file(tmp_path, "exported", script_command("exit_with.py"), "0"))
+    exported = scale("config", "export")
+    assert exported.exit_code == 0, exported.output
+    doc = json.loads(exported.output)
+    assert [t["name"] for t in doc["job_types"]] == ["exported"]
+
+    doc["job_types"][0]["title"] = "Changed by import"
+    good = tmp_path / "config.json"
+    good.write_text(json.dumps(doc), encoding="utf-8")
+    imported = scale("config", "import", str(good))
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(scale("job-types", "show", "exported", "--json").output)["title"] == "Changed by import"
+
+    doc["job_types"][0]["cpus_required"] = "lots"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    refused = scale("config", "import", str(bad))
+    assert refused.exit_code == 1 and "validation" in refused.output and "cpus_required" in refused.output
+
+
+def test_scheduler_pause_and_resume(api_url):
+    assert scale("scheduler", "pause").exit_code == 0
+    assert json.loads(scale("scheduler", "show", "--json").output)["is_paused"] is True
+    assert scale("scheduler", "resume").exit_code == 0
+    assert json.loads(scale("scheduler", "show", "--json").output)["is_paused"] is False
+
+
+def test_status_without_a_scheduler_says_it_is_offline(api_url):
+    result = scale("status")
+    assert result.exit_code == 1
+    assert "scheduler offline" in result.output and "queue" in result.output

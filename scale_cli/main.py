@@ -5,6 +5,7 @@ import click
 
 from scale_cli.cluster_cmd import nodes, pools, scheduler, status
 from scale_cli.config_cmd import config
+from scale_cli.files_cmd import ingests, products, sources
 from scale_cli.jobs_cmd import cancel, jobs, logs, requeue
 from scale_cli.queue_cmd import queue
 from scale_cli.types_cmd import job_types, recipe_types
@@ -16,7 +17,8 @@ def cli():
     pass
 
 
-for command in (status, job_types, recipe_types, queue, jobs, logs, cancel, requeue, nodes, pools, scheduler, config):
+for command in (status, job_types, recipe_types, queue, jobs, logs, cancel, requeue, nodes, pools, scheduler, config,
+                ingests, sources, products):
     cli.add_command(command)
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -9,7 +11,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from scale_cli.main import cli
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.stack import script_command
 from tests.test_e2e_recipes import _file_type, _source_file
 
@@ -48,6 +50,14 @@ def test_unreachable_api_prints_one_line_naming_the_address(monkeypatch):
     assert result.exit_code == 1
     assert "cannot reach the Scale API" in result.output and "SCALE_API_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_demo_script_says_when_the_api_is_not_reachable():
+    url = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--api", url], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"not reachable at {url}" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_apply_creates_then_edits_as_a_new_revision(api_url, tmp_path):
@@ -161,6 +171,8 @@ def test_queue_recipe_wait_follows_both_jobs(stack, api_url, tmp_path):
     assert result.exit_code == 0, result.output
     assert "first" in result.output and "second" in result.output
     assert result.output.rstrip().endswith("COMPLETED")
+    products = json.loads(scale("products", "list", "--json").output)
+    assert sorted(p["file_name"] for p in products) == ["out.txt", "out.txt"]
 
     _source_file(workspace, "bad.txt", "FAIL;", "text/plain")
     failed = scale("queue", "recipe", "chain", "--file", "seed=bad.txt", "--workspace", "products", "--wait", "--json")

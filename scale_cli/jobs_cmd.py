@@ -44,28 +44,25 @@ def show_job(job_id, as_json):
         show(job["job_exes"], ["id", "status", "exe_num", "node.hostname", "started", "ended"], False, "executions")
 
 
-def _execution_id(ident: int) -> int:
-    """An execution id as given, or a job id's latest execution (waiting while the job is still queued)."""
-    try:
-        client.get(f"/job-executions/{ident}/")
-        return ident
-    except click.ClickException:
-        pass
+def _latest_execution(job_id: int) -> int:
+    """The job's latest execution, waiting while the job has none yet (still queued)."""
     while True:
-        job = client.get(f"/jobs/{ident}/")
+        job = client.get(f"/jobs/{job_id}/")
         if job["job_exes"]:
             return job["job_exes"][0]["id"]
         if job["status"] in ("COMPLETED", "FAILED", "CANCELED"):
-            raise click.ClickException(f"job {ident} ended ({job['status']}) without an execution")
+            raise click.ClickException(f"job {job_id} ended ({job['status']}) without an execution")
         time.sleep(0.5)
 
 
-@click.command(help="The output of an execution, or of a job's latest execution; -f follows it until it ends.")
+@click.command(help="The output of a job's latest execution (or, with --exe, of one execution); "
+                    "-f follows it until it ends.")
 @click.argument("ident", metavar="EXE_OR_JOB_ID", type=int)
+@click.option("--exe", "is_exe", is_flag=True, help="EXE_OR_JOB_ID is an execution id, not a job id.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the execution finishes.")
 @json_option
-def logs(ident, follow, as_json):
-    exe_id = _execution_id(ident)
+def logs(ident, is_exe, follow, as_json):
+    exe_id = ident if is_exe else _latest_execution(ident)
     if as_json:
         print_json(client.get(f"/job-executions/{exe_id}/logs/"))
         return

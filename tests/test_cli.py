@@ -134,7 +134,9 @@ def test_logs_follow_a_running_job_then_cancel_and_requeue(stack, api_url, tmp_p
     followed = scale("logs", str(job["id"]), "-f")
     assert followed.exit_code == 0, followed.output
     assert [line for line in followed.output.splitlines() if line.startswith("line")] == [f"line {n}" for n in range(1, 6)]
-    stack.wait_job(job["id"], "COMPLETED")
+    exe_id = stack.wait_job(job["id"], "COMPLETED")["job_exes"][0]["id"]
+    by_exe = scale("logs", "--exe", str(exe_id), "--json")
+    assert json.loads(by_exe.output)["stdout"].splitlines() == [f"line {n}" for n in range(1, 6)]
 
     scale("job-types", "apply", "-f", _job_type_file(tmp_path, "long", script_command("sleep_for.py"), "30"))
     long_job = json.loads(scale("queue", "job", "long", "--json").output)
@@ -148,6 +150,40 @@ def test_logs_follow_a_running_job_then_cancel_and_requeue(stack, api_url, tmp_p
     assert again.exit_code == 1 and "COMPLETED or CANCELED" in again.output
     requeued = scale("requeue", str(long_job["id"]))
     assert requeued.exit_code == 0 and "QUEUED" in requeued.output
+
+
+def test_a_canceled_job_ends_wait_with_exit_code_4(stack, api_url, tmp_path):
+    """Through `python -m scale_cli` in a subprocess, as a user's shell would run it."""
+    scale("job-types", "apply", "-f", _job_type_file(tmp_path, "long", script_command("sleep_for.py"), "30"))
+    waiting = subprocess.Popen([sys.executable, "-m", "scale_cli", "queue", "job", "long", "--wait"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    job = stack.wait(lambda: stack.client.get("/jobs/?status=RUNNING").get_json()["results"], what="a running job")[0]
+    assert scale("cancel", str(job["id"])).exit_code == 0
+    output, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 4, output
+    assert f"job {job['id']}: CANCELED" in output
+
+
+def test_token_is_sent_and_an_auth_refusal_prints_the_api_message(monkeypatch):
+    seen = []
+
+    def api(environ, start_response):  # a stand-in for the API's token check: 401 with its JSON message
+        seen.append(environ.get("HTTP_AUTHORIZATION"))
+        start_response("401 UNAUTHORIZED", [("Content-Type", "application/json")])
+        return [json.dumps({"message": "The token is not valid"}).encode()]
+
+    server = make_server("127.0.0.1", free_port(), api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("SCALE_API_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("SCALE_API_TOKEN", "s3cret")
+        result = scale("jobs", "list")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1
+    assert "401" in result.output and "The token is not valid" in result.output
+    assert seen == ["Bearer s3cret"]
 
 
 def test_queue_recipe_wait_follows_both_jobs(stack, api_url, tmp_path):

@@ -29,10 +29,20 @@ def status(as_json):
                   f" (master online: {(scheduler.get('mesos') or {}).get('master_is_online')})")
     for warning in scheduler.get("warnings") or []:
         console.print(f"[yellow]warning[/]: {warning.get('title') or warning.get('name')}: {warning.get('description', '')}")
+    for name, dependency in (snapshot.get("dependencies") or {}).items():
+        if not dependency.get("OK", True):
+            console.print(f"[red]{name}[/]: {(dependency.get('detail') or {}).get('msg', 'not OK')}")
     nodes = snapshot.get("nodes") or []
-    show([{"id": n["id"], "hostname": n["hostname"], "state": n["state"]["name"]} for n in nodes],
-         ["id", "hostname", "state"], False, title="nodes")
+    show([{"id": n["id"], "hostname": n["hostname"], "state": n["state"]["name"], "cpus": _usage(n, "cpus"),
+           "mem": _usage(n, "mem"), "running": n["job_executions"]["running"]["total"]} for n in nodes],
+         ["id", "hostname", "state", "cpus", "mem", "running"], False, title="nodes")
     _queue_table(queue)
+
+
+def _usage(node: dict, resource: str) -> str:
+    """`running/total` of one resource of a node."""
+    values = (node.get("resources") or {}).get(resource) or {}
+    return f"{values.get('running', 0):g}/{values.get('total', 0):g}"
 
 
 def _queue_table(queue) -> None:

@@ -56,8 +56,9 @@ def _data(inputs: tuple[str, ...], files: tuple[str, ...], workspace: str | None
     return data
 
 
-def _job_table(rows: list[tuple[str, dict]], title: str) -> Table:
-    table = Table(title=title)
+def _job_table(rows: list[tuple[str, dict]], title: str, started: float) -> Table:
+    done = sum(job["status"] == "COMPLETED" for _, job in rows)
+    table = Table(title=f"{title}: {done}/{len(rows)} completed, {time.monotonic() - started:.0f}s")
     for column in ("job", "id", "type", "status", "error"):
         table.add_column(column)
     for name, job in rows:
@@ -69,14 +70,18 @@ def _job_table(rows: list[tuple[str, dict]], title: str) -> Table:
 
 def _wait(fetch, title: str, ended) -> str:
     """Redraw the jobs' table until `ended(rows)` gives a final status; returns it."""
+    started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         while True:
             rows = fetch()
-            live.update(_job_table(rows, title))
+            live.update(_job_table(rows, title, started))
             final = ended(rows)
             if final:
-                return final
+                break
             time.sleep(POLL_SECONDS)
+    if not console.is_terminal:
+        console.print()  # Live leaves the last line open when the output is not a terminal
+    return final
 
 
 def recipe_end(rows: list[tuple[str, dict]], completed: bool) -> str | None:

@@ -205,7 +205,7 @@ def test_queue_recipe_wait_follows_both_jobs(stack, api_url, tmp_path):
 
     result = scale("queue", "recipe", "chain", "--file", "seed=seed.txt", "--workspace", "products", "--wait")
     assert result.exit_code == 0, result.output
-    assert "first" in result.output and "second" in result.output
+    assert "first" in result.output and "second" in result.output and "2/2 completed" in result.output
     assert result.output.rstrip().endswith("COMPLETED")
     products = json.loads(scale("products", "list", "--json").output)
     assert sorted(p["file_name"] for p in products) == ["out.txt", "out.txt"]

@@ -41,7 +41,7 @@ def show_job(job_id, as_json):
     job = client.get(f"/jobs/{job_id}/")
     show(job, None, as_json, title=f"job {job_id}")
     if not as_json and job.get("job_exes"):
-        show(job["job_exes"], ["id", "status", "exe_num", "node.hostname", "started", "ended"], False, "executions")
+        show(job["job_exes"], ["id", "status", "node.hostname", "started", "ended"], False, "executions")
 
 
 def _latest_execution(job_id: int) -> int:

@@ -30,7 +30,7 @@ def show(data, columns: list[str] | None, as_json: bool, title: str | None = Non
     if isinstance(data, list):
         table = Table(title=title)
         for c in columns:
-            table.add_column(c)
+            table.add_column(_header(c))
         for row in data:
             table.add_row(*(cell(_dig(row, c)) for c in columns))
         console.print(table)
@@ -40,6 +40,12 @@ def show(data, columns: list[str] | None, as_json: bool, title: str | None = Non
         if not isinstance(value, (list, dict)) or key in ("job_type", "recipe_type"):
             table.add_row(key, cell(value))
     console.print(table)
+
+
+def _header(dotted: str) -> str:
+    """job_type.name -> job_type, job_type.version -> version, node.hostname -> hostname."""
+    first, _, last = dotted.rpartition(".")
+    return first if last in ("name", "id") and first else last
 
 
 def _dig(row: dict, dotted: str):

@@ -48,6 +48,8 @@ def type_group(name: str, path: str, columns: list[str]) -> click.Group:
         doc = load_document(file_path)
         if "name" not in doc or "version" not in doc:
             raise click.ClickException(f"{file_path}: 'name' and 'version' are required")
+        if isinstance(doc["version"], (int, float)):  # YAML reads `version: 1.0` as a number
+            doc["version"] = str(doc["version"])
         existing = [t for t in client.get_all(path) if t["name"] == doc["name"] and t["version"] == str(doc["version"])]
         if existing:
             edit = {k: v for k, v in doc.items() if k not in ("name", "version")}

@@ -1,6 +1,6 @@
 """Configure a running system (`make run`) for the README's walk-through, through the REST API only.
 
-    .venv/bin/python scripts/demo.py [--api http://127.0.0.1:8000]
+    .venv/bin/python scripts/demo.py [--api http://127.0.0.1:8000]   (default: $SCALE_API_URL, else API_HOST:API_PORT)
 
 Creates (once; running it again changes nothing): workspaces `raw` and `products`, a Strike `demo`
 watching $SCALE_VAR_DIR/mounts/localhost/strike, a job type `word-count` with an INGEST trigger for
@@ -10,6 +10,7 @@ text files, and the specification's geotiff example (job types `geotiff-maker` 1
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -69,8 +70,14 @@ def file_job_type(api: str, name: str, version: str, script: str, inputs: list[t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--api", default=f"http://{settings.API_HOST}:{settings.API_PORT}")
+    parser.add_argument("--api", default=os.environ.get("SCALE_API_URL") or f"http://{settings.API_HOST}:{settings.API_PORT}")
     api = parser.parse_args().api.rstrip("/")
+    try:
+        requests.get(f"{api}/version/", timeout=10)
+    except requests.RequestException as exc:
+        print(f"The Scale API is not reachable at {api} ({type(exc).__name__}). Start it with `make run`, "
+              "or pass --api / set SCALE_API_URL.", file=sys.stderr)
+        raise SystemExit(1) from None
     workspace(api, "raw")
     workspace(api, "products")
     file_job_type(api, "word-count", "1.0", "word_count.py", [("input_file", "text/plain")], "counts",

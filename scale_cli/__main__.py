@@ -1,0 +1,3 @@
+from scale_cli.main import main
+
+main()

@@ -59,6 +59,14 @@ def _globals() -> dict:
             "back": _page_path()}
 
 
+@bp.before_request
+def _same_origin_posts_only():
+    """Buttons change the system: refuse a form posted from another site (the browser names it in Origin)."""
+    origin = request.headers.get("Origin")
+    if request.method == "POST" and origin and urlsplit(origin).netloc != request.host:
+        raise ApiError(403, f"Cross-origin form posts are refused (Origin {origin})")
+
+
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError):
     return render_template("console/error.html", status=error.status, message=error.detail), error.status
@@ -72,7 +80,7 @@ def _spec_error(error: SpecError):
 def _back(**message: str):
     """Redirect to the form's `next` page (a local path only) with the outcome."""
     target = request.form.get("next") or url_for("console.dashboard")
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = url_for("console.dashboard")
     base, _, query = target.partition("?")
     kept = "&".join(p for p in query.split("&") if p and not p.startswith(("notice=", "error=")))

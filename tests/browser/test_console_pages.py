@@ -6,6 +6,8 @@ import urllib.request
 
 import pytest
 
+from selenium.webdriver.common.by import By
+
 from app.db import session_scope
 from app.models import Ingest, Node, ScaleFile, Strike, Workspace
 from tests.stack import script_command
@@ -57,6 +59,12 @@ def test_dashboard_loads_with_live_numbers(browser, stack):
                      browser.all("#cluster-resources tr")[1:], what="a node in the cluster resources")
     assert browser.css("#dependencies").text
     browser.screenshot("dashboard")
+    for label in ("Jobs", "Recipes", "Job types", "Recipe types", "Ingest", "Nodes", "Metrics"):
+        browser.wait_for(lambda d: d.find_element(By.LINK_TEXT, label).click() or True, what=f"the {label} link")
+        browser.wait_for(lambda d: d.title.startswith(label), what=f"the {label} page")
+        assert not browser.all("#page-error")
+    assert browser.all("svg.chart")
+    browser.screenshot("metrics")
 
 
 def test_a_queued_job_appears_runs_and_completes_with_its_logs(browser, stack):
@@ -155,7 +163,7 @@ def _first_node_id() -> int | None:
 
 
 def test_the_recipe_page_draws_the_graph_with_statuses(browser, stack):
-    stack.create_job_type(name="step", interface=_interface("echo_args.py", "step"))
+    stack.create_job_type(name="step", interface=_interface("sleep_for.py", "2"))
     definition = {"version": "1.0", "input_data": [], "jobs": [
         {"name": "fetch", "job_type": {"name": "step", "version": "1.0"}},
         {"name": "left", "job_type": {"name": "step", "version": "1.0"}, "dependencies": [{"name": "fetch"}]},
@@ -172,6 +180,10 @@ def test_the_recipe_page_draws_the_graph_with_statuses(browser, stack):
     browser.open(f"/console/recipes/{recipe['id']}")
     assert len(browser.all("#recipe-graph g.box")) == 3
     assert len(browser.all("#recipe-graph path.edge")) == 2
+    browser.wait_for(lambda d: browser.css('#recipe-graph g.box[data-job-name="fetch"]').get_attribute("data-status") == "RUNNING",
+                     what="the first job RUNNING in the graph")
+    assert browser.css('#recipe-graph g.box[data-job-name="left"]').get_attribute("data-status") in ("PENDING", "BLOCKED")
+    browser.screenshot("recipe-graph-running")
     browser.wait_for(lambda d: {b.get_attribute("data-status") for b in browser.all("#recipe-graph g.box")} == {"COMPLETED"},
                      timeout=90, what="every box COMPLETED")
     browser.screenshot("recipe-graph")

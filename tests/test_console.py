@@ -79,3 +79,25 @@ def test_metrics_page_draws_the_plot_data(client, session):
     page = client.get(f"/console/metrics?metric=job-types&column=completed_count&choice_id={job_type.id}").get_data(as_text=True)
     assert page.count("<circle") == 3
     assert "5</title>" in page
+
+
+def test_job_type_pause_toggle(client, session):
+    job_type = f.make_job_type(session)
+    session.commit()
+    response = client.post(f"/console/job-types/{job_type.id}/pause", data={"is_paused": "true", "next": "/console/job-types"})
+    assert "paused" in response.headers["Location"]
+    assert client.get(f"/job-types/{job_type.id}/").get_json()["is_paused"] is True
+    page = client.get("/console/job-types").get_data(as_text=True)
+    assert "Resume" in page
+
+
+def test_pool_buttons_give_the_api_refusal(client, session):
+    created = client.post("/resource-pools/", json={"name": "gpu", "hostname_pattern": "gpu-*"})
+    assert created.status_code == 201, created.get_json()
+    pool_id = created.get_json()["id"]
+    first = client.post(f"/console/pools/{pool_id}/freeze", data={"next": "/console/nodes"})
+    assert "FROZEN" in first.headers["Location"]
+    api_message = client.post(f"/resource-pools/{pool_id}/freeze/", json={}).get_json()["detail"]
+    again = client.post(f"/console/pools/{pool_id}/freeze", data={"next": "/console/nodes"})
+    page = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert api_message.replace("'", "&#39;") in page

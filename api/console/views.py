@@ -11,7 +11,7 @@ from api.common import ApiError, param_int, param_int_list, param_str, param_str
 from api.console import actions, graph, queries, services
 from api.console import bp
 from app.db import utcnow
-from app.models import EXE_STATUSES, INGEST_STATUSES, JOB_STATUSES, JobType, RecipeType
+from app.models import INGEST_STATUSES, JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
 
 TIME_RANGES = (("", "any time"), ("PT1H", "last hour"), ("PT6H", "last 6 hours"), ("P1D", "last day"),

@@ -102,6 +102,11 @@ class Browser:
         if accept_confirm:
             self.wait_for(lambda d: d.switch_to.alert, what="the confirm dialog").accept()
 
+    def click_link(self, text: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.wait_for(lambda d: d.find_element(By.LINK_TEXT, text).click() or True, what=f"the {text} link")
+
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"

@@ -6,8 +6,6 @@ import urllib.request
 
 import pytest
 
-from selenium.webdriver.common.by import By
-
 from app.db import session_scope
 from app.models import Ingest, Node, ScaleFile, Strike, Workspace
 from tests.stack import script_command
@@ -60,7 +58,7 @@ def test_dashboard_loads_with_live_numbers(browser, stack):
     assert browser.css("#dependencies").text
     browser.screenshot("dashboard")
     for label in ("Jobs", "Recipes", "Job types", "Recipe types", "Ingest", "Nodes", "Metrics"):
-        browser.wait_for(lambda d: d.find_element(By.LINK_TEXT, label).click() or True, what=f"the {label} link")
+        browser.click_link(label)
         browser.wait_for(lambda d: d.title.startswith(label), what=f"the {label} page")
         assert not browser.all("#page-error")
     assert browser.all("svg.chart")

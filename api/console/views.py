@@ -11,7 +11,7 @@ from api.common import ApiError, param_int, param_int_list, param_str, param_str
 from api.console import actions, graph, queries, services
 from api.console import bp
 from app.db import utcnow
-from app.models import INGEST_STATUSES, JOB_STATUSES, JobType, RecipeType
+from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
 
 TIME_RANGES = (("", "any time"), ("PT1H", "last hour"), ("PT6H", "last 6 hours"), ("P1D", "last day"),
@@ -261,8 +261,7 @@ def recipe_type(recipe_type_id: int):
 def _ingest_data() -> dict:
     session = get_session()
     return {"strikes": queries.strikes(session), "ingests": queries.recent_ingests(session),
-            "sources": queries.recent_files(session, "SOURCE"), "products": queries.recent_files(session, "PRODUCT"),
-            "ingest_statuses": INGEST_STATUSES}
+            "sources": queries.recent_files(session, "SOURCE"), "products": queries.recent_files(session, "PRODUCT")}
 
 
 @bp.route("/console/ingest")

@@ -38,6 +38,9 @@ def create_app() -> Flask:
     app.url_map.strict_slashes = False
     # <int:id> routes only match ids the database can hold; a larger one is a 404, not a driver error.
     app.url_map.converters["int"] = DatabaseIdConverter
+    from api.console import bp as console
+
+    app.register_blueprint(console)  # before the Api: the console's "/" wins over Flask-RESTX's 404 root
     api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
 
     @api.errorhandler(ApiError)

@@ -34,7 +34,8 @@ def main() -> None:
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     print(f"""
 Scale is starting (Ctrl-C stops every process):
-  REST API      {api}/          (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
+  console       {api}/          (web pages: dashboard, jobs, recipes, ingest, nodes, metrics)
+  REST API      {api}/jobs/ ... (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
   status        {api}/status/   and {api}/v6/status/
   Flower        http://{settings.API_HOST}:{settings.FLOWER_PORT}/
   Mesos master  http://{settings.MESOS_MASTER}/   ({'local cluster' if 'cluster' in processes() else 'external'})

@@ -22,7 +22,7 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.resources.sources import FILE_ORDER_FIELDS
+from api.resources.sources import CONTENT_RESPONSES, FILE_ORDER_FIELDS, file_content
 from app.models import Job, JobType, ScaleFile, Workspace
 from app.specs.job_data import input_file_ids
 
@@ -145,3 +145,14 @@ class ProductDetails(Resource):
             raise not_found("Product", product_id)
         return {**_product(session, product),
                 "source_files": [ser.source_file(s) for s in source_files_of(session, [product])[product.id]]}
+
+
+@ns.route("/<int:product_id>/content/", endpoint="product_content")
+class ProductContent(Resource):
+    @ns.doc(responses=CONTENT_RESPONSES, produces=["application/octet-stream"])
+    def get(self, product_id: int):
+        """The product file's bytes, streamed from its workspace."""
+        product = get_session().get(ScaleFile, product_id)
+        if product is None or product.file_type != "PRODUCT":
+            raise not_found("Product", product_id)
+        return file_content(product, "Product")

@@ -1,6 +1,7 @@
 """Source file services: GET /sources/, GET /sources/<id>/, GET /sources/updates/."""
 from __future__ import annotations
 
+from flask import send_file
 from flask_restx import Namespace, Resource
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -9,6 +10,8 @@ from api import get_session
 from api import serializers as ser
 from api.common import (
     LIST_PARAMS,
+    ApiError,
+    bad_request,
     apply_order,
     filter_in,
     filter_time,
@@ -23,6 +26,7 @@ from api.common import (
 )
 from api.resources.ingests import ingest_item
 from app.models import Ingest, ScaleFile, Workspace
+from app.services.workspaces import WorkspacePathError, broker_for
 
 ns = Namespace("sources", path="/sources", description="Source files: files ingested by Strike")
 NAMESPACES = [ns]
@@ -62,6 +66,26 @@ def _sources():
     return apply_order(stmt, ORDER_FIELDS, ("last_modified",), tiebreak=ScaleFile.id)
 
 
+CONTENT_RESPONSES = {200: "The file's bytes (streamed)", 400: "The stored path leaves the workspace",
+                     404: "No such file, or its content is not in the workspace"}
+
+
+def file_content(f: ScaleFile, what: str):
+    """Stream a file's bytes from its workspace; a path leaving the workspace (even by symlink) is refused."""
+    if f.is_deleted or not f.file_path or f.workspace is None:
+        raise ApiError(404, f"{what} {f.id} has no content in a workspace")
+    try:
+        path = broker_for(f.workspace.json_config).resolve(f.file_path)
+    except WorkspacePathError as exc:
+        raise bad_request(f"{what} {f.id}: {exc}") from None
+    except ValueError as exc:
+        raise ApiError(404, f"{what} {f.id}: {exc}") from None
+    if not path.is_file():
+        raise ApiError(404, f"{what} {f.id}: the file is missing from workspace {f.workspace.name}")
+    return send_file(path, mimetype=f.media_type or "application/octet-stream", as_attachment=True,
+                     download_name=f.file_name, max_age=0)
+
+
 @ns.route("/")
 class SourceList(Resource):
     @ns.doc(params=PARAMS)
@@ -89,3 +113,14 @@ class SourceDetails(Resource):
         ingests = session.scalars(select(Ingest).options(joinedload(Ingest.strike))
                                   .where(Ingest.source_file_id == source.id).order_by(Ingest.id)).all()
         return {**ser.source_file(source), "ingests": [ingest_item(i, source=False) for i in ingests]}
+
+
+@ns.route("/<int:source_id>/content/", endpoint="source_content")
+class SourceContent(Resource):
+    @ns.doc(responses=CONTENT_RESPONSES, produces=["application/octet-stream"])
+    def get(self, source_id: int):
+        """The source file's bytes, streamed from its workspace."""
+        source = get_session().get(ScaleFile, source_id)
+        if source is None or source.file_type != "SOURCE":
+            raise not_found("Source file", source_id)
+        return file_content(source, "Source file")

@@ -1,0 +1,20 @@
+"""The console's only door to app.services and to the REST resources' action helpers.
+
+Actions call exactly what the REST routes call, so validation and messages are the same; keep every such
+import here so a move of a service function means one edit.
+"""
+from __future__ import annotations
+
+from api.resources.job_executions import read_log
+from api.resources.jobs import JobDetails
+from api.resources.nodes import pools_json
+from api.resources.nodes import _write as write_node_change
+from api.resources.queue import REQUEUE_STATUSES, requeue
+from api.resources.scheduler import _checked_values as checked_scheduler_values, scheduler_row
+from app.services import metrics, operations, status, types
+from app.services.workspaces import broker_for
+
+cancel_job = JobDetails._cancel
+
+__all__ = ["REQUEUE_STATUSES", "broker_for", "cancel_job", "checked_scheduler_values", "metrics", "operations", "pools_json", "read_log",
+           "requeue", "scheduler_row", "status", "types", "write_node_change"]

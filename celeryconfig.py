@@ -18,7 +18,11 @@ worker_prefetch_multiplier = 4
 worker_send_task_events = True
 task_send_sent_event = True
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+# Tasks are short and idempotent: an unacked message returns after 5 min, not an hour.
+# Short socket timeouts and a bounded publish retry so send() fails fast while Redis is down.
+broker_transport_options = {"visibility_timeout": 300, "socket_connect_timeout": 0.5, "socket_timeout": 2}
+broker_connection_timeout = 0.5
+task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 imports = ("tasks.jobs", "tasks.maintenance", "tasks.metrics", "tasks.metrics_load", "tasks.ingest", "tasks.clock")
 
 beat_schedule = {

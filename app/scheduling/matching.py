@@ -282,8 +282,10 @@ class _Pool:
 
     def _unindex(self, i: int) -> None:
         """Take agent i out of ``keys`` (its heap entries become stale)."""
+        key = self.key_of[i]
+        assert key is not None, "agent taken out of the index twice"
         keys = self.keys
-        del keys[bisect_left(keys, self.key_of[i])]
+        del keys[bisect_left(keys, key)]
         self.key_of[i] = None
         self.version[i] += 1
 

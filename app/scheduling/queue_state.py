@@ -15,7 +15,7 @@ never mutate one already added.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from app.scheduling.matching import QueuedJob, queue_sort_key
 
@@ -103,7 +103,7 @@ class _Ordering:
         self.jobs = out_jobs
 
 
-def _first(pair: tuple) -> tuple:
+def _first(pair: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
     return pair[0]
 
 

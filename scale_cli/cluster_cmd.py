@@ -19,7 +19,7 @@ def status(as_json):
         else:
             console.print(f"[red]scheduler offline[/]: {exc.message}")
             _queue_table(queue)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     if as_json:
         print_json({"status": snapshot, "queue": queue})
         return

@@ -59,7 +59,7 @@ def test_dashboard_loads_with_live_numbers(browser, stack):
     browser.screenshot("dashboard")
     for label in ("Jobs", "Recipes", "Job types", "Recipe types", "Ingest", "Nodes", "Metrics"):
         browser.click_link(label)
-        browser.wait_for(lambda d: d.title.startswith(label), what=f"the {label} page")
+        browser.wait_for(lambda d, label=label: d.title.startswith(label), what=f"the {label} page")
         assert not browser.all("#page-error")
     assert browser.all("svg.chart")
     browser.screenshot("metrics")

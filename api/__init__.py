@@ -16,15 +16,6 @@ log = logging.getLogger(__name__)
 VERSION = "1.0.0"
 
 
-def get_session():
-    """One database session per request, closed at teardown."""
-    if "db_session" not in g:
-        from app.db import get_sessionmaker
-
-        g.db_session = get_sessionmaker()()
-    return g.db_session
-
-
 class DatabaseIdConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_DB_INT)
@@ -38,8 +29,8 @@ def create_app() -> Flask:
     app.url_map.strict_slashes = False
     # <int:id> routes only match ids the database can hold; a larger one is a 404, not a driver error.
     app.url_map.converters["int"] = DatabaseIdConverter
-    from api.console import bp as console
-
+    # Loaded like the resources below (by name at app creation): the views import the resources' helpers.
+    console = importlib.import_module("api.console.views").bp
     app.register_blueprint(console)  # before the Api: the console's "/" wins over Flask-RESTX's 404 root
     api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
 

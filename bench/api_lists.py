@@ -166,7 +166,8 @@ def run(args: argparse.Namespace, db_path: Path) -> int:
 
     from sqlalchemy import func, select
 
-    from api import create_app, get_session
+    from api import create_app
+    from api.session import get_session
     from app.models import Job, JobType
 
     app = create_app()

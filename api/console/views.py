@@ -4,15 +4,17 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from api import get_session
+from api.session import get_session
 from api.common import ApiError, param_int, param_int_list, param_str, param_str_list, parse_timestamp
 from api.console import actions, graph, queries, services
-from api.console import bp
 from app.db import utcnow
 from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
+
+bp = Blueprint("console", "api.console", template_folder="templates", static_folder="static",
+               static_url_path="/console/static")
 
 TIME_RANGES = (("", "any time"), ("PT1H", "last hour"), ("PT6H", "last 6 hours"), ("P1D", "last day"),
                ("P7D", "last week"))

@@ -8,7 +8,7 @@ from flask import Response, request
 from flask_restx import Namespace, Resource, fields, reqparse
 from werkzeug.datastructures import FileStorage
 
-from api import get_session
+from api.session import get_session
 from api.common import reject_nul, bad_request, check_fields, json_body, param_int_list, param_str_list, repeated_param
 from app.services import types
 from app.specs.base import warnings_to_dicts

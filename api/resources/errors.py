@@ -5,7 +5,7 @@ from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import select
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
 from app.models import Error

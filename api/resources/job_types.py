@@ -9,7 +9,7 @@ from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import func, select
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import (
     get_or_404,

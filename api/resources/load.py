@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask_restx import Namespace, Resource
 from sqlalchemy import distinct, func, select
 
-from api import get_session
+from api.session import get_session
 from api.common import (
     PAGE_PARAMS,
     TIME_PARAMS,

@@ -9,7 +9,7 @@ from typing import Callable
 from flask_restx import Namespace, Resource
 from sqlalchemy.orm import Session
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import bad_request, not_found, paginate_list, param_int_list, param_str_list, time_range
 from app.services import metrics

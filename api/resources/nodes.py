@@ -11,7 +11,7 @@ from flask_restx import Namespace, Resource
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import (
     get_or_404,

@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import get_session
+from api.session import get_session
 from app.db import utcnow
 from app.models import EXE_STATUSES, JOB_STATUSES, Job, JobExecution, JobType, Node
 from app.services import status

@@ -10,7 +10,7 @@ from flask_restx import Namespace, Resource, fields
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import get_session
+from api.session import get_session
 from api.common import (
     get_or_404,
     PAGE_PARAMS,

@@ -6,7 +6,7 @@ from flask_restx import Namespace, Resource
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import (
     LIST_PARAMS,

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import url_for
 from flask_restx import Namespace, Resource, fields
 
-from api import VERSION, get_session
+from api import VERSION
+from api.session import get_session
 from api.common import bad_request, check_fields, json_body
 from app.models import Scheduler
 from app.specs.base import Collector, SpecError, describe, is_int

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_restx import Namespace, Resource
 
-from api import get_session
+from api.session import get_session
 from api.common import ApiError
 from app.services import status
 

@@ -7,7 +7,7 @@ from flask_restx import Namespace, Resource, fields
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api import get_session
+from api.session import get_session
 from api import serializers as ser
 from api.common import (
     get_or_404,

@@ -52,10 +52,16 @@ def get_or_404(session: Session, model, ident: Any, what: str):
 # ---------------------------------------------------------------- query parameters
 
 def reject_nul(value: Any, where: str) -> None:
-    """PostgreSQL text cannot hold NUL characters: refuse them in any string, at any depth."""
+    """Refuse strings no database column or process argument can hold, at any depth: NUL characters
+    (PostgreSQL text) and lone surrogates such as "\\udce9" (not encodable as UTF-8)."""
     if isinstance(value, str):
         if "\x00" in value:
             raise bad_request(f"{where} must not contain NUL (\\u0000) characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise bad_request(f"{where} holds a lone surrogate ({value[exc.start:exc.end]!r}), which is not valid "
+                              "Unicode text") from None
     elif isinstance(value, dict):
         for key, item in value.items():
             reject_nul(key, where)

@@ -9,6 +9,9 @@ from app.settings import settings
 from tasks.celery_app import app, send
 
 
+RECONCILE_BATCH = 20
+
+
 @app.task(name="tasks.maintenance.reconcile")
 def reconcile() -> dict:
     """Repair what lost messages left behind: unfinished executions, recipes with ready jobs."""
@@ -16,8 +19,8 @@ def reconcile() -> dict:
     from tasks.jobs import finish_executions, update_recipes
 
     exe_ids = with_retry(executions.unfinished_execution_ids)
-    if exe_ids:
-        send(finish_executions, exe_ids)
+    for start in range(0, len(exe_ids), RECONCILE_BATCH):  # small messages: one slow batch cannot strand the rest
+        send(finish_executions, exe_ids[start:start + RECONCILE_BATCH])
     recipe_ids = with_retry(recipes.recipes_needing_update)
     if recipe_ids:
         send(update_recipes, recipe_ids)

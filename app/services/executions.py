@@ -34,6 +34,7 @@ from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id
 log = logging.getLogger(__name__)
 
 TERMINAL_TASK_STATES = EXECUTION_ENDING_TASK_STATES
+ARG_MAX = os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 131072
 _EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
 
 
@@ -163,10 +164,14 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
                   "stderr_path": str(sandbox / "stderr"), "pre_completed": utcnow()}
         try:
             argv = pre_step(session, exe_id, job)
-        except (OSError, WorkspacePathError, KeyError) as exc:
-            values.update(pre_exit_code=4, task_state="TASK_ERROR", task_message=f"pre step failed: {exc}")
+            check_launchable(argv)
+        except Exception as exc:  # noqa: BLE001 - whatever one job raises fails that job alone
+            error_name = "filesystem-io" if isinstance(exc, (OSError, WorkspacePathError, RuntimeError)) else "task-launch"
+            log.warning("execution %s of job %s cannot be launched: %r", exe_id, job.id, exc)
+            values.update(pre_exit_code=4 if error_name == "filesystem-io" else 1, task_state="TASK_ERROR",
+                          task_message=_storable(f"pre step failed: {type(exc).__name__}: {exc}"))
             prepared.append(values)
-            failed.append((exe_id, job))
+            failed.append((exe_id, job, error_name))
             continue
         env = {"SCALE_JOB_ID": str(job.id), "SCALE_EXE_ID": str(exe_id), "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe_id) / "outputs")}
         values.update(pre_exit_code=0, command_arguments=display_command_arguments(argv), environment=env)
@@ -177,9 +182,33 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
             cpus=p.cpus, mem=p.mem, disk=p.disk, environment=env, timeout=job.timeout,
         ))
     session.execute(update(JobExecution), prepared)
-    for exe_id, job in failed:
-        _fail(session, session.get(JobExecution, exe_id), job, error_by_name(session, "filesystem-io"))
+    for exe_id, job, error_name in failed:
+        _fail(session, session.get(JobExecution, exe_id), job, error_by_name(session, error_name))
     return launches
+
+
+class NotLaunchable(ValueError):
+    """An argument list no process could be given (the job fails alone, with `task-launch`)."""
+
+
+def check_launchable(argv: Sequence[str]) -> None:
+    """Refuse arguments that cannot be encoded, hold a NUL, or exceed what exec accepts."""
+    total = 0
+    for arg in argv:
+        try:
+            encoded = arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NotLaunchable(f"argument {arg!r} is not valid UTF-8: {exc.reason}") from None
+        if b"\0" in encoded:
+            raise NotLaunchable(f"argument {arg!r} holds a NUL character")
+        total += len(encoded) + 1
+    if total > ARG_MAX:
+        raise NotLaunchable(f"the command line is {total} bytes, more than the {ARG_MAX} bytes exec accepts")
+
+
+def _storable(text: str) -> str:
+    """Text safe to store in any database column (no lone surrogates, no NUL)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\0")
 
 
 # ---------------------------------------------------------------- task updates
@@ -431,10 +460,27 @@ def finish_executions(session: Session, exe_ids: Iterable[int]) -> list[FinishOu
     ).unique().all()
     outcomes = []
     for exe in exes:
-        outcome = _finish_loaded(session, exe, exe.job)
+        outcome = _finish_one(session, exe)
         if outcome is not None:
             outcomes.append(outcome)
     return outcomes
+
+
+def _finish_one(session: Session, exe: JobExecution) -> FinishOutcome | None:
+    """Finish one execution in its own savepoint: whatever it raises fails it alone, the batch goes on."""
+    exe_id = exe.id
+    try:
+        with session.begin_nested():
+            return _finish_loaded(session, exe, exe.job)
+    except Exception as exc:  # noqa: BLE001 - one execution must never stop the batch
+        log.exception("execution %s could not be finished; failing it with a SYSTEM error", exe_id)
+        exe = session.get(JobExecution, exe_id, populate_existing=True)
+        if exe is None or exe.status != "RUNNING":
+            return None
+        job = exe.job
+        exe.task_message = _storable(f"{exe.task_message or ''} (finishing failed: {type(exc).__name__}: {exc})".strip())
+        _fail(session, exe, job, error_by_name(session, "filesystem-io" if isinstance(exc, OSError | UnicodeError) else "unknown"))
+        return FinishOutcome(exe.id, job.id, job.status, recipe_update=job.status in ("COMPLETED", "FAILED"))
 
 
 def unfinished_execution_ids(session: Session, limit: int = 1000) -> list[int]:

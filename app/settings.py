@@ -44,6 +44,7 @@ REGISTRY: list[Setting] = [
     Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
     Setting("FRAMEWORK_NAME", str, "scale", "Mesos framework name."),
     Setting("FRAMEWORK_ROLE", str, "*", "Mesos role the framework registers with."),
+    Setting("FRAMEWORK_USER", str, "", "User the framework's tasks run as on the agents (FrameworkInfo.user); empty means the user running the scheduler."),
     Setting("FRAMEWORK_FAILOVER_TIMEOUT", float, 7 * 24 * 3600.0, "Seconds Mesos keeps the framework's tasks after the scheduler disconnects."),
     Setting("SCHEDULER_SYNC_INTERVAL", float, 0.2, "Seconds between the scheduler's reads of newly queued and canceled jobs."),
     Setting("SCHEDULER_FULL_SYNC_INTERVAL", float, 10.0, "Seconds between full reloads of the in-memory queue, nodes and job types."),

@@ -1,6 +1,7 @@
 """The local cluster, driven over real HTTP by the unmodified pymesos.MesosSchedulerDriver."""
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import subprocess
@@ -158,7 +159,7 @@ def drivers():
 
     def start(cluster, framework=None, **kwargs):
         sched = Recorder()
-        info = {"user": "", "name": "test-framework", "failover_timeout": 60.0}
+        info = {"user": getpass.getuser(), "name": "test-framework", "failover_timeout": 60.0}
         info.update(framework or {})
         driver = MesosSchedulerDriver(sched, info, cluster.address, **kwargs)
         driver.start()
@@ -533,7 +534,7 @@ def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
             time.sleep(0.05)
         sched = Recorder()
-        driver = MesosSchedulerDriver(sched, {"user": "", "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}")
+        driver = MesosSchedulerDriver(sched, {"user": getpass.getuser(), "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}")
         driver.start()
         offer = take(sched.offers)
         driver.launchTasks(offer["id"], [task_info("cli-1", offer, ["sleep", "60"])])
@@ -554,3 +555,16 @@ def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_subscribe_needs_a_user_and_tasks_need_one_that_exists(cluster, drivers):
+    call = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "no-user"}}}
+    answer = requests.post(cluster.url + "/api/v1/scheduler", json=call, headers={"Accept": "application/json"},
+                           timeout=5, stream=True)
+    assert answer.status_code == 400 and "framework_info.user" in answer.text
+
+    driver, sched = drivers(cluster, framework={"user": ""})
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("empty-user", offer, ["/bin/true"])])
+    status = take(sched.updates, lambda s: s["task_id"]["value"] == "empty-user")
+    assert status["state"] == "TASK_FAILED" and "user '' does not exist" in status["message"]

@@ -100,3 +100,21 @@ def test_a_running_update_is_recorded_and_acknowledged(session):
     session.expire_all()
     started = session.get(JobExecution, exe.id).job_started
     assert started is not None and started.replace(tzinfo=timezone.utc).timestamp() == 1_700_000_000.0
+
+
+def test_framework_info_names_a_real_user_and_checkpoints(monkeypatch):
+    import getpass
+
+    from app.settings import settings
+    from workers.scheduler.core import framework_info
+
+    info = framework_info("fw-1")
+    assert info["user"] == getpass.getuser() and info["checkpoint"] is True
+    assert info["id"] == {"value": "fw-1"} and {"type": "MULTI_ROLE"} in info["capabilities"]
+    monkeypatch.setenv("FRAMEWORK_USER", "nobody")
+    settings.reload()
+    try:
+        assert framework_info()["user"] == "nobody" and "id" not in framework_info()
+    finally:
+        monkeypatch.undo()
+        settings.reload()

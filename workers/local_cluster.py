@@ -69,6 +69,7 @@ import itertools
 import json
 import logging
 import os
+import pwd
 import queue
 import re
 import select
@@ -223,6 +224,14 @@ def _validate_id(value: Any) -> str | None:
     if any(not ch.isprintable() or ch.isspace() for ch in value):
         return "ID must not contain whitespace or unprintable characters"
     return None
+
+
+def _user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return bool(user)
 
 
 def _describe_exit(returncode: int) -> str:
@@ -752,6 +761,9 @@ class LocalCluster:
             return
         subscribe = call.get("subscribe") or {}
         info = dict(subscribe.get("framework_info") or {})
+        if not isinstance(info.get("user"), str):  # a required field of FrameworkInfo
+            h.reply(400, "Failed to validate scheduler::Call: Expecting 'framework_info.user' to be present\n")
+            return
         framework_id = (call.get("framework_id") or {}).get("value") or (info.get("id") or {}).get("value")
         with self._lock:
             if not framework_id:
@@ -980,6 +992,11 @@ class LocalCluster:
             problems.append(f"Task uses more resources {resources} than available {pool}")
         if problems:
             self._reject(fw, ti, agent, "TASK_ERROR", "REASON_TASK_INVALID", "; ".join(problems))
+            return pool
+        user = (command or {}).get("user") or fw.info.get("user") or ""
+        if not _user_exists(user):  # an agent switching to the framework's user cannot create the sandbox
+            self._reject(fw, ti, agent, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED",
+                         f"Failed to create sandbox: user '{user}' does not exist on agent {agent.hostname}")
             return pool
         task = _Task(task_id, fw.id, agent, agent.id, ti, resources)
         task.holds_resources = True

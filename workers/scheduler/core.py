@@ -10,6 +10,7 @@ Run it with `python -m workers.scheduler`; MESOS_MASTER names the master (the lo
 """
 from __future__ import annotations
 
+import getpass
 import logging
 import signal
 import socket
@@ -34,6 +35,18 @@ from workers.scheduler.report import Counters
 from workers.scheduler.running import RunningTask
 
 log = logging.getLogger("scale.scheduler")
+
+
+def framework_info(framework_id: str | None = None) -> dict:
+    """FrameworkInfo as a real master needs it: a user that exists on the agents (an empty one fails every
+    task on agents that switch users), checkpointing (tasks survive an agent restart), roles under MULTI_ROLE."""
+    info = {"user": settings.FRAMEWORK_USER or getpass.getuser(), "name": settings.FRAMEWORK_NAME,
+            "hostname": socket.gethostname(), "checkpoint": True,
+            "failover_timeout": settings.FRAMEWORK_FAILOVER_TIMEOUT, "roles": [settings.FRAMEWORK_ROLE],
+            "capabilities": [{"type": "MULTI_ROLE"}]}
+    if framework_id:
+        info["id"] = {"value": framework_id}
+    return info
 
 SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
 
@@ -463,12 +476,7 @@ class SchedulerCore:
             row = session.get(SchedulerRow, 1)
             return row.framework_id if row else None
 
-        framework = {"user": "", "name": settings.FRAMEWORK_NAME, "hostname": socket.gethostname(),
-                     "failover_timeout": settings.FRAMEWORK_FAILOVER_TIMEOUT, "roles": [settings.FRAMEWORK_ROLE],
-                     "capabilities": [{"type": "MULTI_ROLE"}]}
-        framework_id = with_retry(read)
-        if framework_id:
-            framework["id"] = {"value": framework_id}
+        framework = framework_info(with_retry(read))
         return MesosSchedulerDriver(ScaleScheduler(self), framework, settings.MESOS_MASTER,
                                     use_addict=False, implicit_acknowledgements=False)
 

@@ -118,3 +118,19 @@ def test_framework_info_names_a_real_user_and_checkpoints(monkeypatch):
     finally:
         monkeypatch.undo()
         settings.reload()
+
+
+def test_an_error_event_stops_the_scheduler_instead_of_resubscribing(session):
+    import threading
+
+    from workers.scheduler.callbacks import ScaleScheduler
+
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    runner = threading.Thread(target=core.run, daemon=True)
+    runner.start()
+    ScaleScheduler(core).error(driver, "Framework has been removed")
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert core.fatal_error == "Framework has been removed"
+    assert "stop" in [name for name, _ in driver.calls]  # the driver is stopped, not left reconnecting

@@ -46,3 +46,4 @@ class ScaleScheduler(Scheduler):
     def error(self, driver, message):
         log.error("master reported an error: %s", message)
         self.core.warn("mesos-error", "Mesos error", str(message))
+        self.core.fail(str(message))  # Mesos sends ERROR only when the framework must stop

@@ -57,6 +57,7 @@ class SchedulerCore:
         self.wake = threading.Event()
         self.queue_changed = threading.Event()  # set by the queue notification listener
         self.stopping = threading.Event()
+        self.fatal_error: str | None = None
         self.offers: dict[str, HeldOffer] = {}
         self.pending_updates: list[dict] = []
         self.lost_agents: list[str] = []
@@ -521,6 +522,13 @@ class SchedulerCore:
         self.stopping.set()
         self.wake.set()
 
+    def fail(self, reason: str) -> None:
+        """The master refused this framework for good (removed, or failed over to another scheduler):
+        resubscribing with the same id would loop, so stop and let an operator decide."""
+        log.critical("stopping: the Mesos master reported %r; this framework cannot continue", reason)
+        self.fatal_error = reason
+        self.stop()
+
 
 def main() -> None:
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -529,4 +537,6 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: core.stop())
     log.info("scheduler starting, master %s", settings.MESOS_MASTER)
     core.run()
+    if core.fatal_error:
+        raise SystemExit(f"scheduler stopped: {core.fatal_error}")
 

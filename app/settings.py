@@ -42,6 +42,8 @@ REGISTRY: list[Setting] = [
     Setting("LOCAL_CLUSTER_MEM", float, 0.0, "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents."),
     Setting("LOCAL_CLUSTER_DISK", float, 0.0, "Disk (MiB) offered per agent; 0 means free disk of SCALE_VAR_DIR divided by the agents."),
     Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
+    Setting("LOCAL_CLUSTER_TASK_ENV", str, '{"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}',
+            "Base environment of every task, as a JSON object (like a Mesos agent's --executor_environment_variables); the cluster's own environment is never passed on."),
     Setting("FRAMEWORK_NAME", str, "scale", "Mesos framework name."),
     Setting("FRAMEWORK_ROLE", str, "*", "Mesos role the framework registers with."),
     Setting("FRAMEWORK_USER", str, "", "User the framework's tasks run as on the agents (FrameworkInfo.user); empty means the user running the scheduler."),

@@ -568,3 +568,17 @@ def test_subscribe_needs_a_user_and_tasks_need_one_that_exists(cluster, drivers)
     driver.launchTasks(offer["id"], [task_info("empty-user", offer, ["/bin/true"])])
     status = take(sched.updates, lambda s: s["task_id"]["value"] == "empty-user")
     assert status["state"] == "TASK_FAILED" and "user '' does not exist" in status["message"]
+
+
+def test_tasks_get_an_agents_environment_not_the_clusters(cluster, drivers, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALE_SECRET_FOR_TEST", "database-password")  # in the cluster's own environment
+    out = tmp_path / "env.txt"
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    task = task_info("env-1", offer, ["/bin/sh", "-c", f"env > {out}"], env={"FROM_COMMAND": "yes"})
+    driver.launchTasks(offer["id"], [task])
+    assert take(sched.updates, lambda s: s["task_id"]["value"] == "env-1" and s["state"] == "TASK_FINISHED")
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert "SCALE_SECRET_FOR_TEST" not in seen and "VIRTUAL_ENV" not in seen
+    assert seen["FROM_COMMAND"] == "yes" and seen["MESOS_TASK_ID"] == "env-1"
+    assert seen["PATH"] == "/usr/local/bin:/usr/bin:/bin"

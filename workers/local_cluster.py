@@ -226,6 +226,20 @@ def _validate_id(value: Any) -> str | None:
     return None
 
 
+def task_base_environment() -> dict[str, str]:
+    """The environment every task starts from (LOCAL_CLUSTER_TASK_ENV), plus HOME and USER of the agent's user."""
+    from app.settings import settings
+
+    try:
+        base = json.loads(settings.LOCAL_CLUSTER_TASK_ENV or "{}")
+    except ValueError as exc:
+        raise ValueError(f"LOCAL_CLUSTER_TASK_ENV is not a JSON object: {exc}") from None
+    if not isinstance(base, dict):
+        raise ValueError("LOCAL_CLUSTER_TASK_ENV must be a JSON object of variable names to values")
+    user = pwd.getpwuid(os.getuid())
+    return {"HOME": user.pw_dir, "USER": user.pw_name, **{str(k): str(v) for k, v in base.items()}}
+
+
 def _user_exists(user: str) -> bool:
     try:
         pwd.getpwnam(user)
@@ -1191,7 +1205,7 @@ class LocalCluster:
             if not argv:
                 argv = [executable]
         sandbox = self.sandbox_root / task.id
-        env = dict(os.environ)
+        env = task_base_environment()  # as an agent gives it: never the cluster's own (venv PATH, database URL)
         for var in (command.get("environment") or {}).get("variables") or []:
             if var.get("type", "VALUE") == "VALUE" and var.get("name"):
                 env[str(var["name"])] = str(var.get("value", ""))

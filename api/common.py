@@ -1,6 +1,7 @@
 """Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -259,12 +260,18 @@ def paginate_list(items: list, serialize: Callable[[Any], dict] = lambda x: x) -
 
 # ---------------------------------------------------------------- request bodies
 
+def _refuse_constant(literal: str) -> Any:
+    raise ValueError(f"{literal} is not JSON")
+
+
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        if request.data:
-            raise bad_request("The request body is not valid JSON")
+    """The JSON object body; Python's NaN/Infinity extensions are refused like any invalid JSON."""
+    if not request.get_data():
         return {}
+    try:
+        body = json.loads(request.get_data(), parse_constant=_refuse_constant)
+    except ValueError:
+        raise bad_request("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object")
     reject_nul(body, "The request body")

@@ -7,6 +7,7 @@ import is only complete when the caller commits (any SpecError means: roll back)
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,12 @@ class FieldRule:
     minimum: float | None = None
     exclusive: bool = False  # the minimum itself is refused
     nullable: bool = True
+    maximum: float | None = None  # numbers must also be finite
+
+
+# Resources no node can ever offer would leave the job queued forever.
+MAX_CPUS = 1024
+MAX_MIB = 2 ** 31 - 1
 
 
 _STR = FieldRule("str")
@@ -65,10 +72,10 @@ JOB_TYPE_FIELDS: dict[str, FieldRule] = {
     "timeout": FieldRule("int", 0, nullable=False),
     "max_scheduled": FieldRule("int", 1),
     "max_tries": FieldRule("int", 0, nullable=False),
-    "cpus_required": FieldRule("number", 0, exclusive=True, nullable=False),
-    "mem_required": FieldRule("number", 0, exclusive=True, nullable=False),
-    "disk_out_const_required": FieldRule("number", 0, nullable=False),
-    "disk_out_mult_required": FieldRule("number", 0, nullable=False),
+    "cpus_required": FieldRule("number", 0, exclusive=True, nullable=False, maximum=MAX_CPUS),
+    "mem_required": FieldRule("number", 0, exclusive=True, nullable=False, maximum=MAX_MIB),
+    "disk_out_const_required": FieldRule("number", 0, nullable=False, maximum=MAX_MIB),
+    "disk_out_mult_required": FieldRule("number", 0, nullable=False, maximum=MAX_MIB),
 }
 JOB_TYPE_DOCUMENTS = ("interface", "error_mapping", "trigger_rule")
 RECIPE_TYPE_FIELDS: dict[str, FieldRule] = {"title": _STR, "description": _STR}
@@ -123,6 +130,12 @@ def _check_fields(doc: Mapping[str, Any], rules: Mapping[str, FieldRule], model:
                 c.add("INVALID_TYPE", f"{where}: '{name}' must be a number, got {describe(value)}")
                 continue
             value = float(value)
+            if not math.isfinite(value):
+                c.add("INVALID_VALUE", f"{where}: '{name}' must be a finite number, got {value}")
+                continue
+        if rule.maximum is not None and value > rule.maximum:
+            c.add("INVALID_VALUE", f"{where}: '{name}' must be at most {rule.maximum:g}, got {value}")
+            continue
         if rule.minimum is not None and (value <= rule.minimum if rule.exclusive else value < rule.minimum):
             bound = f"greater than {rule.minimum:g}" if rule.exclusive else f"at least {rule.minimum:g}"
             c.add("INVALID_VALUE", f"{where}: '{name}' must be {bound}, got {value}")

@@ -36,7 +36,7 @@ REGISTRY: list[Setting] = [
     Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
     Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
     Setting("MESOS_MASTER", str, "127.0.0.1:5050", "Mesos master host:port the scheduler subscribes to; unset means 127.0.0.1:LOCAL_CLUSTER_PORT (the local cluster)."),
-    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on; unset means the port of a loopback MESOS_MASTER. Both set with different ports is refused."),
+    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on; unset means the port of a loopback MESOS_MASTER; differing ports are refused."),
     Setting("LOCAL_CLUSTER_AGENTS", int, 1, "Number of simulated agents the local cluster offers (machine resources are split between them)."),
     Setting("LOCAL_CLUSTER_CPUS", float, 0.0, "CPUs offered per agent; 0 means this machine's CPU count divided by the agents."),
     Setting("LOCAL_CLUSTER_MEM", float, 0.0, "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents."),

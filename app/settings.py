@@ -35,8 +35,8 @@ REGISTRY: list[Setting] = [
     Setting("API_PORT", int, 8000, "Port of the REST API."),
     Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
     Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
-    Setting("MESOS_MASTER", str, "127.0.0.1:5050", "Mesos master host:port the scheduler subscribes to (the local cluster by default)."),
-    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on."),
+    Setting("MESOS_MASTER", str, "127.0.0.1:5050", "Mesos master host:port the scheduler subscribes to; unset means 127.0.0.1:LOCAL_CLUSTER_PORT (the local cluster)."),
+    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on; unset means the port of a loopback MESOS_MASTER; differing ports are refused."),
     Setting("LOCAL_CLUSTER_AGENTS", int, 1, "Number of simulated agents the local cluster offers (machine resources are split between them)."),
     Setting("LOCAL_CLUSTER_CPUS", float, 0.0, "CPUs offered per agent; 0 means this machine's CPU count divided by the agents."),
     Setting("LOCAL_CLUSTER_MEM", float, 0.0, "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents."),
@@ -69,6 +69,33 @@ REGISTRY: list[Setting] = [
 _BY_NAME = {s.name: s for s in REGISTRY}
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "")
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def resolve_cluster(env: Any) -> tuple[str, int, str]:
+    """(MESOS_MASTER, LOCAL_CLUSTER_PORT, conflict message or "") from one setting unless both are given.
+
+    Only LOCAL_CLUSTER_PORT set: the master is 127.0.0.1 on that port. Only a loopback MESOS_MASTER
+    set: the local cluster serves on its port. Both set, loopback master, different ports: a conflict.
+    """
+    master, port = env.get("MESOS_MASTER") or "", env.get("LOCAL_CLUSTER_PORT") or ""
+    default_master, default_port = _BY_NAME["MESOS_MASTER"].default, _BY_NAME["LOCAL_CLUSTER_PORT"].default
+    if not master:
+        return (f"127.0.0.1:{int(port)}" if port else default_master), int(port or default_port), ""
+    host, _, master_port = master.rpartition(":")
+    if not is_loopback(host) or not master_port.isdigit():
+        return master, int(port or default_port), ""
+    if port and int(port) != int(master_port):
+        return master, int(port), (f"MESOS_MASTER={master} names this machine on port {master_port} but "
+                                   f"LOCAL_CLUSTER_PORT={port}: the scheduler would not reach the local cluster; "
+                                   "set only one of them, or the same port in both")
+    return master, int(master_port), ""
+
+
 class _Settings:
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
@@ -84,7 +111,13 @@ class _Settings:
                 values[s.name] = _bool(raw)
             else:
                 values[s.name] = s.type(raw)
+        values["MESOS_MASTER"], values["LOCAL_CLUSTER_PORT"], self.conflict = resolve_cluster(os.environ)
         self._values = values
+
+    def check(self) -> None:
+        """Refuse to start (SystemExit with the message) when settings contradict each other."""
+        if self.conflict:
+            raise SystemExit(self.conflict)
 
     def __getattr__(self, name: str) -> Any:
         try:

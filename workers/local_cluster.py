@@ -1401,6 +1401,7 @@ class LocalCluster:
 def main(argv: list[str] | None = None) -> int:
     from app.settings import settings
 
+    settings.check()
     parser = argparse.ArgumentParser(
         prog="python -m workers.local_cluster",
         description="A Mesos master plus agents on this machine, serving the v1 scheduler API.",

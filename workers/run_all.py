@@ -1,7 +1,8 @@
 """`make run`: start every process of the Procfile with honcho, after printing where to find them.
 
 Processes that an environment variable points elsewhere are left out: no `redis` when REDIS_URL
-names another host, no `cluster` when MESOS_MASTER names a real Mesos master.
+names another host, no `cluster` when MESOS_MASTER names a real Mesos master. MESOS_MASTER and
+LOCAL_CLUSTER_PORT come from one setting (app.settings.resolve_cluster); a contradiction is refused.
 """
 from __future__ import annotations
 
@@ -10,23 +11,21 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from app.settings import ROOT, settings
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "")
+from app.settings import ROOT, is_loopback, settings
 
 
 def processes() -> list[str]:
     names = [line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line]
     redis = urlparse(settings.REDIS_URL)
-    if redis.hostname not in LOCAL_HOSTS:
+    if not is_loopback(redis.hostname or ""):
         names.remove("redis")
-    master_host, _, master_port = settings.MESOS_MASTER.rpartition(":")
-    if master_host not in LOCAL_HOSTS or master_port != str(settings.LOCAL_CLUSTER_PORT):
+    if not is_loopback(settings.MESOS_MASTER.rpartition(":")[0]):
         names.remove("cluster")
     return names
 
 
 def main() -> None:
+    settings.check()
     redis = urlparse(settings.REDIS_URL)
     env = dict(os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir),
                PYTHONUNBUFFERED="1")

@@ -531,6 +531,7 @@ class SchedulerCore:
 
 
 def main() -> None:
+    settings.check()
     logging.basicConfig(level=settings.LOG_LEVEL, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     core = SchedulerCore()
     signal.signal(signal.SIGTERM, lambda *_: core.stop())

@@ -16,6 +16,7 @@ from scale_cli.types_cmd import find_type, split_ref
 EXIT_CODES = {"COMPLETED": 0, "FAILED": 3, "CANCELED": 4}
 ACTIVE = ("PENDING", "BLOCKED", "QUEUED", "RUNNING")
 POLL_SECONDS = 0.5
+BATCH_SIZE = 1000  # the most POST /queue/new-jobs/ takes at once
 
 
 def _file_id(value: str) -> int:
@@ -116,11 +117,19 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the final JS
 @_inputs
 @_files
 @_workspace
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Queue this many identical jobs (sent through POST /queue/new-jobs/, 1000 per request).")
 @_wait_option
 @_json
-def queue_job(type_ref, inputs, files, workspace, wait, as_json):
+def queue_job(type_ref, inputs, files, workspace, count, wait, as_json):
     job_type = find_type("/job-types/", *split_ref(type_ref))
-    job = client.post("/queue/new-job/", {"job_type_id": job_type["id"], "job_data": _data(inputs, files, workspace)})
+    item = {"job_type_id": job_type["id"], "job_data": _data(inputs, files, workspace)}
+    if count > 1:
+        if wait:
+            raise click.UsageError("--wait follows one job; queue several without it and watch them with `scale jobs`")
+        _queue_many(item, count, as_json)
+        return
+    job = client.post("/queue/new-job/", item)
     if not wait:
         print_json(job) if as_json else console.print(f"queued job {job['id']} ({job['status']})")
         return
@@ -135,6 +144,17 @@ def queue_job(type_ref, inputs, files, workspace, wait, as_json):
                       lambda rows: rows[0][1]["status"] if rows[0][1]["status"] in EXIT_CODES else None)
         console.print(f"job {job['id']}: {final}")
     raise SystemExit(EXIT_CODES[final])
+
+
+def _queue_many(item: dict, count: int, as_json: bool) -> None:
+    ids: list[int] = []
+    for start in range(0, count, BATCH_SIZE):
+        answer = client.post("/queue/new-jobs/", {"jobs": [item] * min(BATCH_SIZE, count - start)})
+        ids.extend(job["id"] for job in answer["jobs"])
+    if as_json:
+        print_json({"count": len(ids), "ids": ids})
+    else:
+        console.print(f"queued {len(ids)} jobs ({ids[0]}..{ids[-1]})")
 
 
 @queue.command(name="recipe", help="Queue a recipe of TYPE[:VERSION].")

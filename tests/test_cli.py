@@ -247,3 +247,15 @@ def test_status_without_a_scheduler_says_it_is_offline(api_url):
     result = scale("status")
     assert result.exit_code == 1
     assert "scheduler offline" in result.output and "queue" in result.output
+
+
+def test_queue_job_count_queues_many_in_batches(api_url, session, tmp_path):
+    assert scale("job-types", "apply", "-f", _job_type_file(tmp_path, "many", "/bin/true")).exit_code == 0
+    result = scale("queue", "job", "many", "--count", "1203", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["count"] == 1203 and len(set(answer["ids"])) == 1203
+    queued = json.loads(scale("jobs", "list", "--status", "QUEUED", "--json").output)
+    assert {j["job_type"]["name"] for j in queued} == {"many"}
+    refused = scale("queue", "job", "many", "--count", "2", "--wait")
+    assert refused.exit_code == 2 and "--wait follows one job" in refused.output

@@ -48,9 +48,24 @@ class System:
         self.api = f"http://127.0.0.1:{self.api_port}"
 
     def _start(self, name: str, argv: list[str]) -> None:
+        self.start_process(name, argv)
+
+    def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start one more process (logged to <dir>/<name>.log) that stop() also stops."""
         log = open(self.dir / f"{name}.log", "w")
-        self.procs.append(subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
         self.names.append(name)
+        return proc
+
+    def stop_process(self, proc: subprocess.Popen) -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        index = self.procs.index(proc)
+        del self.procs[index], self.names[index]
 
     def named_processes(self) -> dict[str, subprocess.Popen]:
         return dict(zip(self.names, self.procs))

@@ -32,7 +32,7 @@ from api.queries import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_m
 from api.resources.recipes import recipe_details, recipe_detail_url
 from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
-from app.services.jobs import create_job, queue_jobs, recipe_ids_for_jobs, requeue_jobs
+from app.services.jobs import create_job, recipe_ids_for_jobs, requeue_jobs
 from app.services.recipes import create_recipe
 from app.specs.base import is_int
 
@@ -107,9 +107,7 @@ class QueueNewJob(Resource):
             raise bad_request(f"Job type {job_type.name} {job_type.version} is archived (not active) and cannot be queued")
 
         def work() -> int:
-            job, _warnings = create_job(session, job_type, job_data)
-            queue_jobs(session, [job.id])
-            return job.id
+            return create_job(session, job_type, job_data, queued=True)[0].id
 
         job_id = _commit_or_rollback(session, work)
         return job_details(session, job_id, just_created=True), 201, {"Location": job_detail_url(job_id)}

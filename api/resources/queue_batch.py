@@ -14,7 +14,7 @@ from api.common import bad_request, json_body, write
 from api.resources.queue import ns
 from api.session import get_session
 from app.models import JobType
-from app.services.jobs import create_job, current_revision, queue_jobs
+from app.services.jobs import create_job, current_revision
 from app.specs.base import SpecError, fits_db_int
 from app.specs.job_data import validate_job_data
 from app.services.lookups import lookup_files, lookup_workspaces
@@ -101,11 +101,10 @@ class QueueNewJobs(Resource):
             raise bad_request("Nothing was queued: " + "; ".join(problems), problems=problems)
 
         def work() -> list[int]:
-            jobs = [create_job(session, jt, data, validated=True, revision=revisions[jt.id], flush=False)[0] for jt, data in valid]
+            jobs = [create_job(session, jt, data, validated=True, revision=revisions[jt.id], flush=False, queued=True)[0]
+                    for jt, data in valid]
             session.flush()
-            ids = [job.id for job in jobs]
-            queue_jobs(session, ids)
-            return ids
+            return [job.id for job in jobs]
 
         ids = write(session, work)
         notify_queue_changed()

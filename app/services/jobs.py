@@ -37,8 +37,9 @@ def disk_required(job_type: JobType, input_bytes: int) -> tuple[float, float]:
 
 def create_job(session: Session, job_type: JobType, data: dict | None, *, event: TriggerEvent | None = None,
                priority: int | None = None, validated: bool = False, revision: JobTypeRevision | None = None,
-               flush: bool = True) -> tuple[Job, list]:
-    """A PENDING job of `job_type` with validated data. Returns (job, warnings).
+               flush: bool = True, queued: bool = False) -> tuple[Job, list]:
+    """A PENDING job of `job_type` with validated data (QUEUED when `queued`: inserted so, without a
+    second UPDATE). Returns (job, warnings).
 
     Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
     so the jobs are inserted together at their next flush.
@@ -59,6 +60,8 @@ def create_job(session: Session, job_type: JobType, data: dict | None, *, event:
         mem_required=job_type.mem_required, disk_in_required=disk_in, disk_out_required=disk_out,
         data=data, created=now, last_status_change=now, last_modified=now,
     )
+    if queued:
+        JOB.move(job, "QUEUED", now, ident="(new)")
     session.add(job)
     if flush:
         session.flush()

@@ -31,7 +31,7 @@ run: migrate
 
 # Stages of `make test`, each runnable alone.
 lint: install
-	$(STAGE); $(BIN)/ruff check . && $(DONE)
+	$(STAGE); $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(DONE)
 
 types: install
 	$(STAGE); $(BIN)/mypy app/specs app/scheduling && $(DONE)

@@ -1,4 +1,5 @@
 """Celery configuration. Values come from app.settings (environment variables)."""
+
 from app.settings import settings
 from tasks.schedules import AnchoredPeriod
 

@@ -1,4 +1,5 @@
 """The REST API: a Flask app with Flask-RESTX namespaces, one module per resource group."""
+
 from __future__ import annotations
 
 import importlib

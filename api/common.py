@@ -1,4 +1,5 @@
 """Conventions every list and write endpoint shares: parameters, errors, ordering, pagination."""
+
 from __future__ import annotations
 
 import json
@@ -52,6 +53,7 @@ def get_or_404(session: Session, model, ident: Any, what: str):
 
 # ---------------------------------------------------------------- query parameters
 
+
 def reject_nul(value: Any, where: str) -> None:
     """Refuse strings no database column or process argument can hold, at any depth: NUL characters
     (PostgreSQL text) and lone surrogates such as "\\udce9" (not encodable as UTF-8)."""
@@ -61,8 +63,9 @@ def reject_nul(value: Any, where: str) -> None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise bad_request(f"{where} holds a lone surrogate ({value[exc.start:exc.end]!r}), which is not valid "
-                              "Unicode text") from None
+            raise bad_request(
+                f"{where} holds a lone surrogate ({value[exc.start : exc.end]!r}), which is not valid Unicode text"
+            ) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             reject_nul(key, where)
@@ -102,8 +105,6 @@ def param_str_list(name: str, choices: Sequence[str] | None = None) -> list[str]
     return values
 
 
-
-
 def _to_int(name: str, value: str) -> int:
     try:
         number = int(value)
@@ -114,7 +115,9 @@ def _to_int(name: str, value: str) -> int:
     return number
 
 
-def param_int(name: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None) -> int | None:
+def param_int(
+    name: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
     values = _values(name)
     if not values:
         return default
@@ -158,7 +161,9 @@ def parse_timestamp(name: str, value: str, now: datetime | None = None) -> datet
                 duration = duration.totimedelta(end=now or utcnow())
             return (now or utcnow()) - duration
         except (isodate.ISO8601Error, ValueError, OverflowError):
-            raise bad_request(f"Parameter '{name}' is not a valid ISO-8601 duration (or reaches before year 1): '{value}'") from None
+            raise bad_request(
+                f"Parameter '{name}' is not a valid ISO-8601 duration (or reaches before year 1): '{value}'"
+            ) from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -173,12 +178,18 @@ def param_timestamp(name: str, default: datetime | None = None) -> datetime | No
     return parse_timestamp(name, values[-1]) if values else default
 
 
-def time_range(default_started: datetime | None = None, default_ended: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+def time_range(
+    default_started: datetime | None = None, default_ended: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
     """The `started`/`ended` pair; equal or reversed ranges are refused."""
     started = param_timestamp("started", default_started)
     ended = param_timestamp("ended", default_ended)
     if started is not None and ended is not None and started >= ended:
-        raise bad_request("Parameter 'started' must be before 'ended'" if started > ended else "Parameters 'started' and 'ended' must not be equal")
+        raise bad_request(
+            "Parameter 'started' must be before 'ended'"
+            if started > ended
+            else "Parameters 'started' and 'ended' must not be equal"
+        )
     return started, ended
 
 
@@ -198,6 +209,7 @@ def filter_in(stmt: Select, column, values: Iterable) -> Select:
 
 
 # ---------------------------------------------------------------- ordering and pages
+
 
 def apply_order(stmt: Select, fields: Mapping[str, Any], default: Sequence[str], tiebreak=None) -> Select:
     """Apply repeatable `order` parameters (`-` for descending, `__` for nested fields).
@@ -230,7 +242,9 @@ def _page_url(page: int) -> str:
     return f"{request.base_url}?{urlencode(args, doseq=True)}"
 
 
-def paginate(session: Session, stmt: Select, serialize: Callable[[Any], dict], count_stmt: Select | None = None) -> dict[str, Any]:
+def paginate(
+    session: Session, stmt: Select, serialize: Callable[[Any], dict], count_stmt: Select | None = None
+) -> dict[str, Any]:
     """Run one page of `stmt` and wrap it in the `{count, next, previous, results}` envelope."""
     page, page_size = page_params()
     if count_stmt is None:
@@ -255,10 +269,11 @@ def paginate_list(items: list, serialize: Callable[[Any], dict] = lambda x: x) -
     """Paginate an in-memory list (summaries computed in Python)."""
     page, page_size = page_params()
     start = (page - 1) * page_size
-    return page_envelope([serialize(i) for i in items[start:start + page_size]], len(items), page, page_size)
+    return page_envelope([serialize(i) for i in items[start : start + page_size]], len(items), page, page_size)
 
 
 # ---------------------------------------------------------------- request bodies
+
 
 def _refuse_constant(literal: str) -> Any:
     raise ValueError(f"{literal} is not JSON")
@@ -352,6 +367,7 @@ NAME_PATTERN = STABLE_NAME
 
 # ---------------------------------------------------------------- OpenAPI descriptions of the conventions
 # For `@ns.doc(params={...})`, so /swagger.json (and the property-based test over it) knows each query.
+
 
 def query_param(description: str, type_: str = "string", enum: Sequence[str] | None = None) -> dict[str, Any]:
     param: dict[str, Any] = {"in": "query", "description": description, "type": type_}

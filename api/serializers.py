@@ -1,4 +1,5 @@
 """Model -> JSON, with the field names the specification shows. One function per shape."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,12 +22,40 @@ def error(e: m.Error | None) -> dict | None:
     return _fields(e, ("id", "name", "title", "description", "category", "created", "last_modified"))
 
 
-JOB_TYPE_BASE = ("id", "name", "version", "title", "description", "category", "author_name", "author_url",
-                 "is_system", "is_long_running", "is_active", "is_operational", "is_paused", "icon_code")
-JOB_TYPE_LIST = JOB_TYPE_BASE + ("uses_docker", "docker_privileged", "docker_image", "revision_num", "priority",
-                                 "max_scheduled", "timeout", "max_tries", "cpus_required", "mem_required",
-                                 "disk_out_const_required", "disk_out_mult_required", "created", "archived",
-                                 "paused", "last_modified")
+JOB_TYPE_BASE = (
+    "id",
+    "name",
+    "version",
+    "title",
+    "description",
+    "category",
+    "author_name",
+    "author_url",
+    "is_system",
+    "is_long_running",
+    "is_active",
+    "is_operational",
+    "is_paused",
+    "icon_code",
+)
+JOB_TYPE_LIST = JOB_TYPE_BASE + (
+    "uses_docker",
+    "docker_privileged",
+    "docker_image",
+    "revision_num",
+    "priority",
+    "max_scheduled",
+    "timeout",
+    "max_tries",
+    "cpus_required",
+    "mem_required",
+    "disk_out_const_required",
+    "disk_out_mult_required",
+    "created",
+    "archived",
+    "paused",
+    "last_modified",
+)
 
 
 def job_type_base(jt: m.JobType | None) -> dict | None:
@@ -64,26 +93,65 @@ def trigger_event(ev: m.TriggerEvent | None) -> dict | None:
     return {"id": ev.id, "type": ev.type, "rule": rule, "occurred": iso(ev.occurred)}
 
 
-JOB_BASE = ("id", "status", "priority", "num_exes", "timeout", "max_tries", "cpus_required", "mem_required",
-            "disk_in_required", "disk_out_required", "created", "queued", "started", "ended",
-            "last_status_change", "last_modified")
+JOB_BASE = (
+    "id",
+    "status",
+    "priority",
+    "num_exes",
+    "timeout",
+    "max_tries",
+    "cpus_required",
+    "mem_required",
+    "disk_in_required",
+    "disk_out_required",
+    "created",
+    "queued",
+    "started",
+    "ended",
+    "last_status_change",
+    "last_modified",
+)
 
 
 def job(j: m.Job) -> dict:
-    out = {"id": j.id, "job_type": job_type_base(j.job_type), "job_type_rev": job_type_rev(j.job_type_rev),
-           "event": trigger_event(j.event), "error": error(j.error)}
+    out = {
+        "id": j.id,
+        "job_type": job_type_base(j.job_type),
+        "job_type_rev": job_type_rev(j.job_type_rev),
+        "event": trigger_event(j.event),
+        "error": error(j.error),
+    }
     out.update(_fields(j, JOB_BASE))
     return out
 
 
 def job_brief(j: m.Job) -> dict:
-    return {"id": j.id, "job_type": job_type_base(j.job_type), "job_type_rev": {"id": j.job_type_rev_id},
-            "event": {"id": j.event_id}, "error": error(j.error), "status": j.status, "priority": j.priority,
-            "num_exes": j.num_exes}
+    return {
+        "id": j.id,
+        "job_type": job_type_base(j.job_type),
+        "job_type_rev": {"id": j.job_type_rev_id},
+        "event": {"id": j.event_id},
+        "error": error(j.error),
+        "status": j.status,
+        "priority": j.priority,
+        "num_exes": j.num_exes,
+    }
 
 
-NODE_FIELDS = ("id", "hostname", "port", "slave_id", "pause_reason", "is_paused", "is_paused_errors", "is_active",
-               "archived", "created", "last_offer", "last_modified")
+NODE_FIELDS = (
+    "id",
+    "hostname",
+    "port",
+    "slave_id",
+    "pause_reason",
+    "is_paused",
+    "is_paused_errors",
+    "is_active",
+    "archived",
+    "created",
+    "last_offer",
+    "last_modified",
+)
 
 
 def node(n: m.Node | None) -> dict | None:
@@ -94,9 +162,25 @@ def node_brief(n: m.Node | None) -> dict | None:
     return None if n is None else {"id": n.id, "hostname": n.hostname, "port": n.port, "slave_id": n.slave_id}
 
 
-EXE_TIMES = ("status", "command_arguments", "timeout", "pre_started", "pre_completed", "pre_exit_code",
-             "job_started", "job_completed", "job_exit_code", "post_started", "post_completed", "post_exit_code",
-             "created", "queued", "started", "ended", "last_modified")
+EXE_TIMES = (
+    "status",
+    "command_arguments",
+    "timeout",
+    "pre_started",
+    "pre_completed",
+    "pre_exit_code",
+    "job_started",
+    "job_completed",
+    "job_exit_code",
+    "post_started",
+    "post_completed",
+    "post_exit_code",
+    "created",
+    "queued",
+    "started",
+    "ended",
+    "last_modified",
+)
 EXE_RESOURCES = ("cpus_scheduled", "mem_scheduled", "disk_in_scheduled", "disk_out_scheduled", "disk_total_scheduled")
 
 
@@ -121,8 +205,19 @@ def job_exe_detail(e: m.JobExecution, stdout_url: str | None = None, stderr_url:
     return out
 
 
-WORKSPACE_FIELDS = ("id", "name", "title", "description", "base_url", "is_active", "used_size", "total_size",
-                    "created", "archived", "last_modified")
+WORKSPACE_FIELDS = (
+    "id",
+    "name",
+    "title",
+    "description",
+    "base_url",
+    "is_active",
+    "used_size",
+    "total_size",
+    "created",
+    "archived",
+    "last_modified",
+)
 
 
 def workspace(w: m.Workspace | None) -> dict | None:
@@ -135,8 +230,23 @@ def workspace_detail(w: m.Workspace) -> dict:
     return out
 
 
-FILE_FIELDS = ("id", "file_name", "media_type", "file_size", "is_deleted", "uuid", "created", "deleted",
-               "data_started", "data_ended", "geometry", "center_point", "meta_data", "countries", "last_modified")
+FILE_FIELDS = (
+    "id",
+    "file_name",
+    "media_type",
+    "file_size",
+    "is_deleted",
+    "uuid",
+    "created",
+    "deleted",
+    "data_started",
+    "data_ended",
+    "geometry",
+    "center_point",
+    "meta_data",
+    "countries",
+    "last_modified",
+)
 
 
 def data_types(value: str | None) -> list[str]:
@@ -166,9 +276,16 @@ def source_file(f: m.ScaleFile) -> dict:
 
 def product_file(f: m.ScaleFile, jt: m.JobType | None = None) -> dict:
     out = scale_file(f)
-    out.update(is_operational=f.is_operational, is_published=f.is_published, published=iso(f.published),
-               unpublished=iso(f.unpublished), has_been_published=f.has_been_published,
-               job_type=job_type_base(jt), job={"id": f.job_id}, job_exe={"id": f.job_exe_id})
+    out.update(
+        is_operational=f.is_operational,
+        is_published=f.is_published,
+        published=iso(f.published),
+        unpublished=iso(f.unpublished),
+        has_been_published=f.has_been_published,
+        job_type=job_type_base(jt),
+        job={"id": f.job_id},
+        job_exe={"id": f.job_exe_id},
+    )
     return out
 
 
@@ -179,5 +296,19 @@ def recipe_type_base(rt: m.RecipeType | None) -> dict | None:
 
 
 def recipe_type(rt: m.RecipeType) -> dict:
-    return _fields(rt, ("id", "name", "version", "title", "description", "is_active", "definition", "revision_num",
-                        "created", "archived", "last_modified"))
+    return _fields(
+        rt,
+        (
+            "id",
+            "name",
+            "version",
+            "title",
+            "description",
+            "is_active",
+            "definition",
+            "revision_num",
+            "created",
+            "archived",
+            "last_modified",
+        ),
+    )

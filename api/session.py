@@ -1,4 +1,5 @@
 """The request's database session: a leaf module, so resources and console views need not import `api`."""
+
 from __future__ import annotations
 
 from flask import g

@@ -14,6 +14,7 @@ Placeholders (job interface 1.0):
   that is where the algorithm writes the output.
 A token that refers to an optional input which was not given is left out entirely (flag included).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,9 @@ def _with_flag(flag: str, values: list[str]) -> list[str]:
 class _Resolver:
     """Values for placeholder names, recording a problem for anything that cannot be filled."""
 
-    def __init__(self, interface: dict, job_data: dict, input_paths: InputPaths,
-                 job_output_dir: str, c: Collector) -> None:
+    def __init__(
+        self, interface: dict, job_data: dict, input_paths: InputPaths, job_output_dir: str, c: Collector
+    ) -> None:
         self.inputs = {e["name"]: e for e in interface.get("input_data", [])}
         self.outputs = {e["name"] for e in interface.get("output_data", [])}
         self.properties = property_values(job_data)
@@ -62,15 +64,20 @@ class _Resolver:
             return [self.job_output_dir]
         spec = self.inputs.get(name)
         if spec is None:
-            self._problem(name, "UNKNOWN_PLACEHOLDER", f"command_arguments: '{name}' is not an input, an output or "
-                                                       f"{JOB_OUTPUT_DIR}")
+            self._problem(
+                name,
+                "UNKNOWN_PLACEHOLDER",
+                f"command_arguments: '{name}' is not an input, an output or {JOB_OUTPUT_DIR}",
+            )
             return None
         required = spec.get("required", True)
         if spec.get("type") == "property":
             if name in self.properties:
                 return [self.properties[name]]
             if required:
-                self._problem(name, "MISSING_REQUIRED_INPUT", f"command_arguments: required input '{name}' has no value")
+                self._problem(
+                    name, "MISSING_REQUIRED_INPUT", f"command_arguments: required input '{name}' has no value"
+                )
             return None
         raw = self.input_paths.get(name)
         # A lone str/Path is one path; Path objects become str so argv holds only strings.
@@ -81,15 +88,17 @@ class _Resolver:
                 return None
             return paths
         if name in self.file_inputs_given:
-            self._problem(name, "MISSING_INPUT_PATHS", f"command_arguments: input '{name}' has files in the job data "
-                                                       f"but no local path was provided for them")
+            self._problem(
+                name,
+                "MISSING_INPUT_PATHS",
+                f"command_arguments: input '{name}' has files in the job data but no local path was provided for them",
+            )
         elif required:
             self._problem(name, "MISSING_REQUIRED_INPUT", f"command_arguments: required input '{name}' has no files")
         return None
 
 
-def build_command_args(interface: dict, job_data: dict, *, input_paths: InputPaths,
-                       job_output_dir: str) -> list[str]:
+def build_command_args(interface: dict, job_data: dict, *, input_paths: InputPaths, job_output_dir: str) -> list[str]:
     """The argument list from the interface's command_arguments; raises SpecError listing every problem."""
     c = Collector()
     tokens = tokenize_command_arguments(interface.get("command_arguments") or "")
@@ -129,11 +138,11 @@ def split_command(command: str) -> list[str]:
     return words
 
 
-def build_argv(interface: dict, job_data: dict, *, input_paths: InputPaths,
-               job_output_dir: str) -> list[str]:
+def build_argv(interface: dict, job_data: dict, *, input_paths: InputPaths, job_output_dir: str) -> list[str]:
     """The full argv: the command's words followed by the substituted arguments."""
     return split_command(interface.get("command", "")) + build_command_args(
-        interface, job_data, input_paths=input_paths, job_output_dir=job_output_dir)
+        interface, job_data, input_paths=input_paths, job_output_dir=job_output_dir
+    )
 
 
 def display_command_arguments(args: list[str]) -> str:

@@ -1,4 +1,5 @@
 """Engine and session handling. One engine per process and URL; sessions are short-lived."""
+
 from __future__ import annotations
 
 import random

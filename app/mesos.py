@@ -10,10 +10,18 @@ from app.settings import settings
 RESOURCE_NAMES = ("cpus", "mem", "disk")
 
 # Mesos' own protobuf::isTerminalState: the task will not run again on its agent.
-TERMINAL_TASK_STATES = frozenset({
-    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED", "TASK_GONE",
-    "TASK_GONE_BY_OPERATOR",
-})
+TERMINAL_TASK_STATES = frozenset(
+    {
+        "TASK_FINISHED",
+        "TASK_FAILED",
+        "TASK_KILLED",
+        "TASK_LOST",
+        "TASK_ERROR",
+        "TASK_DROPPED",
+        "TASK_GONE",
+        "TASK_GONE_BY_OPERATOR",
+    }
+)
 # Not terminal for Mesos (the agent may come back), but the scheduler ends the execution there;
 # a later update for that task leads to a KILL.
 EXECUTION_ENDING_TASK_STATES = TERMINAL_TASK_STATES | {"TASK_UNREACHABLE", "TASK_UNKNOWN"}
@@ -29,7 +37,7 @@ def exe_id_from_task(task_id: str) -> int | None:
     if not task_id.startswith(TASK_PREFIX):
         return None
     try:
-        return int(task_id[len(TASK_PREFIX):])
+        return int(task_id[len(TASK_PREFIX) :])
     except ValueError:
         return None
 

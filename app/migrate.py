@@ -1,4 +1,5 @@
 """Bring a database to the newest schema and seed it: `python -m app.migrate`."""
+
 from __future__ import annotations
 
 from alembic import command

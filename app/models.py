@@ -1,4 +1,5 @@
 """The data model. SQLAlchemy 2.0 typed models; portable between SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Rows every installation has: the scheduler row and the builtin errors. Safe to run again."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -19,7 +20,11 @@ BUILTIN_ERRORS: dict[str, tuple[str, str, str]] = {
     "mesos-lost": ("Mesos Lost", "Mesos reported the task as lost.", "SYSTEM"),
     "task-launch": ("Task Launch", "The task could not be launched.", "SYSTEM"),
     "resource-starvation": ("Resource Starvation", "The execution waited too long for resources.", "SYSTEM"),
-    "algorithm-unknown": ("Algorithm Unknown", "The algorithm failed with an exit code that is not mapped to an error.", "ALGORITHM"),
+    "algorithm-unknown": (
+        "Algorithm Unknown",
+        "The algorithm failed with an exit code that is not mapped to an error.",
+        "ALGORITHM",
+    ),
     "missing-output": ("Missing Output", "A required output file was not produced.", "ALGORITHM"),
     "invalid-results-manifest": ("Invalid Results Manifest", "The results manifest could not be read.", "ALGORITHM"),
     "ingest-failed": ("Ingest Failed", "The file could not be stored into its workspace.", "DATA"),

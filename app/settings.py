@@ -4,6 +4,7 @@ Values come from the environment (same name). `settings.NAME` reads the current 
 tests can change the environment and call `settings.reload()`. The README's configuration
 table is generated from this registry (`python -m app.settings`).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,42 +28,148 @@ class Setting:
 
 
 REGISTRY: list[Setting] = [
-    Setting("SCALE_VAR_DIR", str, str(ROOT / "var"), "Directory for the embedded database, execution sandboxes, logs and local workspaces."),
+    Setting(
+        "SCALE_VAR_DIR",
+        str,
+        str(ROOT / "var"),
+        "Directory for the embedded database, execution sandboxes, logs and local workspaces.",
+    ),
     Setting("DATABASE_URL", str, "", "SQLAlchemy URL. Empty means SQLite at $SCALE_VAR_DIR/scale.db."),
     Setting("REDIS_URL", str, "redis://127.0.0.1:6379/0", "Redis used as the Celery broker and for scheduler status."),
-    Setting("CELERY_RESULT_BACKEND", str, "", "Celery result backend; empty disables results (tasks report through the database)."),
+    Setting(
+        "CELERY_RESULT_BACKEND",
+        str,
+        "",
+        "Celery result backend; empty disables results (tasks report through the database).",
+    ),
     Setting("API_HOST", str, "127.0.0.1", "Address the API (gunicorn) binds."),
     Setting("API_PORT", int, 8000, "Port of the REST API."),
     Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
     Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
-    Setting("MESOS_MASTER", str, "127.0.0.1:5050", "Mesos master host:port the scheduler subscribes to; unset means 127.0.0.1:LOCAL_CLUSTER_PORT (the local cluster)."),
-    Setting("LOCAL_CLUSTER_PORT", int, 5050, "Port the local cluster serves the Mesos v1 scheduler API on; unset means the port of a loopback MESOS_MASTER; differing ports are refused."),
-    Setting("LOCAL_CLUSTER_AGENTS", int, 1, "Number of simulated agents the local cluster offers (machine resources are split between them)."),
-    Setting("LOCAL_CLUSTER_CPUS", float, 0.0, "CPUs offered per agent; 0 means this machine's CPU count divided by the agents."),
-    Setting("LOCAL_CLUSTER_MEM", float, 0.0, "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents."),
-    Setting("LOCAL_CLUSTER_DISK", float, 0.0, "Disk (MiB) offered per agent; 0 means free disk of SCALE_VAR_DIR divided by the agents."),
+    Setting(
+        "MESOS_MASTER",
+        str,
+        "127.0.0.1:5050",
+        "Mesos master host:port the scheduler subscribes to; unset means 127.0.0.1:LOCAL_CLUSTER_PORT (the local cluster).",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_PORT",
+        int,
+        5050,
+        "Port the local cluster serves the Mesos v1 scheduler API on; unset means the port of a loopback MESOS_MASTER; differing ports are refused.",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_AGENTS",
+        int,
+        1,
+        "Number of simulated agents the local cluster offers (machine resources are split between them).",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_CPUS",
+        float,
+        0.0,
+        "CPUs offered per agent; 0 means this machine's CPU count divided by the agents.",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_MEM",
+        float,
+        0.0,
+        "Memory (MiB) offered per agent; 0 means this machine's memory divided by the agents.",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_DISK",
+        float,
+        0.0,
+        "Disk (MiB) offered per agent; 0 means free disk of SCALE_VAR_DIR divided by the agents.",
+    ),
     Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
-    Setting("LOCAL_CLUSTER_TASK_ENV", str, '{"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}',
-            "Base environment of every task, as a JSON object (like a Mesos agent's --executor_environment_variables); the cluster's own environment is never passed on."),
+    Setting(
+        "LOCAL_CLUSTER_TASK_ENV",
+        str,
+        '{"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}',
+        "Base environment of every task, as a JSON object (like a Mesos agent's --executor_environment_variables); the cluster's own environment is never passed on.",
+    ),
     Setting("FRAMEWORK_NAME", str, "scale", "Mesos framework name."),
     Setting("FRAMEWORK_ROLE", str, "*", "Mesos role the framework registers with."),
-    Setting("FRAMEWORK_USER", str, "", "User the framework's tasks run as on the agents (FrameworkInfo.user); empty means the user running the scheduler."),
-    Setting("FRAMEWORK_FAILOVER_TIMEOUT", float, 7 * 24 * 3600.0, "Seconds Mesos keeps the framework's tasks after the scheduler disconnects."),
-    Setting("SCHEDULER_SYNC_INTERVAL", float, 0.2, "Seconds between the scheduler's reads of newly queued and canceled jobs."),
-    Setting("SCHEDULER_FULL_SYNC_INTERVAL", float, 10.0, "Seconds between full reloads of the in-memory queue, nodes and job types."),
+    Setting(
+        "FRAMEWORK_USER",
+        str,
+        "",
+        "User the framework's tasks run as on the agents (FrameworkInfo.user); empty means the user running the scheduler.",
+    ),
+    Setting(
+        "FRAMEWORK_FAILOVER_TIMEOUT",
+        float,
+        7 * 24 * 3600.0,
+        "Seconds Mesos keeps the framework's tasks after the scheduler disconnects.",
+    ),
+    Setting(
+        "SCHEDULER_SYNC_INTERVAL",
+        float,
+        0.2,
+        "Seconds between the scheduler's reads of newly queued and canceled jobs.",
+    ),
+    Setting(
+        "SCHEDULER_FULL_SYNC_INTERVAL",
+        float,
+        10.0,
+        "Seconds between full reloads of the in-memory queue, nodes and job types.",
+    ),
     Setting("SCHEDULER_MAX_LAUNCH_PER_PASS", int, 2000, "Most job executions launched by one matching pass."),
-    Setting("SCHEDULER_OFFER_HOLD", float, 10.0, "Seconds an unused offer is held (ready for newly queued jobs) before it is declined."),
+    Setting(
+        "SCHEDULER_OFFER_HOLD",
+        float,
+        10.0,
+        "Seconds an unused offer is held (ready for newly queued jobs) before it is declined.",
+    ),
     Setting("SCHEDULER_DECLINE_REFUSE", float, 0.5, "Seconds the master is asked not to re-offer declined resources."),
     Setting("SCHEDULER_STATUS_INTERVAL", float, 2.0, "Seconds between the scheduler's status reports."),
-    Setting("SCHEDULER_STATUS_STALE", float, 12.0, "Age (s) after which the scheduler status is stale and /status/ answers 503."),
-    Setting("SCHEDULER_RECONCILE_INTERVAL", float, 60.0, "Seconds between the scheduler's task reconciliations with the master."),
-    Setting("NODE_OFFLINE_AFTER", float, 300.0, "Seconds without offers after which an agent's node is reported OFFLINE."),
-    Setting("NODE_ERROR_PERIOD", float, 60.0, "Window (s) in which SYSTEM failures on a node are counted for the automatic pause."),
+    Setting(
+        "SCHEDULER_STATUS_STALE",
+        float,
+        12.0,
+        "Age (s) after which the scheduler status is stale and /status/ answers 503.",
+    ),
+    Setting(
+        "SCHEDULER_RECONCILE_INTERVAL",
+        float,
+        60.0,
+        "Seconds between the scheduler's task reconciliations with the master.",
+    ),
+    Setting(
+        "NODE_OFFLINE_AFTER", float, 300.0, "Seconds without offers after which an agent's node is reported OFFLINE."
+    ),
+    Setting(
+        "NODE_ERROR_PERIOD",
+        float,
+        60.0,
+        "Window (s) in which SYSTEM failures on a node are counted for the automatic pause.",
+    ),
     Setting("NODE_MAX_ERRORS", int, 50, "SYSTEM failures within NODE_ERROR_PERIOD that pause a node automatically."),
-    Setting("RECONCILE_INTERVAL", float, 30.0, "Seconds between the periodic reconcile task that repairs what lost messages left behind."),
-    Setting("CLOCK_PERIOD", str, "PT1M", "ISO-8601 period of Celery beat's clock trigger checks, anchored to the start of each UTC day."),
-    Setting("STRIKE_RESCAN_INTERVAL", float, 5.0, "Seconds between Strike's full rescans of its directories (watchdog events are the fast path)."),
-    Setting("WORKSPACE_MOUNT_ROOT", str, "", "Directory under which an nfs workspace mount host:/path resolves to <root>/host/path. Empty means $SCALE_VAR_DIR/mounts."),
+    Setting(
+        "RECONCILE_INTERVAL",
+        float,
+        30.0,
+        "Seconds between the periodic reconcile task that repairs what lost messages left behind.",
+    ),
+    Setting(
+        "CLOCK_PERIOD",
+        str,
+        "PT1M",
+        "ISO-8601 period of Celery beat's clock trigger checks, anchored to the start of each UTC day.",
+    ),
+    Setting(
+        "STRIKE_RESCAN_INTERVAL",
+        float,
+        5.0,
+        "Seconds between Strike's full rescans of its directories (watchdog events are the fast path).",
+    ),
+    Setting(
+        "WORKSPACE_MOUNT_ROOT",
+        str,
+        "",
+        "Directory under which an nfs workspace mount host:/path resolves to <root>/host/path. Empty means $SCALE_VAR_DIR/mounts.",
+    ),
     Setting("LOG_LEVEL", str, "INFO", "Logging level of every process."),
 ]
 
@@ -90,9 +197,15 @@ def resolve_cluster(env: Any) -> tuple[str, int, str]:
     if not is_loopback(host) or not master_port.isdigit():
         return master, int(port or default_port), ""
     if port and int(port) != int(master_port):
-        return master, int(port), (f"MESOS_MASTER={master} names this machine on port {master_port} but "
-                                   f"LOCAL_CLUSTER_PORT={port}: the scheduler would not reach the local cluster; "
-                                   "set only one of them, or the same port in both")
+        return (
+            master,
+            int(port),
+            (
+                f"MESOS_MASTER={master} names this machine on port {master_port} but "
+                f"LOCAL_CLUSTER_PORT={port}: the scheduler would not reach the local cluster; "
+                "set only one of them, or the same port in both"
+            ),
+        )
     return master, int(master_port), ""
 
 

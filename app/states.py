@@ -8,6 +8,7 @@ This module is the only writer of statuses: `move(row, to)` changes one loaded r
 timestamps that go with the new state), `compare_and_set(...)` changes many rows in one UPDATE
 whose WHERE holds only the states the rules allow to enter the target.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +55,15 @@ def _no_stamps(target: str, now: datetime) -> dict[str, Any]:
 
 
 class StateMachine:
-    def __init__(self, entity: str, states: tuple[str, ...], rules: list[Rule], *, field: str | None = "status",
-                 stamps: Stamps = _no_stamps) -> None:
+    def __init__(
+        self,
+        entity: str,
+        states: tuple[str, ...],
+        rules: list[Rule],
+        *,
+        field: str | None = "status",
+        stamps: Stamps = _no_stamps,
+    ) -> None:
         self.entity = entity
         self.states = states
         self.rules = rules
@@ -92,9 +100,18 @@ class StateMachine:
         for name, value in self.changes(target, now or utcnow()).items():
             setattr(row, name, value)
 
-    def compare_and_set(self, session: Session, model: Any, where: list[Any], target: str,
-                        now: datetime | None = None, sources: set[str] | None = None, returning: Any = None,
-                        synchronize: bool = True, **values: Any) -> Any:
+    def compare_and_set(
+        self,
+        session: Session,
+        model: Any,
+        where: list[Any],
+        target: str,
+        now: datetime | None = None,
+        sources: set[str] | None = None,
+        returning: Any = None,
+        synchronize: bool = True,
+        **values: Any,
+    ) -> Any:
         """One UPDATE of the rows matching `where` whose state may enter `target` (optionally only from
         `sources`, a subset of the allowed ones). Rows in any other state are left alone: the result's
         rowcount (or the `returning` columns) says which rows moved."""
@@ -103,8 +120,11 @@ class StateMachine:
             assert sources <= allowed, f"{self.entity}: {sorted(sources - allowed)} cannot go to {target}"
             allowed = sources
         now = now or utcnow()
-        stmt = (update(model).where(*where, getattr(model, self.field).in_(sorted(allowed)))
-                .values(**{**self.changes(target, now), "last_modified": now, **values}))
+        stmt = (
+            update(model)
+            .where(*where, getattr(model, self.field).in_(sorted(allowed)))
+            .values(**{**self.changes(target, now), "last_modified": now, **values})
+        )
         if not synchronize:  # the caller does not use loaded copies of these rows afterwards
             stmt = stmt.execution_options(synchronize_session=False)
         if returning is not None:
@@ -174,8 +194,11 @@ INGEST = StateMachine(
         rule("TRANSFERRING", "TRANSFERRED ERRORED", "the transfer suffix was removed, or the file vanished"),
         rule("TRANSFERRED", "DEFERRED QUEUED DUPLICATE ERRORED", "rules decided what to do with the file"),
         rule("TRANSFERRED", "TRANSFERRED ERRORED", "a file recorded but not decided is recorded again, or vanished"),
-        rule("DEFERRED INGESTED DUPLICATE ERRORED", "TRANSFERRING TRANSFERRED",
-             "a file of the same name arrived again after the row finished"),
+        rule(
+            "DEFERRED INGESTED DUPLICATE ERRORED",
+            "TRANSFERRING TRANSFERRED",
+            "a file of the same name arrived again after the row finished",
+        ),
         rule("QUEUED", "INGESTING ERRORED", "the ingest started"),
         rule("INGESTING", "INGESTING", "an abandoned ingest is claimed again"),
         rule("INGESTING", "INGESTED DUPLICATE ERRORED", "the ingest finished"),

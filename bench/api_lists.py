@@ -6,6 +6,7 @@ Fills its own database (migrated like production) with N jobs over 20 job types,
 each, using batched Core inserts; then times requests through the Flask test client (median of 5
 after one warm-up) against the 0.3 s target.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,14 @@ JOB_TYPES = 20
 NODES = 10
 # Rough shape of a long-lived system: most jobs finished.
 STATUS_WEIGHTS = {"COMPLETED": 70, "FAILED": 10, "CANCELED": 5, "QUEUED": 5, "RUNNING": 5, "PENDING": 5}
-EXE_STATUS = {"COMPLETED": "COMPLETED", "FAILED": "FAILED", "CANCELED": "CANCELED", "QUEUED": "FAILED",
-              "RUNNING": "RUNNING", "PENDING": "FAILED"}
+EXE_STATUS = {
+    "COMPLETED": "COMPLETED",
+    "FAILED": "FAILED",
+    "CANCELED": "CANCELED",
+    "QUEUED": "FAILED",
+    "RUNNING": "RUNNING",
+    "PENDING": "FAILED",
+}
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,10 +73,20 @@ def fill(n_jobs: int) -> dict:
     rng = random.Random(7)
     with session_scope() as session:
         for i in range(JOB_TYPES):
-            jt = JobType(name=f"bench-type-{i:02d}", version="1.0", title=f"Bench type {i}",
-                         category=("imagery", "text", "signals", "system")[i % 4], priority=100 + i,
-                         interface={"version": "1.0", "command": "true", "command_arguments": "", "input_data": [],
-                                    "output_data": []})
+            jt = JobType(
+                name=f"bench-type-{i:02d}",
+                version="1.0",
+                title=f"Bench type {i}",
+                category=("imagery", "text", "signals", "system")[i % 4],
+                priority=100 + i,
+                interface={
+                    "version": "1.0",
+                    "command": "true",
+                    "command_arguments": "",
+                    "input_data": [],
+                    "output_data": [],
+                },
+            )
             session.add(jt)
             session.flush()
             session.add(JobTypeRevision(job_type_id=jt.id, revision_num=1, interface=jt.interface))
@@ -106,23 +123,57 @@ def fill(n_jobs: int) -> dict:
                 created, started = stamp(created_at), stamp(created_at + timedelta(seconds=5))
                 modified = stamp(created_at + timedelta(seconds=rng.randint(0, 3600)))
                 ended = modified if status in ("COMPLETED", "FAILED", "CANCELED") else None
-                jobs.append({
-                    "id": job_id, "job_type_id": type_id, "job_type_rev_id": rev_ids[type_id], "status": status,
-                    "priority": 100, "num_exes": 1, "timeout": 1800, "max_tries": 3, "cpus_required": 1.0,
-                    "mem_required": 64.0, "disk_in_required": 0.0, "disk_out_required": 64.0,
-                    "error_id": rng.choice(error_ids) if status == "FAILED" else None,
-                    "data": empty_data, "results": None, "event_id": None, "created": created,
-                    "queued": created, "started": started, "ended": ended,
-                    "last_status_change": modified, "last_modified": modified,
-                })
-                exes.append({
-                    "id": job_id, "job_id": job_id, "exe_num": 1, "status": EXE_STATUS[status],
-                    "node_id": rng.choice(node_ids), "task_id": f"scale-exe-{job_id}", "command_arguments": "",
-                    "timeout": 1800, "environment": "{}", "cpus_scheduled": 1.0, "mem_scheduled": 64.0,
-                    "disk_in_scheduled": 0.0, "disk_out_scheduled": 64.0, "disk_total_scheduled": 64.0,
-                    "requires_cleanup": False, "created": created, "queued": created, "started": started,
-                    "job_started": started, "ended": ended, "last_modified": modified,
-                })
+                jobs.append(
+                    {
+                        "id": job_id,
+                        "job_type_id": type_id,
+                        "job_type_rev_id": rev_ids[type_id],
+                        "status": status,
+                        "priority": 100,
+                        "num_exes": 1,
+                        "timeout": 1800,
+                        "max_tries": 3,
+                        "cpus_required": 1.0,
+                        "mem_required": 64.0,
+                        "disk_in_required": 0.0,
+                        "disk_out_required": 64.0,
+                        "error_id": rng.choice(error_ids) if status == "FAILED" else None,
+                        "data": empty_data,
+                        "results": None,
+                        "event_id": None,
+                        "created": created,
+                        "queued": created,
+                        "started": started,
+                        "ended": ended,
+                        "last_status_change": modified,
+                        "last_modified": modified,
+                    }
+                )
+                exes.append(
+                    {
+                        "id": job_id,
+                        "job_id": job_id,
+                        "exe_num": 1,
+                        "status": EXE_STATUS[status],
+                        "node_id": rng.choice(node_ids),
+                        "task_id": f"scale-exe-{job_id}",
+                        "command_arguments": "",
+                        "timeout": 1800,
+                        "environment": "{}",
+                        "cpus_scheduled": 1.0,
+                        "mem_scheduled": 64.0,
+                        "disk_in_scheduled": 0.0,
+                        "disk_out_scheduled": 64.0,
+                        "disk_total_scheduled": 64.0,
+                        "requires_cleanup": False,
+                        "created": created,
+                        "queued": created,
+                        "started": started,
+                        "job_started": started,
+                        "ended": ended,
+                        "last_modified": modified,
+                    }
+                )
             conn.execute(insert(job_table), jobs)
             conn.execute(insert(exe_table), exes)
         conn.execute(text("ANALYZE"))
@@ -161,8 +212,10 @@ def run(args: argparse.Namespace, db_path: Path) -> int:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         seconds = fill(args.jobs)
-        print(f"filled {args.jobs:,} jobs + {args.jobs:,} executions over {JOB_TYPES} job types "
-              f"in {seconds:.1f} s ({db_path})")
+        print(
+            f"filled {args.jobs:,} jobs + {args.jobs:,} executions over {JOB_TYPES} job types "
+            f"in {seconds:.1f} s ({db_path})"
+        )
 
     from sqlalchemy import func, select
 

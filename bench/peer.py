@@ -1,6 +1,7 @@
 """The peer a user would write instead of this system: a Celery task that runs the command as a child
 process and counts it done. bench/throughput.py starts it as `celery -A bench.peer worker` on the same
 Redis server as the system (its own database number, so neither sees the other's messages)."""
+
 from __future__ import annotations
 
 import os

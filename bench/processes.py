@@ -1,5 +1,6 @@
 """Start the real processes (Redis, local cluster, scheduler, Celery worker, API) on free ports
 against a fresh database in a temporary directory, for the benchmarks that need the whole system."""
+
 from __future__ import annotations
 
 import os
@@ -34,14 +35,25 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 class System:
-    def __init__(self, cluster_cpus: float = 8, cluster_mem: float = 16384, worker_concurrency: int = 2, keep: bool = False):
+    def __init__(
+        self, cluster_cpus: float = 8, cluster_mem: float = 16384, worker_concurrency: int = 2, keep: bool = False
+    ):
         self.dir = Path(tempfile.mkdtemp(prefix="scale-bench-"))
         self.redis_port, self.cluster_port, self.api_port = free_port(), free_port(), free_port()
-        self.env = dict(os.environ, SCALE_VAR_DIR=str(self.dir), DATABASE_URL=f"sqlite:///{self.dir}/scale.db",
-                        REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0", MESOS_MASTER=f"127.0.0.1:{self.cluster_port}",
-                        LOCAL_CLUSTER_PORT=str(self.cluster_port), LOCAL_CLUSTER_CPUS=str(cluster_cpus),
-                        LOCAL_CLUSTER_MEM=str(cluster_mem), LOCAL_CLUSTER_DISK="100000", API_PORT=str(self.api_port),
-                        LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+        self.env = dict(
+            os.environ,
+            SCALE_VAR_DIR=str(self.dir),
+            DATABASE_URL=f"sqlite:///{self.dir}/scale.db",
+            REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0",
+            MESOS_MASTER=f"127.0.0.1:{self.cluster_port}",
+            LOCAL_CLUSTER_PORT=str(self.cluster_port),
+            LOCAL_CLUSTER_CPUS=str(cluster_cpus),
+            LOCAL_CLUSTER_MEM=str(cluster_mem),
+            LOCAL_CLUSTER_DISK="100000",
+            API_PORT=str(self.api_port),
+            LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
         self.worker_concurrency = worker_concurrency
         self.procs: list[subprocess.Popen] = []
         self.names: list[str] = []
@@ -72,18 +84,49 @@ class System:
 
     def start(self, api: bool = True, scheduler: bool = True) -> "System":
         subprocess.run([sys.executable, "-m", "app.migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
-        self._start("redis", [str(BIN / "redis-server"), "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no", "--dir", str(self.dir)])
+        self._start(
+            "redis",
+            [
+                str(BIN / "redis-server"),
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+        )
         wait_port(self.redis_port)
-        self._start("worker", [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "--loglevel", "WARNING",
-                               "--concurrency", str(self.worker_concurrency), "--without-gossip", "--without-mingle",
-                               "--without-heartbeat"])
+        self._start(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks.celery_app",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                str(self.worker_concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        )
         if scheduler:
             self._start("cluster", [sys.executable, "-m", "workers.local_cluster"])
             wait_port(self.cluster_port)
             self._start("scheduler", [sys.executable, "-m", "workers.scheduler"])
         if api:
-            self._start("web", [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.api_port}", "api.wsgi:app"])
+            self._start(
+                "web", [str(BIN / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{self.api_port}", "api.wsgi:app"]
+            )
             wait_port(self.api_port)
             if scheduler:
                 self.wait_ready()

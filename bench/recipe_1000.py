@@ -12,6 +12,7 @@ Two ways to run it:
       and the recipe type through the REST API, queues the recipe with POST /queue/new-recipe/ and polls
       GET /recipes/<id>/ until it is completed. Measures end-to-end throughput.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ def report(label: str, values: list[float]) -> str:
         return f"{label}: none"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return (f"{label}: n={len(values)} mean={statistics.mean(values) * 1000:.1f} ms "
-            f"p95={p95 * 1000:.1f} ms max={ordered[-1] * 1000:.1f} ms total={sum(values):.2f} s")
+    return (
+        f"{label}: n={len(values)} mean={statistics.mean(values) * 1000:.1f} ms "
+        f"p95={p95 * 1000:.1f} ms max={ordered[-1] * 1000:.1f} ms total={sum(values):.2f} s"
+    )
 
 
 # ---------------------------------------------------------------- database only
@@ -85,8 +88,12 @@ def simulate(batch: int) -> int:
         rt = RecipeType(name="bench-1000", version="1.0", definition=defn, revision_num=1)
         session.add_all([jt, rt])
         session.flush()
-        session.add_all([JobTypeRevision(job_type_id=jt.id, revision_num=1, interface=NOOP_INTERFACE),
-                         RecipeTypeRevision(recipe_type_id=rt.id, revision_num=1, definition=defn)])
+        session.add_all(
+            [
+                JobTypeRevision(job_type_id=jt.id, revision_num=1, interface=NOOP_INTERFACE),
+                RecipeTypeRevision(recipe_type_id=rt.id, revision_num=1, definition=defn),
+            ]
+        )
         rt_id = rt.id
 
     started = time.perf_counter()
@@ -96,8 +103,14 @@ def simulate(batch: int) -> int:
     create_seconds = time.perf_counter() - started
 
     def queued_ids(session) -> list[int]:
-        return list(session.scalars(select(Job.id).join(RecipeJob, RecipeJob.job_id == Job.id)
-                                    .where(RecipeJob.recipe_id == recipe_id, Job.status == "QUEUED").order_by(Job.id)))
+        return list(
+            session.scalars(
+                select(Job.id)
+                .join(RecipeJob, RecipeJob.job_id == Job.id)
+                .where(RecipeJob.recipe_id == recipe_id, Job.status == "QUEUED")
+                .order_by(Job.id)
+            )
+        )
 
     def finish(session, ids: list[int]) -> None:
         now = utcnow()
@@ -113,8 +126,8 @@ def simulate(batch: int) -> int:
         if not ready:
             break
         for i in range(0, len(ready), batch):
-            with_retry(lambda s: finish(s, ready[i:i + batch]))
-            finished += len(ready[i:i + batch])
+            with_retry(lambda s: finish(s, ready[i : i + batch]))
+            finished += len(ready[i : i + batch])
             t0 = time.perf_counter()
             with_retry(lambda s: update_recipes(s, [recipe_id]))
             update_seconds.append(time.perf_counter() - t0)
@@ -138,9 +151,12 @@ def simulate(batch: int) -> int:
 
 
 def call(api: str, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(f"{api.rstrip('/')}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{api.rstrip('/')}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"{}")
@@ -153,7 +169,9 @@ def _seconds(start: str | None, end: str | None) -> float:
 
     if not start or not end:
         return 0.0
-    return (datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+    return (
+        datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+    ).total_seconds()
 
 
 def critical_path_seconds(api: str, details: dict) -> float:
@@ -174,20 +192,41 @@ def critical_path_seconds(api: str, details: dict) -> float:
 def topological(parents: dict[str, list[str]]) -> list[str]:
     from app.specs.recipe_definition import topological_order
 
-    return topological_order({"jobs": [{"name": n, "dependencies": [{"name": p} for p in ps]} for n, ps in parents.items()]})
+    return topological_order(
+        {"jobs": [{"name": n, "dependencies": [{"name": p} for p in ps]} for n, ps in parents.items()]}
+    )
 
 
 def full_stack(api: str, timeout: float, poll: float) -> int:
     version = time.strftime("%Y%m%d%H%M%S")
-    job_type = call(api, "POST", "/job-types/", {"name": "bench-noop", "version": version, "title": "Bench no-op",
-                                                 "interface": NOOP_INTERFACE, "max_tries": 1,
-                                                 "cpus_required": 0.1, "mem_required": 16.0,
-                                                 "disk_out_const_required": 0.0})
-    recipe_type = call(api, "POST", "/recipe-types/", {"name": "bench-1000", "version": version,
-                                                       "definition": definition("bench-noop", version)})
+    job_type = call(
+        api,
+        "POST",
+        "/job-types/",
+        {
+            "name": "bench-noop",
+            "version": version,
+            "title": "Bench no-op",
+            "interface": NOOP_INTERFACE,
+            "max_tries": 1,
+            "cpus_required": 0.1,
+            "mem_required": 16.0,
+            "disk_out_const_required": 0.0,
+        },
+    )
+    recipe_type = call(
+        api,
+        "POST",
+        "/recipe-types/",
+        {"name": "bench-1000", "version": version, "definition": definition("bench-noop", version)},
+    )
     started = time.monotonic()
-    recipe = call(api, "POST", "/queue/new-recipe/", {"recipe_type_id": recipe_type["id"],
-                                                      "recipe_data": {"version": "1.0", "input_data": []}})
+    recipe = call(
+        api,
+        "POST",
+        "/queue/new-recipe/",
+        {"recipe_type_id": recipe_type["id"], "recipe_data": {"version": "1.0", "input_data": []}},
+    )
     print(f"job type {job_type.get('id')}, recipe type {recipe_type['id']}, recipe {recipe['id']} queued")
     counts: dict[str, int] = {}
     while time.monotonic() - started < timeout:
@@ -202,8 +241,10 @@ def full_stack(api: str, timeout: float, poll: float) -> int:
             elapsed = _seconds(details["created"], details["completed"])  # server clock, not the poll's
             print(f"completed 1000 jobs in {elapsed:.1f} s ({1000 / elapsed:.1f} jobs/s), recipe created -> completed")
             critical = critical_path_seconds(api, details)
-            print(f"critical path: {critical:.1f} s of job run time; orchestration overhead "
-                  f"{elapsed - critical:.1f} s (target < 10 s)")
+            print(
+                f"critical path: {critical:.1f} s of job run time; orchestration overhead "
+                f"{elapsed - critical:.1f} s (target < 10 s)"
+            )
             return 0
         if counts.get("FAILED") or counts.get("BLOCKED") or counts.get("CANCELED"):
             print("a no-op job failed; see GET /jobs/?status=FAILED")

@@ -13,6 +13,7 @@ Three cluster states:
 The queue is kept in a QueueState and passed pre-ordered (presorted=True), as the scheduler
 does; the cost of keeping that ordering is measured separately below.
 """
+
 from __future__ import annotations
 
 import gc
@@ -58,13 +59,24 @@ def make_agents(rng: random.Random, used: tuple[float, float]) -> list[AgentReso
         run_c = round(cpus * share * rng.uniform(0.9, 1.0), 1)
         run_m = round(mem * share * rng.uniform(0.8, 1.0))
         run_d = round(disk * share * rng.uniform(0.2, 1.0))
-        agents.append(AgentResources(
-            agent_id=f"agent-{i:04d}", node_id=i + 1, hostname=f"node{i:04d}.cluster",
-            cpus=max(0.0, cpus - run_c), mem=max(0.0, mem - run_m), disk=max(0.0, disk - run_d),
-            is_paused=rng.random() < 0.03, is_active=rng.random() > 0.01,
-            total_cpus=cpus, total_mem=mem, total_disk=disk,
-            running_cpus=run_c, running_mem=run_m, running_disk=run_d,
-        ))
+        agents.append(
+            AgentResources(
+                agent_id=f"agent-{i:04d}",
+                node_id=i + 1,
+                hostname=f"node{i:04d}.cluster",
+                cpus=max(0.0, cpus - run_c),
+                mem=max(0.0, mem - run_m),
+                disk=max(0.0, disk - run_d),
+                is_paused=rng.random() < 0.03,
+                is_active=rng.random() > 0.01,
+                total_cpus=cpus,
+                total_mem=mem,
+                total_disk=disk,
+                running_cpus=run_c,
+                running_mem=run_m,
+                running_disk=run_d,
+            )
+        )
     return agents
 
 
@@ -73,8 +85,12 @@ def make_job_types(rng: random.Random):
     shapes = {}
     limits = {}
     for t in range(1, 21):
-        shapes[t] = (rng.choice([0.5, 1, 1, 2, 2, 4, 8]), rng.choice([512, 1024, 2048, 4096, 8192, 16_384]),
-                     rng.choice([0, 100, 500, 2000]), rng.randint(1, 10))
+        shapes[t] = (
+            rng.choice([0.5, 1, 1, 2, 2, 4, 8]),
+            rng.choice([512, 1024, 2048, 4096, 8192, 16_384]),
+            rng.choice([0, 100, 500, 2000]),
+            rng.randint(1, 10),
+        )
         limits[t] = JobTypeLimits(t)
     shapes[20] = (64, 65_536, 1000, 1)  # larger than any node: a warning, never blocks the queue
     limits[18] = JobTypeLimits(18, is_paused=True)
@@ -93,8 +109,17 @@ def make_queue(rng: random.Random, size: int, shapes, type_weights) -> list[Queu
         t = rng.choices(types_, type_weights)[0]
         cpus, mem, disk_out, priority = shapes[t]
         disk_in = rng.random() * 5000.0  # input files: every job a different size
-        jobs.append(QueuedJob(job_id, t, max(1, priority + rng.randint(-1, 1)), now - rng.random() * 86_400,
-                              float(cpus), float(mem), disk_in + disk_out))
+        jobs.append(
+            QueuedJob(
+                job_id,
+                t,
+                max(1, priority + rng.randint(-1, 1)),
+                now - rng.random() * 86_400,
+                float(cpus),
+                float(mem),
+                disk_in + disk_out,
+            )
+        )
     return jobs
 
 
@@ -129,11 +154,15 @@ def main() -> int:
         for size in QUEUE_SIZES
     }
 
-    print(f"Scheduling pass: {N_AGENTS} agents, 20 job types, max_launch={MAX_LAUNCH}, "
-          f"median of {RUNS} runs, Python {sys.version.split()[0]}")
+    print(
+        f"Scheduling pass: {N_AGENTS} agents, 20 job types, max_launch={MAX_LAUNCH}, "
+        f"median of {RUNS} runs, Python {sys.version.split()[0]}"
+    )
     print()
-    header = (f"{'cluster':<10} {'queue':>8} {'median ms':>10} {'best ms':>8} {'us/job':>7} {'examined':>9} "
-              f"{'placed':>7} {'reserved':>9}  skipped")
+    header = (
+        f"{'cluster':<10} {'queue':>8} {'median ms':>10} {'best ms':>8} {'us/job':>7} {'examined':>9} "
+        f"{'placed':>7} {'reserved':>9}  skipped"
+    )
     print(header)
     print("-" * len(header))
     worst_100k = 0.0
@@ -143,21 +172,32 @@ def main() -> int:
             queue = state.ordered("FIFO")
 
             def one_pass():
-                return match(queue, agents, limits, scheduler_paused=False, queue_mode="FIFO",
-                             max_launch=MAX_LAUNCH, presorted=True)
+                return match(
+                    queue,
+                    agents,
+                    limits,
+                    scheduler_paused=False,
+                    queue_mode="FIFO",
+                    max_launch=MAX_LAUNCH,
+                    presorted=True,
+                )
 
             ms, best, result = timed(one_pass)
             not_examined = result.skipped.get("max_launch", 0) + result.skipped.get("no_free_resources", 0)
             skipped = ", ".join(f"{k}={v}" for k, v in sorted(result.skipped.items()))
-            print(f"{cluster:<10} {size:>8,} {ms:>10.2f} {best:>8.2f} {ms * 1000 / size:>7.3f} {size - not_examined:>9,} "
-                  f"{len(result.assignments):>7,} {len(result.reserved_agents):>9,}  {skipped}")
+            print(
+                f"{cluster:<10} {size:>8,} {ms:>10.2f} {best:>8.2f} {ms * 1000 / size:>7.3f} {size - not_examined:>9,} "
+                f"{len(result.assignments):>7,} {len(result.reserved_agents):>9,}  {skipped}"
+            )
             if size == 100_000:
                 worst_100k = max(worst_100k, ms)
     print()
 
     print("Keeping the queue ordered (QueueState) vs sorting it every pass:")
-    header = (f"{'queue':>8} {'order_queue() ms':>17} {'first ordered() ms':>19} {'k':>6} "
-              f"{'remove k, add k, ordered() ms':>30} {'unchanged ordered() us':>23}")
+    header = (
+        f"{'queue':>8} {'order_queue() ms':>17} {'first ordered() ms':>19} {'k':>6} "
+        f"{'remove k, add k, ordered() ms':>30} {'unchanged ordered() us':>23}"
+    )
     print(header)
     print("-" * len(header))
     for size in QUEUE_SIZES:
@@ -183,7 +223,9 @@ def main() -> int:
             return time.perf_counter() - started
 
         churn_ms = statistics.median(launch_and_sync() for _ in range(5)) * 1000.0
-        cached_ms, _, _ = timed(lambda: [state.ordered("FIFO") for _ in range(1000)], runs=5)  # ms per 1000 calls = us per call
+        cached_ms, _, _ = timed(
+            lambda: [state.ordered("FIFO") for _ in range(1000)], runs=5
+        )  # ms per 1000 calls = us per call
         print(f"{size:>8,} {sort_ms:>17.2f} {build_ms:>19.2f} {churn:>6,} {churn_ms:>30.2f} {cached_ms:>23.2f}")
     print()
     verdict = "OK" if worst_100k < TARGET_MS else "OVER TARGET"

@@ -9,6 +9,7 @@ measurement. The ingest runs in-process on a thread pool by default (what the Ce
 `--celery` starts a Redis server and a real Celery worker and sends the ingest messages through them.
 `--rate 0` drops every file at once (a burst: queueing dominates). Target: median < 1 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="files per second; 0 drops them all at once")
     parser.add_argument("--size", type=int, default=4096, help="bytes per file")
     parser.add_argument("--celery", action="store_true", help="ingest through Redis and a Celery worker process")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="in-process ingest threads; 0 (default) ingests on the watcher's own thread, which "
-                             "avoids SQLite write-lock contention between threads")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="in-process ingest threads; 0 (default) ingests on the watcher's own thread, which "
+        "avoids SQLite write-lock contention between threads",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="working directory (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     return parser.parse_args()
@@ -55,8 +60,23 @@ def start_redis(directory: Path) -> subprocess.Popen:
     from tests.conftest import free_port, redis_server_binary
 
     port = free_port()
-    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     import socket
 
@@ -73,9 +93,28 @@ def start_redis(directory: Path) -> subprocess.Popen:
 
 def start_celery_worker(directory: Path) -> subprocess.Popen:
     log = open(directory / "celery.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "--loglevel", "WARNING",
-                             "--concurrency", "2", "--pool", "prefork", "--without-gossip", "--without-mingle"],
-                            cwd=ROOT, env=os.environ, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks.celery_app",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "2",
+            "--pool",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=os.environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def setup_rows(directory: Path) -> Path:
@@ -85,23 +124,50 @@ def setup_rows(directory: Path) -> Path:
     from app.specs.job_interface import validate_job_interface
 
     with session_scope() as s:
-        s.add(Workspace(name="raw", title="raw", json_config={"version": "1.0", "broker": {
-            "type": "host", "host_path": str(directory / "workspace")}}))
+        s.add(
+            Workspace(
+                name="raw",
+                title="raw",
+                json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(directory / "workspace")}},
+            )
+        )
         s.flush()
-        rule = TriggerRule(type="INGEST", name="bench", configuration={
-            "version": "1.0", "condition": {"media_type": "text/plain"},
-            "data": {"input_data_name": "input_file", "workspace_name": "raw"}})
+        rule = TriggerRule(
+            type="INGEST",
+            name="bench",
+            configuration={
+                "version": "1.0",
+                "condition": {"media_type": "text/plain"},
+                "data": {"input_data_name": "input_file", "workspace_name": "raw"},
+            },
+        )
         s.add(rule)
         s.flush()
-        interface = validate_job_interface({"version": "1.0", "command": "wc", "command_arguments": "${input_file}",
-                                            "input_data": [{"name": "input_file", "type": "file"}], "output_data": []})
+        interface = validate_job_interface(
+            {
+                "version": "1.0",
+                "command": "wc",
+                "command_arguments": "${input_file}",
+                "input_data": [{"name": "input_file", "type": "file"}],
+                "output_data": [],
+            }
+        )
         job_type = JobType(name="bench-count", version="1.0", interface=interface, trigger_rule_id=rule.id)
         s.add(job_type)
         s.flush()
         s.add(JobTypeRevision(job_type_id=job_type.id, revision_num=1, interface=interface))
-        strike = strike_service.create_strike(s, "bench", {
-            "version": "1.0", "mount": "bench:/incoming", "transfer_suffix": "_tmp",
-            "files_to_ingest": [{"filename_regex": r".*\.txt$", "workspace_path": "bench", "workspace_name": "raw"}]})
+        strike = strike_service.create_strike(
+            s,
+            "bench",
+            {
+                "version": "1.0",
+                "mount": "bench:/incoming",
+                "transfer_suffix": "_tmp",
+                "files_to_ingest": [
+                    {"filename_regex": r".*\.txt$", "workspace_path": "bench", "workspace_name": "raw"}
+                ],
+            },
+        )
         return strike_service.strike_directory(strike.configuration)
 
 
@@ -191,14 +257,18 @@ def main() -> None:
             if job is not None and job.queued is not None:
                 to_queued.append(job.queued.timestamp() - t0)
 
-        print(f"Strike latency bench: {args.files} files of {args.size} B dropped in {dropped:.2f} s "
-              f"({'all at once' if not interval else f'{args.rate:g} files/s'}), rename -> ...")
+        print(
+            f"Strike latency bench: {args.files} files of {args.size} B dropped in {dropped:.2f} s "
+            f"({'all at once' if not interval else f'{args.rate:g} files/s'}), rename -> ..."
+        )
         print(f"  watcher: real watchdog observer; ingest: {mode}")
         for label, values in (("(a) INGESTED", to_ingested), ("(b) triggered job QUEUED", to_queued)):
             if values:
                 median = statistics.median(values)
-                print(f"  {label:26s} n={len(values):4d}  median {median * 1000:7.1f} ms  p95 {percentile(values, 0.95) * 1000:7.1f} ms"
-                      f"  max {max(values) * 1000:7.1f} ms  {'OK' if median < TARGET else 'OVER'} (target median < {TARGET:g} s)")
+                print(
+                    f"  {label:26s} n={len(values):4d}  median {median * 1000:7.1f} ms  p95 {percentile(values, 0.95) * 1000:7.1f} ms"
+                    f"  max {max(values) * 1000:7.1f} ms  {'OK' if median < TARGET else 'OVER'} (target median < {TARGET:g} s)"
+                )
             else:
                 print(f"  {label:26s} no samples")
         missing = args.files - len(to_ingested)

@@ -8,6 +8,7 @@
 
     .venv/bin/python bench/throughput.py [--tasks 3000] [--jobs 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,25 @@ def peer(system: System, n: int) -> tuple[float, float]:
 
     url = system.env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
     env = dict(system.env, PEER_BROKER_URL=url)
-    worker = system.start_process("peer", [sys.executable, "-m", "celery", "-A", "bench.peer", "worker", "--loglevel",
-                                           "WARNING", "--concurrency", "2", "--without-gossip", "--without-mingle",
-                                           "--without-heartbeat"], env=env)
+    worker = system.start_process(
+        "peer",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.peer",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+    )
     os.environ["PEER_BROKER_URL"] = url
     from bench.peer import run_command
 
@@ -100,11 +117,26 @@ def process_cpu_seconds(pid: int) -> float:
 def end_to_end(system: System, n: int, batch: int = 1) -> tuple[float, float, dict[str, float]]:
     """(jobs/s end to end, jobs/s accepted by the API, CPU ms per job by process); `batch` > 1 queues
     that many jobs per request through POST /queue/new-jobs/."""
-    job_type = system.post("/job-types/", {
-        "name": f"noop-{batch}", "version": "1.0", "title": "No-op", "description": "exits at once", "max_tries": 1,
-        "cpus_required": 0.01, "mem_required": 1.0, "disk_out_const_required": 0.0,
-        "interface": {"version": "1.0", "command": "/bin/true", "command_arguments": "", "input_data": [], "output_data": []},
-    })
+    job_type = system.post(
+        "/job-types/",
+        {
+            "name": f"noop-{batch}",
+            "version": "1.0",
+            "title": "No-op",
+            "description": "exits at once",
+            "max_tries": 1,
+            "cpus_required": 0.01,
+            "mem_required": 1.0,
+            "disk_out_const_required": 0.0,
+            "interface": {
+                "version": "1.0",
+                "command": "/bin/true",
+                "command_arguments": "",
+                "input_data": [],
+                "output_data": [],
+            },
+        },
+    )
     body = {"job_type_id": job_type["id"], "job_data": {"version": "1.0", "input_data": [], "output_data": []}}
     db = sqlite3.connect(system.dir / "scale.db", timeout=30)
 
@@ -130,7 +162,9 @@ def end_to_end(system: System, n: int, batch: int = 1) -> tuple[float, float, di
             raise RuntimeError(f"{failed} no-op jobs failed; see {system.dir}")
         time.sleep(0.05)
     elapsed = time.time() - started
-    cpu_ms = {name: (process_cpu_seconds(p.pid) - cpu_before[name]) * 1000 / n for name, p in system.named_processes().items()}
+    cpu_ms = {
+        name: (process_cpu_seconds(p.pid) - cpu_before[name]) * 1000 / n for name, p in system.named_processes().items()
+    }
     return n / elapsed, n / submitted, cpu_ms
 
 
@@ -148,14 +182,21 @@ def main() -> None:
     finally:
         system.stop()
     print(f"(a) raw Celery+Redis no-op tasks:      {raw:8.1f} tasks/s  ({args.tasks} tasks, 2 prefork workers)")
-    print(f"(p) peer: Celery task + subprocess.run {peer_rate:8.1f} jobs/s   ({args.jobs} x /bin/true, 2 prefork workers; "
-          f"{peer_cpu:.1f} ms CPU per job)")
-    print(f"(b) end-to-end, one job per request:   {e2e:8.1f} jobs/s   ({args.jobs} jobs; API accepted {submit_rate:.1f} jobs/s)")
+    print(
+        f"(p) peer: Celery task + subprocess.run {peer_rate:8.1f} jobs/s   ({args.jobs} x /bin/true, 2 prefork workers; "
+        f"{peer_cpu:.1f} ms CPU per job)"
+    )
+    print(
+        f"(b) end-to-end, one job per request:   {e2e:8.1f} jobs/s   ({args.jobs} jobs; API accepted {submit_rate:.1f} jobs/s)"
+    )
     print(f"(c) end-to-end, 100 jobs per request:  {batched:8.1f} jobs/s   (API accepted {batch_submit:.1f} jobs/s)")
     print(f"ratio (b)/(p): {e2e / peer_rate:.2f}   (target >= 0.5);  (c)/(p): {batched / peer_rate:.2f}")
     for label, cpu in (("(b)", cpu_ms), ("(c)", batch_cpu)):
-        print(f"CPU per job {label}: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
-              + f"  (this machine has {os.cpu_count()} cores)")
+        print(
+            f"CPU per job {label}: "
+            + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
+            + f"  (this machine has {os.cpu_count()} cores)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from app.settings (DATABASE_URL), not alembic.ini."""
+
 from alembic import context
 
 from app.db import get_engine

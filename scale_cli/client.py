@@ -1,4 +1,5 @@
 """HTTP calls to the API. Every failure becomes a ClickException carrying the API's own message."""
+
 from __future__ import annotations
 
 import os

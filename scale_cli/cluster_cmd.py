@@ -1,4 +1,5 @@
 """`scale status`, `scale nodes ...`, `scale pools ...`, `scale scheduler pause|resume`."""
+
 from __future__ import annotations
 
 import click
@@ -25,17 +26,34 @@ def status(as_json):
         return
     scheduler = snapshot.get("scheduler") or {}
     state = scheduler.get("state") or {}
-    console.print(f"scheduler: {state.get('name', 'UNKNOWN')} on {scheduler.get('hostname') or '?'}"
-                  f" (master online: {(scheduler.get('mesos') or {}).get('master_is_online')})")
+    console.print(
+        f"scheduler: {state.get('name', 'UNKNOWN')} on {scheduler.get('hostname') or '?'}"
+        f" (master online: {(scheduler.get('mesos') or {}).get('master_is_online')})"
+    )
     for warning in scheduler.get("warnings") or []:
-        console.print(f"[yellow]warning[/]: {warning.get('title') or warning.get('name')}: {warning.get('description', '')}")
+        console.print(
+            f"[yellow]warning[/]: {warning.get('title') or warning.get('name')}: {warning.get('description', '')}"
+        )
     for name, dependency in (snapshot.get("dependencies") or {}).items():
         if not dependency.get("OK", True):
             console.print(f"[red]{name}[/]: {(dependency.get('detail') or {}).get('msg', 'not OK')}")
     nodes = snapshot.get("nodes") or []
-    show([{"id": n["id"], "hostname": n["hostname"], "state": n["state"]["name"], "cpus": _usage(n, "cpus"),
-           "mem": _usage(n, "mem"), "running": n["job_executions"]["running"]["total"]} for n in nodes],
-         ["id", "hostname", "state", "cpus", "mem", "running"], False, title="nodes")
+    show(
+        [
+            {
+                "id": n["id"],
+                "hostname": n["hostname"],
+                "state": n["state"]["name"],
+                "cpus": _usage(n, "cpus"),
+                "mem": _usage(n, "mem"),
+                "running": n["job_executions"]["running"]["total"],
+            }
+            for n in nodes
+        ],
+        ["id", "hostname", "state", "cpus", "mem", "running"],
+        False,
+        title="nodes",
+    )
     _queue_table(queue)
 
 
@@ -50,7 +68,9 @@ def _queue_table(queue) -> None:
     if not rows:
         console.print("queue: empty")
         return
-    show(rows, ["job_type_name", "job_type_version", "count", "highest_priority", "longest_queued"], False, title="queue")
+    show(
+        rows, ["job_type_name", "job_type_version", "count", "highest_priority", "longest_queued"], False, title="queue"
+    )
 
 
 def _node_id(ref: str) -> int:
@@ -128,6 +148,7 @@ def _pool_action(action: str, help_text: str):
     def command(pool):
         answer = client.post(f"/resource-pools/{_pool_id(pool)}/{action}/")
         console.print(f"pool {answer.get('name', pool)}: {answer.get('state', action)}")
+
     return command
 
 

@@ -1,4 +1,5 @@
 """`scale config export` and `scale config import FILE` (validated before anything is kept)."""
+
 from __future__ import annotations
 
 import click

@@ -1,4 +1,5 @@
 """`scale ingests list`, `scale sources list`, `scale products list`: the files the system knows."""
+
 from __future__ import annotations
 
 import click
@@ -23,6 +24,12 @@ def _file_list(name: str, path: str, columns: list[str]) -> click.Group:
     return group
 
 
-ingests = _file_list("ingests", "/ingests/", ["id", "file_name", "status", "strike.name", "source_file.id", "last_modified"])
-sources = _file_list("sources", "/sources/", ["id", "file_name", "media_type", "file_size", "workspace.name", "last_modified"])
-products = _file_list("products", "/products/", ["id", "file_name", "media_type", "job_type.name", "workspace.name", "last_modified"])
+ingests = _file_list(
+    "ingests", "/ingests/", ["id", "file_name", "status", "strike.name", "source_file.id", "last_modified"]
+)
+sources = _file_list(
+    "sources", "/sources/", ["id", "file_name", "media_type", "file_size", "workspace.name", "last_modified"]
+)
+products = _file_list(
+    "products", "/products/", ["id", "file_name", "media_type", "job_type.name", "workspace.name", "last_modified"]
+)

@@ -1,4 +1,5 @@
 """`scale jobs list|show`, `scale logs`, `scale cancel`, `scale requeue`."""
+
 from __future__ import annotations
 
 import sys
@@ -28,9 +29,18 @@ def jobs():
 @click.option("--limit", default=100, show_default=True, help="At most this many jobs.")
 @json_option
 def list_jobs(status, job_type_id, job_type_name, job_type_category, error_category, started, ended, limit, as_json):
-    answer = client.get("/jobs/", status=status, job_type_id=job_type_id, job_type_name=job_type_name,
-                        job_type_category=job_type_category, error_category=error_category, started=started,
-                        ended=ended, order="-id", page_size=limit)
+    answer = client.get(
+        "/jobs/",
+        status=status,
+        job_type_id=job_type_id,
+        job_type_name=job_type_name,
+        job_type_category=job_type_category,
+        error_category=error_category,
+        started=started,
+        ended=ended,
+        order="-id",
+        page_size=limit,
+    )
     show(answer["results"], JOB_COLUMNS, as_json)
 
 
@@ -55,8 +65,9 @@ def _latest_execution(job_id: int) -> int:
         time.sleep(0.5)
 
 
-@click.command(help="The output of a job's latest execution (or, with --exe, of one execution); "
-                    "-f follows it until it ends.")
+@click.command(
+    help="The output of a job's latest execution (or, with --exe, of one execution); -f follows it until it ends."
+)
 @click.argument("ident", metavar="EXE_OR_JOB_ID", type=int)
 @click.option("--exe", "is_exe", is_flag=True, help="EXE_OR_JOB_ID is an execution id, not a job id.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the execution finishes.")
@@ -72,7 +83,7 @@ def logs(ident, is_exe, follow, as_json):
         for stream, out in (("stdout", sys.stdout), ("stderr", sys.stderr)):
             text = answer.get(stream) or ""
             if len(text) > printed[stream]:
-                out.write(text[printed[stream]:])
+                out.write(text[printed[stream] :])
                 out.flush()
                 printed[stream] = len(text)
         if not follow or answer.get("is_finished"):

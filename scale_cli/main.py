@@ -1,4 +1,5 @@
 """The `scale` command: every group lives in its own module."""
+
 from __future__ import annotations
 
 import click
@@ -11,14 +12,31 @@ from scale_cli.queue_cmd import queue
 from scale_cli.types_cmd import job_types, recipe_types
 
 
-@click.group(help="A client for the Scale REST API at $SCALE_API_URL (default http://127.0.0.1:8000); "
-                  "$SCALE_API_TOKEN is sent as a bearer token when set.")
+@click.group(
+    help="A client for the Scale REST API at $SCALE_API_URL (default http://127.0.0.1:8000); "
+    "$SCALE_API_TOKEN is sent as a bearer token when set."
+)
 def cli():
     pass
 
 
-for command in (status, job_types, recipe_types, queue, jobs, logs, cancel, requeue, nodes, pools, scheduler, config,
-                ingests, sources, products):
+for command in (
+    status,
+    job_types,
+    recipe_types,
+    queue,
+    jobs,
+    logs,
+    cancel,
+    requeue,
+    nodes,
+    pools,
+    scheduler,
+    config,
+    ingests,
+    sources,
+    products,
+):
     cli.add_command(command)
 
 

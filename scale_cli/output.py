@@ -1,4 +1,5 @@
 """Printing: --json for scripts, rich tables for people."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """`scale queue job|recipe`: queue work, optionally wait for its end with a progress display.
 
 Exit codes with --wait: 0 COMPLETED, 3 FAILED, 4 CANCELED (1 for any API or connection error)."""
+
 from __future__ import annotations
 
 import time
@@ -64,8 +65,9 @@ def _job_table(rows: list[tuple[str, dict]], title: str, started: float) -> Tabl
         table.add_column(column)
     for name, job in rows:
         error = (job.get("error") or {}).get("name", "")
-        table.add_row(name, str(job["id"]), f"{job['job_type']['name']} {job['job_type']['version']}",
-                      job["status"], error or "")
+        table.add_row(
+            name, str(job["id"]), f"{job['job_type']['name']} {job['job_type']['version']}", job["status"], error or ""
+        )
     return table
 
 
@@ -105,9 +107,16 @@ def queue():
 
 
 _inputs = click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="A property input.")
-_files = click.option("--file", "files", multiple=True, metavar="NAME=FILE_ID|FILE_NAME",
-                      help="A file input: a file id, or the name of an ingested source file (comma-separated for several).")
-_wait_option = click.option("--wait", is_flag=True, help="Follow it to its end; exit 0 COMPLETED, 3 FAILED, 4 CANCELED.")
+_files = click.option(
+    "--file",
+    "files",
+    multiple=True,
+    metavar="NAME=FILE_ID|FILE_NAME",
+    help="A file input: a file id, or the name of an ingested source file (comma-separated for several).",
+)
+_wait_option = click.option(
+    "--wait", is_flag=True, help="Follow it to its end; exit 0 COMPLETED, 3 FAILED, 4 CANCELED."
+)
 _workspace = click.option("--workspace", help="Workspace (name or id) for the output files.")
 _json = click.option("--json", "as_json", is_flag=True, help="Print the final JSON instead of tables.")
 
@@ -117,8 +126,13 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the final JS
 @_inputs
 @_files
 @_workspace
-@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Queue this many identical jobs (sent through POST /queue/new-jobs/, 1000 per request).")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Queue this many identical jobs (sent through POST /queue/new-jobs/, 1000 per request).",
+)
 @_wait_option
 @_json
 def queue_job(type_ref, inputs, files, workspace, count, wait, as_json):
@@ -140,8 +154,11 @@ def queue_job(type_ref, inputs, files, workspace, count, wait, as_json):
         print_json(job)
         final = job["status"]
     else:
-        final = _wait(lambda: [(type_ref, client.get(f"/jobs/{job['id']}/"))], f"job {job['id']}",
-                      lambda rows: rows[0][1]["status"] if rows[0][1]["status"] in EXIT_CODES else None)
+        final = _wait(
+            lambda: [(type_ref, client.get(f"/jobs/{job['id']}/"))],
+            f"job {job['id']}",
+            lambda rows: rows[0][1]["status"] if rows[0][1]["status"] in EXIT_CODES else None,
+        )
         console.print(f"job {job['id']}: {final}")
     raise SystemExit(EXIT_CODES[final])
 
@@ -166,7 +183,9 @@ def _queue_many(item: dict, count: int, as_json: bool) -> None:
 @_json
 def queue_recipe(type_ref, inputs, files, workspace, wait, as_json):
     recipe_type = find_type("/recipe-types/", *split_ref(type_ref))
-    recipe = client.post("/queue/new-recipe/", {"recipe_type_id": recipe_type["id"], "recipe_data": _data(inputs, files, workspace)})
+    recipe = client.post(
+        "/queue/new-recipe/", {"recipe_type_id": recipe_type["id"], "recipe_data": _data(inputs, files, workspace)}
+    )
     if not wait:
         print_json(recipe) if as_json else console.print(f"queued recipe {recipe['id']}")
         return

@@ -1,4 +1,5 @@
 """`scale job-types ...` and `scale recipe-types ...`: declarative apply, list, show, pause/resume."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def find_type(path: str, name: str, version: str | None) -> dict:
     """A job or recipe type by name (and version; without one, the last version listed)."""
     matches = [t for t in client.get_all(path) if t["name"] == name and version in (None, t["version"])]
     if not matches:
-        raise click.ClickException(f"no {path.strip('/').rstrip('s').replace('-', ' ')} {name}"
-                                   + (f" {version}" if version else ""))
+        raise click.ClickException(
+            f"no {path.strip('/').rstrip('s').replace('-', ' ')} {name}" + (f" {version}" if version else "")
+        )
     return matches[-1]
 
 
@@ -61,8 +63,9 @@ def type_group(name: str, path: str, columns: list[str]) -> click.Group:
         if as_json:
             click.echo(json.dumps(answer, indent=2))
         else:
-            console.print(f"{verb} {doc['name']} {doc['version']} (id {answer['id']}, "
-                          f"revision {answer.get('revision_num')})")
+            console.print(
+                f"{verb} {doc['name']} {doc['version']} (id {answer['id']}, revision {answer.get('revision_num')})"
+            )
 
     @group.command(name="list", help="List them.")
     @json_option
@@ -82,6 +85,7 @@ def type_group(name: str, path: str, columns: list[str]) -> click.Group:
             found = find_type(path, *split_ref(ref)) if not ref.isdigit() else {"id": ref}
             answer = client.patch(f"{path}{found['id']}/", {"is_paused": paused})
             console.print(f"{answer['name']} {answer['version']}: {'paused' if paused else 'resumed'}")
+
         return command
 
     if path == "/job-types/":

@@ -7,6 +7,7 @@ watching $SCALE_VAR_DIR/mounts/localhost/strike, a job type `word-count` with an
 text files, and the specification's geotiff example (job types `geotiff-maker` 1.2.3 and
 `point-detector` 4.5.6, recipe type `geotiff-recipe`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,21 +48,48 @@ def ensure(api: str, list_path: str, create_path: str, body: dict, match: dict) 
 def workspace(api: str, name: str) -> dict:
     path = settings.var_dir / "workspaces" / name
     path.mkdir(parents=True, exist_ok=True)
-    return ensure(api, "/workspaces/", "/workspaces/", {
-        "name": name, "title": name.title(), "description": f"Demo workspace {name}", "base_url": f"file://{path}",
-        "is_active": True, "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": str(path)}},
-    }, {"name": name})
+    return ensure(
+        api,
+        "/workspaces/",
+        "/workspaces/",
+        {
+            "name": name,
+            "title": name.title(),
+            "description": f"Demo workspace {name}",
+            "base_url": f"file://{path}",
+            "is_active": True,
+            "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": str(path)}},
+        },
+        {"name": name},
+    )
 
 
-def file_job_type(api: str, name: str, version: str, script: str, inputs: list[tuple[str, str]], output: str,
-                  media_type: str, trigger_rule: dict | None = None) -> dict:
+def file_job_type(
+    api: str,
+    name: str,
+    version: str,
+    script: str,
+    inputs: list[tuple[str, str]],
+    output: str,
+    media_type: str,
+    trigger_rule: dict | None = None,
+) -> dict:
     arguments = " ".join([f"${{{i}}}" for i, _ in inputs] + ["${job_output_dir}"])
     body = {
-        "name": name, "version": version, "title": name, "description": f"Demo job type {name}",
-        "max_tries": 3, "cpus_required": 0.25, "mem_required": 64.0,
-        "interface": {"version": "1.0", "command": command(script), "command_arguments": arguments,
-                      "input_data": [{"name": i, "type": "file", "media_types": [m]} for i, m in inputs],
-                      "output_data": [{"name": output, "type": "file", "media_type": media_type}]},
+        "name": name,
+        "version": version,
+        "title": name,
+        "description": f"Demo job type {name}",
+        "max_tries": 3,
+        "cpus_required": 0.25,
+        "mem_required": 64.0,
+        "interface": {
+            "version": "1.0",
+            "command": command(script),
+            "command_arguments": arguments,
+            "input_data": [{"name": i, "type": "file", "media_types": [m]} for i, m in inputs],
+            "output_data": [{"name": output, "type": "file", "media_type": media_type}],
+        },
     }
     if trigger_rule:
         body["trigger_rule"] = trigger_rule
@@ -70,52 +98,125 @@ def file_job_type(api: str, name: str, version: str, script: str, inputs: list[t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--api", default=os.environ.get("SCALE_API_URL") or f"http://{settings.API_HOST}:{settings.API_PORT}")
+    parser.add_argument(
+        "--api", default=os.environ.get("SCALE_API_URL") or f"http://{settings.API_HOST}:{settings.API_PORT}"
+    )
     api = parser.parse_args().api.rstrip("/")
     try:
         requests.get(f"{api}/version/", timeout=10)
     except requests.RequestException as exc:
-        print(f"The Scale API is not reachable at {api} ({type(exc).__name__}). Start it with `make run`, "
-              "or pass --api / set SCALE_API_URL.", file=sys.stderr)
+        print(
+            f"The Scale API is not reachable at {api} ({type(exc).__name__}). Start it with `make run`, "
+            "or pass --api / set SCALE_API_URL.",
+            file=sys.stderr,
+        )
         raise SystemExit(1) from None
     workspace(api, "raw")
     workspace(api, "products")
-    file_job_type(api, "word-count", "1.0", "word_count.py", [("input_file", "text/plain")], "counts",
-                  "application/json", trigger_rule={
-                      "type": "INGEST", "is_active": True,
-                      "configuration": {"version": "1.0",
-                                        "condition": {"media_type": "text/plain", "data_types": ["text"]},
-                                        "data": {"input_data_name": "input_file", "workspace_name": "products"}}})
+    file_job_type(
+        api,
+        "word-count",
+        "1.0",
+        "word_count.py",
+        [("input_file", "text/plain")],
+        "counts",
+        "application/json",
+        trigger_rule={
+            "type": "INGEST",
+            "is_active": True,
+            "configuration": {
+                "version": "1.0",
+                "condition": {"media_type": "text/plain", "data_types": ["text"]},
+                "data": {"input_data_name": "input_file", "workspace_name": "products"},
+            },
+        },
+    )
     strike_dir = mount_path("localhost:/strike")
     strike_dir.mkdir(parents=True, exist_ok=True)
-    ensure(api, "/strikes/", "/strike/create/", {
-        "name": "demo", "title": "Demo", "description": "Watches the demo drop directory",
-        "configuration": {"version": "1.0", "mount": "localhost:/strike", "transfer_suffix": "_tmp",
-                          "files_to_ingest": [
-                              {"filename_regex": r".*\.txt$", "data_types": ["text"], "workspace_path": "text",
-                               "workspace_name": "raw"},
-                              {"filename_regex": r".*\.(png|csv)$", "data_types": ["geo"], "workspace_path": "geo",
-                               "workspace_name": "raw"}]},
-    }, {"name": "demo"})
-    file_job_type(api, "geotiff-maker", "1.2.3", "make_geotiff.py",
-                  [("image", "image/png"), ("georeference_data", "text/csv")], "geo_image", "image/tiff")
-    file_job_type(api, "point-detector", "4.5.6", "detect_points.py", [("image", "image/tiff")], "geo_image",
-                  "application/vnd.geo+json")
-    ensure(api, "/recipe-types/", "/recipe-types/", {
-        "name": "geotiff-recipe", "version": "1.0", "title": "GeoTIFF recipe",
-        "description": "make_geotiff -> detect_points, as in the specification",
-        "definition": {
+    ensure(
+        api,
+        "/strikes/",
+        "/strike/create/",
+        {
+            "name": "demo",
+            "title": "Demo",
+            "description": "Watches the demo drop directory",
+            "configuration": {
+                "version": "1.0",
+                "mount": "localhost:/strike",
+                "transfer_suffix": "_tmp",
+                "files_to_ingest": [
+                    {
+                        "filename_regex": r".*\.txt$",
+                        "data_types": ["text"],
+                        "workspace_path": "text",
+                        "workspace_name": "raw",
+                    },
+                    {
+                        "filename_regex": r".*\.(png|csv)$",
+                        "data_types": ["geo"],
+                        "workspace_path": "geo",
+                        "workspace_name": "raw",
+                    },
+                ],
+            },
+        },
+        {"name": "demo"},
+    )
+    file_job_type(
+        api,
+        "geotiff-maker",
+        "1.2.3",
+        "make_geotiff.py",
+        [("image", "image/png"), ("georeference_data", "text/csv")],
+        "geo_image",
+        "image/tiff",
+    )
+    file_job_type(
+        api,
+        "point-detector",
+        "4.5.6",
+        "detect_points.py",
+        [("image", "image/tiff")],
+        "geo_image",
+        "application/vnd.geo+json",
+    )
+    ensure(
+        api,
+        "/recipe-types/",
+        "/recipe-types/",
+        {
+            "name": "geotiff-recipe",
             "version": "1.0",
-            "input_data": [{"name": "image", "type": "file", "media_types": ["image/png"]},
-                           {"name": "georeference_data", "type": "file", "media_types": ["text/csv"]}],
-            "jobs": [
-                {"name": "make_geotiff", "job_type": {"name": "geotiff-maker", "version": "1.2.3"},
-                 "recipe_inputs": [{"recipe_input": "image", "job_input": "image"},
-                                   {"recipe_input": "georeference_data", "job_input": "georeference_data"}]},
-                {"name": "detect_points", "job_type": {"name": "point-detector", "version": "4.5.6"},
-                 "dependencies": [{"name": "make_geotiff", "connections": [{"output": "geo_image", "input": "image"}]}]},
-            ]},
-    }, {"name": "geotiff-recipe", "version": "1.0"})
+            "title": "GeoTIFF recipe",
+            "description": "make_geotiff -> detect_points, as in the specification",
+            "definition": {
+                "version": "1.0",
+                "input_data": [
+                    {"name": "image", "type": "file", "media_types": ["image/png"]},
+                    {"name": "georeference_data", "type": "file", "media_types": ["text/csv"]},
+                ],
+                "jobs": [
+                    {
+                        "name": "make_geotiff",
+                        "job_type": {"name": "geotiff-maker", "version": "1.2.3"},
+                        "recipe_inputs": [
+                            {"recipe_input": "image", "job_input": "image"},
+                            {"recipe_input": "georeference_data", "job_input": "georeference_data"},
+                        ],
+                    },
+                    {
+                        "name": "detect_points",
+                        "job_type": {"name": "point-detector", "version": "4.5.6"},
+                        "dependencies": [
+                            {"name": "make_geotiff", "connections": [{"output": "geo_image", "input": "image"}]}
+                        ],
+                    },
+                ],
+            },
+        },
+        {"name": "geotiff-recipe", "version": "1.0"},
+    )
     print(f"\nDrop files into {strike_dir}/ (text files start a word-count job).")
 
 

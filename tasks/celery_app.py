@@ -1,4 +1,5 @@
 """The Celery application. Tasks are thin: they take ids, open a transaction, call app.services."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """The clock: Celery beat sends `tasks.clock.tick` every CLOCK_PERIOD (on the minute by default); due clock rules fire."""
+
 from __future__ import annotations
 
 from app.services import clock

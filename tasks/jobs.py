@@ -1,4 +1,5 @@
 """Job and recipe messages."""
+
 from __future__ import annotations
 
 import logging
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 @app.task(name="tasks.jobs.finish_executions", bind=True, max_retries=10, default_retry_delay=1)
 def finish_executions(self, exe_ids: list[int]) -> dict:
     """Post step and outcome of executions whose task ended (idempotent)."""
+
     def work(session):
         outcomes = executions.finish_executions(session, exe_ids)
         return outcomes, jobs.recipe_ids_for_jobs(session, [o.job_id for o in outcomes if o.recipe_update])

@@ -1,4 +1,5 @@
 """Periodic maintenance fired by Celery beat."""
+
 from __future__ import annotations
 
 from app.db import with_retry
@@ -20,7 +21,7 @@ def reconcile() -> dict:
 
     exe_ids = with_retry(executions.unfinished_execution_ids)
     for start in range(0, len(exe_ids), RECONCILE_BATCH):  # small messages: one slow batch cannot strand the rest
-        send(finish_executions, exe_ids[start:start + RECONCILE_BATCH])
+        send(finish_executions, exe_ids[start : start + RECONCILE_BATCH])
     recipe_ids = with_retry(recipes.recipes_needing_update)
     if recipe_ids:
         send(update_recipes, recipe_ids)

@@ -1,4 +1,5 @@
 """Daily metrics rollups, fired by Celery beat."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta

@@ -1,4 +1,5 @@
 """Job load samples for GET /load/, taken by Celery beat every minute."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,17 +26,24 @@ def record_job_load(session: Session, now: datetime | None = None) -> int:
         return 0
     counts: dict[int, dict[str, int]] = {}
     for job_type_id, status, count in session.execute(
-        select(Job.job_type_id, Job.status, func.count()).where(Job.status.in_(LOAD_STATUSES))
+        select(Job.job_type_id, Job.status, func.count())
+        .where(Job.status.in_(LOAD_STATUSES))
         .group_by(Job.job_type_id, Job.status)
     ):
         counts.setdefault(job_type_id, {})[status] = count
     type_ids = session.scalars(
         select(JobType.id).where(or_(JobType.is_active.is_(True), JobType.id.in_(list(counts)))).order_by(JobType.id)
     ).all()
-    rows = [{"job_type_id": tid, "measured": measured,
-             "pending_count": counts.get(tid, {}).get("PENDING", 0),
-             "queued_count": counts.get(tid, {}).get("QUEUED", 0),
-             "running_count": counts.get(tid, {}).get("RUNNING", 0)} for tid in type_ids]
+    rows = [
+        {
+            "job_type_id": tid,
+            "measured": measured,
+            "pending_count": counts.get(tid, {}).get("PENDING", 0),
+            "queued_count": counts.get(tid, {}).get("QUEUED", 0),
+            "running_count": counts.get(tid, {}).get("RUNNING", 0),
+        }
+        for tid in type_ids
+    ]
     if rows:
         session.execute(insert(JobLoad), rows)
     return len(rows)

@@ -4,6 +4,7 @@
 period missed while beat was down fires once on recovery. The decision is app.services.clock.is_due,
 the same one clock trigger rules use.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,4 +1,5 @@
 """Shared fixtures: a real SQLite file per test (copied from one migrated template) and a real Redis."""
+
 from __future__ import annotations
 
 import itertools
@@ -54,7 +55,19 @@ def redis_server(tmp_path_factory):
     port = REDIS_PORT
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

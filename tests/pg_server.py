@@ -4,6 +4,7 @@
 runs CMD with SCALE_TEST_POSTGRES_URL pointing at it, stops the server and exits with CMD's code.
 Without the binaries it prints why and exits 0. initdb refuses to run as root, so as root the server
 runs as the `postgres` user (runuser)."""
+
 from __future__ import annotations
 
 import glob
@@ -60,13 +61,15 @@ class PostgresServer:
         run(self.bin_dir / "pg_ctl", "-D", self.data, "-o", options, "-l", self.root / "server.log", "-w", "start")
 
     def stop(self) -> None:
-        subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
-    command = argv[argv.index("--") + 1:] if "--" in argv else argv
+    command = argv[argv.index("--") + 1 :] if "--" in argv else argv
     bin_dir = find_bin_dir()
     if bin_dir is None:
         print("PostgreSQL stage skipped: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)")

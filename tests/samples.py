@@ -3,6 +3,7 @@
 The job type, recipe type and import examples are the documentation's own; their trigger rules name
 the workspaces "rs" and "products", so create those first (`workspace(name, path)`).
 """
+
 from __future__ import annotations
 
 import json
@@ -96,7 +97,12 @@ def text_job_type(name: str, version: str) -> dict:
 
 def workspace(name: str, path: str, **fields: Any) -> dict:
     """A workspace on a host directory (the broker the local cluster uses)."""
-    doc = {"name": name, "title": name.title(), "description": f"{name} workspace", "base_url": f"http://host.com/{name}",
-           "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": path}}}
+    doc = {
+        "name": name,
+        "title": name.title(),
+        "description": f"{name} workspace",
+        "base_url": f"http://host.com/{name}",
+        "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": path}},
+    }
     doc.update(fields)
     return doc

@@ -1,5 +1,6 @@
 """The whole system in one test: real Redis, a real Celery worker process, the local cluster
 (Mesos v1 HTTP API), the pymesos scheduler, and the API through Flask's test client."""
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,16 @@ class Stack:
             time.sleep(0.1)
 
     def create_job_type(self, **fields) -> dict:
-        body = {"name": "test-job", "version": "1.0", "title": "Test", "description": "test", "max_tries": 1,
-                "cpus_required": 0.1, "mem_required": 16.0, "disk_out_const_required": 0.0}
+        body = {
+            "name": "test-job",
+            "version": "1.0",
+            "title": "Test",
+            "description": "test",
+            "max_tries": 1,
+            "cpus_required": 0.1,
+            "mem_required": 16.0,
+            "disk_out_const_required": 0.0,
+        }
         body.update(fields)
         response = self.client.post("/job-types/", json=body)
         assert response.status_code == 201, response.get_json()
@@ -80,14 +89,26 @@ class Stack:
     def create_workspace(self, name: str = "products") -> dict:
         path = self.var_dir / "workspaces" / name
         path.mkdir(parents=True, exist_ok=True)
-        body = {"name": name, "title": name, "description": name, "base_url": f"http://files/{name}",
-                "is_active": True, "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": str(path)}}}
+        body = {
+            "name": name,
+            "title": name,
+            "description": name,
+            "base_url": f"http://files/{name}",
+            "is_active": True,
+            "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": str(path)}},
+        }
         response = self.client.post("/workspaces/", json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
     def queue_job(self, job_type_id: int, job_data: dict | None = None) -> dict:
-        response = self.client.post("/queue/new-job/", json={"job_type_id": job_type_id, "job_data": job_data or {"version": "1.0", "input_data": [], "output_data": []}})
+        response = self.client.post(
+            "/queue/new-job/",
+            json={
+                "job_type_id": job_type_id,
+                "job_data": job_data or {"version": "1.0", "input_data": [], "output_data": []},
+            },
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
@@ -95,9 +116,27 @@ class Stack:
 def _start_worker(var_dir: Path, name: str) -> subprocess.Popen:
     log_path = var_dir / "worker.log"
     return subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "tasks.celery_app", "worker", "--loglevel", "INFO", "--concurrency", "2",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname", f"{name}@%h"],
-        cwd=ROOT, env=dict(os.environ), stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "tasks.celery_app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--hostname",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,
     )
 
 

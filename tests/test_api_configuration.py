@@ -1,4 +1,5 @@
 """Import/export services: GET/POST /configuration/, validation, download and upload."""
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,10 @@ def test_import_of_the_specification_example(client, session, products):
     job_type = session.scalar(select(JobType).where(JobType.name == "my-job", JobType.version == "1.0.0"))
     assert job_type.error_mapping["exit_codes"] == {"1": "my-error"}
     assert job_type.trigger_rule.name == "my-rule" and job_type.trigger_rule.type == "PARSE"
-    assert [r.revision_num for r in session.scalars(select(JobTypeRevision)
-                                                    .where(JobTypeRevision.job_type_id == job_type.id))] == [1]
+    assert [
+        r.revision_num
+        for r in session.scalars(select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type.id))
+    ] == [1]
     recipe_type = session.scalar(select(RecipeType).where(RecipeType.name == "my-recipe"))
     assert recipe_type.revision_num == 1 and recipe_type.trigger_rule is not None
 
@@ -107,7 +110,9 @@ def test_export_leaves_out_builtin_errors_and_system_job_types(client, session, 
     assert [e["name"] for e in body["errors"]] == ["my-error"]
     assert [j["name"] for j in body["job_types"]] == ["my-job"]
     job_type = body["job_types"][0]
-    assert job_type["trigger_rule"]["name"] == "my-rule" and job_type["error_mapping"]["exit_codes"] == {"1": "my-error"}
+    assert job_type["trigger_rule"]["name"] == "my-rule" and job_type["error_mapping"]["exit_codes"] == {
+        "1": "my-error"
+    }
     assert set(body["recipe_types"][0]) == {"name", "version", "title", "description", "definition", "trigger_rule"}
 
 
@@ -117,8 +122,12 @@ def test_export_filters(client, session, products):
     session.commit()
     only_errors = client.get("/configuration/?include=errors").get_json()
     assert set(only_errors) == {"version", "errors"}
-    assert [j["name"] for j in client.get("/configuration/?job_type_category=misc").get_json()["job_types"]] == ["other"]
-    assert [j["name"] for j in client.get(f"/configuration/?job_type_id={other.id}").get_json()["job_types"]] == ["other"]
+    assert [j["name"] for j in client.get("/configuration/?job_type_category=misc").get_json()["job_types"]] == [
+        "other"
+    ]
+    assert [j["name"] for j in client.get(f"/configuration/?job_type_id={other.id}").get_json()["job_types"]] == [
+        "other"
+    ]
     assert client.get("/configuration/?error_name=nope").get_json()["errors"] == []
     assert client.get("/configuration/?recipe_type_name=my-recipe").get_json()["recipe_types"][0]["name"] == "my-recipe"
     assert client.get("/configuration/?include=nodes").status_code == 400
@@ -144,22 +153,29 @@ def test_download_is_an_attachment_of_the_export(client, products):
 
 def test_upload_imports_a_file(client, session, products):
     data = json.dumps(samples.configuration()).encode()
-    response = client.post("/configuration/upload/", data={"import_file": (io.BytesIO(data), "config.json")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/configuration/upload/",
+        data={"import_file": (io.BytesIO(data), "config.json")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 200, response.get_json()
     assert session.scalar(select(func.count()).select_from(RecipeType)) == 1
 
     # the documentation's form names the field "import"; a saved POST body works too
     data = json.dumps({"import": samples.configuration()}).encode()
-    response = client.post("/configuration/upload/", data={"import": (io.BytesIO(data), "config.json")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/configuration/upload/", data={"import": (io.BytesIO(data), "config.json")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 200
 
 
 def test_upload_refuses_missing_and_unreadable_files(client):
     assert client.post("/configuration/upload/", data={}, content_type="multipart/form-data").status_code == 400
-    response = client.post("/configuration/upload/", data={"import_file": (io.BytesIO(b"{oops"), "c.json")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/configuration/upload/",
+        data={"import_file": (io.BytesIO(b"{oops"), "c.json")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400 and "JSON" in response.get_json()["detail"]
 
 

@@ -1,4 +1,5 @@
 """GET/POST /errors/, GET/PATCH /errors/<id>/."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -67,7 +68,11 @@ def test_edit_changes_the_given_fields(client):
     response = client.patch(f"/errors/{error_id}/", json={"title": "My Error", "category": "DATA"})
     assert response.status_code == 200
     edited = response.get_json()
-    assert (edited["title"], edited["category"], edited["description"]) == ("My Error", "DATA", NEW_ERROR["description"])
+    assert (edited["title"], edited["category"], edited["description"]) == (
+        "My Error",
+        "DATA",
+        NEW_ERROR["description"],
+    )
     assert client.get(f"/errors/{error_id}/").get_json()["category"] == "DATA"
 
 

@@ -1,4 +1,5 @@
 """GET /sources/<id>/content/ and /products/<id>/content/: the bytes, only from inside the workspace."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,9 @@ from tests import factories as f
 def workspace(session, tmp_path):
     root = tmp_path / "ws"
     (root / "data").mkdir(parents=True)
-    ws = f.make_workspace(session, name="raw", json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(root)}})
+    ws = f.make_workspace(
+        session, name="raw", json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(root)}}
+    )
     session.commit()
     return ws, root
 
@@ -27,15 +30,22 @@ def test_source_content_is_streamed_as_a_download(client, session, workspace):
     assert response.is_streamed
     assert response.data == b"hello\x00world" * 1000
     assert response.mimetype == "text/plain"
-    assert 'filename=scene.txt' in response.headers["Content-Disposition"]
+    assert "filename=scene.txt" in response.headers["Content-Disposition"]
 
 
 def test_product_content_and_kinds_are_not_mixed(client, session, workspace):
     ws, root = workspace
     (root / "data" / "out.kml").write_text("<kml/>")
     job_type = f.make_job_type(session)
-    product = f.make_file(session, ws, file_type="PRODUCT", file_name="out.kml", file_path="data/out.kml",
-                          media_type=None, job_type_id=job_type.id)
+    product = f.make_file(
+        session,
+        ws,
+        file_type="PRODUCT",
+        file_name="out.kml",
+        file_path="data/out.kml",
+        media_type=None,
+        job_type_id=job_type.id,
+    )
     session.commit()
     response = client.get(f"/products/{product.id}/content/")
     assert response.status_code == 200 and response.data == b"<kml/>"

@@ -1,4 +1,5 @@
 """GET /ingests/, GET /ingests/<id>/, GET /ingests/status/ over ingests made by the real Strike logic."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -47,7 +48,12 @@ def test_list_shape_and_filters(client, ingested):
     assert source["is_parsed"] is False and source["url"].startswith("http://files.test/ws/incoming/")
 
     assert sorted(names(client.get("/ingests/?status=DEFERRED"))) == ["c.png"]
-    assert sorted(names(client.get("/ingests/?status=DEFERRED&status=INGESTED"))) == ["a.txt", "b.txt", "c.png", "d.txt"]
+    assert sorted(names(client.get("/ingests/?status=DEFERRED&status=INGESTED"))) == [
+        "a.txt",
+        "b.txt",
+        "c.png",
+        "d.txt",
+    ]
     assert names(client.get(f"/ingests/?strike_id={ingested['b']}")) == ["d.txt"]
     assert names(client.get("/ingests/?file_name=b.txt")) == ["b.txt"]
     assert names(client.get("/ingests/?order=-file_name")) == ["d.txt", "c.png", "b.txt", "a.txt"]
@@ -57,12 +63,15 @@ def test_list_shape_and_filters(client, ingested):
     assert client.get("/ingests/?ended=2000-01-01T00:00:00Z").get_json()["count"] == 0
 
 
-@pytest.mark.parametrize("query, text", [
-    ("status=DONE", "Invalid value for 'status'"),
-    ("strike_id=abc", "must be an integer"),
-    ("order=nope", "Invalid value for 'order'"),
-    ("started=2015-01-01T00:00:00", "time zone"),
-])
+@pytest.mark.parametrize(
+    "query, text",
+    [
+        ("status=DONE", "Invalid value for 'status'"),
+        ("strike_id=abc", "must be an integer"),
+        ("order=nope", "Invalid value for 'order'"),
+        ("started=2015-01-01T00:00:00", "time zone"),
+    ],
+)
 def test_list_refuses_bad_parameters(client, ingested, query, text):
     response = client.get(f"/ingests/?{query}")
     assert response.status_code == 400
@@ -148,7 +157,14 @@ def test_status_ignores_unfinished_ingests(client, scale_env):
     make_workspace(scale_env)
     strike_id, _ = make_strike()
     with session_scope() as s:
-        s.add(Ingest(strike_id=strike_id, file_name="q.txt", status="QUEUED", file_size=10,
-                     ingest_ended=datetime.now(timezone.utc)))
+        s.add(
+            Ingest(
+                strike_id=strike_id,
+                file_name="q.txt",
+                status="QUEUED",
+                file_size=10,
+                ingest_ended=datetime.now(timezone.utc),
+            )
+        )
     [result] = client.get("/ingests/status/?use_ingest_time=true").get_json()["results"]
     assert result["files"] == 0 and result["most_recent"] is None

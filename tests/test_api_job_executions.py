@@ -1,4 +1,5 @@
 """GET /job-executions/, GET /job-executions/<id>/, GET /job-executions/<id>/logs/ (+ stdout, stderr)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,8 +20,14 @@ def executions(session):
     job_a = f.make_job(session, alpha, "COMPLETED")
     job_b = f.make_job(session, beta, "RUNNING")
     exes = [
-        f.make_execution(session, job_a, "FAILED", node=node1, last_modified=base + timedelta(minutes=1),
-                         error_id=f.error_by_name(session, "timeout").id),
+        f.make_execution(
+            session,
+            job_a,
+            "FAILED",
+            node=node1,
+            last_modified=base + timedelta(minutes=1),
+            error_id=f.error_by_name(session, "timeout").id,
+        ),
         f.make_execution(session, job_a, "COMPLETED", node=node2, last_modified=base + timedelta(minutes=2)),
         f.make_execution(session, job_b, "RUNNING", node=node1, last_modified=base + timedelta(minutes=3)),
     ]
@@ -37,8 +44,12 @@ def test_list_shape(client, executions):
     assert first["status"] == "FAILED" and first["error"]["name"] == "timeout"
     assert first["job"]["id"] == executions["job_a"].id and first["job"]["job_type"]["name"] == "alpha"
     assert first["job"]["status"] == "COMPLETED" and first["job"]["num_exes"] == 1
-    assert first["node"] == {"id": executions["node1"].id, "hostname": "n1.test", "port": 5051,
-                             "slave_id": executions["node1"].slave_id}
+    assert first["node"] == {
+        "id": executions["node1"].id,
+        "hostname": "n1.test",
+        "port": 5051,
+        "slave_id": executions["node1"].slave_id,
+    }
 
 
 def test_list_filters_and_order(client, executions):
@@ -56,13 +67,16 @@ def test_list_filters_and_order(client, executions):
     assert ids(client.get("/job-executions/", query_string={"ended": ended})) == [exes[0]]
 
 
-@pytest.mark.parametrize("query, message", [
-    ("node_id=first", "node_id"),
-    ("status=PENDING", "status"),
-    ("order=bogus", "order"),
-    ("ended=2020-01-01T00:00:00", "time zone"),
-    ("started=2021-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", "before"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("node_id=first", "node_id"),
+        ("status=PENDING", "status"),
+        ("order=bogus", "order"),
+        ("ended=2020-01-01T00:00:00", "time zone"),
+        ("started=2021-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", "before"),
+    ],
+)
 def test_list_refuses_bad_parameters(client, session, query, message):
     response = client.get(f"/job-executions/?{query}")
     assert response.status_code == 400
@@ -74,9 +88,18 @@ def test_details_shape_and_log_urls(client, executions):
     response = client.get(f"/job-executions/{exe.id}/")
     assert response.status_code == 200
     body = response.get_json()
-    assert EXE_FIELDS | {"environment", "cpus_scheduled", "mem_scheduled", "disk_in_scheduled", "disk_out_scheduled",
-                         "disk_total_scheduled", "results", "current_stdout_url", "current_stderr_url",
-                         "results_manifest"} <= set(body)
+    assert EXE_FIELDS | {
+        "environment",
+        "cpus_scheduled",
+        "mem_scheduled",
+        "disk_in_scheduled",
+        "disk_out_scheduled",
+        "disk_total_scheduled",
+        "results",
+        "current_stdout_url",
+        "current_stderr_url",
+        "results_manifest",
+    } <= set(body)
     assert body["node"]["hostname"] == "n2.test" and "is_paused" in body["node"]
     assert body["current_stdout_url"].endswith(f"/job-executions/{exe.id}/logs/stdout/")
     assert body["current_stderr_url"].endswith(f"/job-executions/{exe.id}/logs/stderr/")
@@ -89,8 +112,9 @@ def test_logs_read_the_sandbox_files(client, session, scale_env):
     sandbox = scale_env / "sandboxes" / "scale-exe-1"
     sandbox.mkdir(parents=True)
     (sandbox / "stdout").write_text("line one\nARTIFACT: x\n")
-    exe = f.make_execution(session, job, "RUNNING", stdout_path=str(sandbox / "stdout"),
-                           stderr_path=str(sandbox / "stderr"))
+    exe = f.make_execution(
+        session, job, "RUNNING", stdout_path=str(sandbox / "stdout"), stderr_path=str(sandbox / "stderr")
+    )
     session.commit()
 
     response = client.get(f"/job-executions/{exe.id}/logs/")

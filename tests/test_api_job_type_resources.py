@@ -1,5 +1,6 @@
 """Job types whose resources no node could ever offer are refused at the API (create and edit),
 and JSON bodies using Python's NaN/Infinity extensions are refused as invalid JSON."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def test_nan_and_infinity_literals_are_invalid_json(client, rs_workspace, litera
 
 def test_huge_and_negative_resources_are_refused_listing_every_field(client, rs_workspace):
     doc = samples.job_type()
-    doc.update(cpus_required=1e308, mem_required=-1, disk_out_const_required=2.0 ** 31, disk_out_mult_required=-0.5)
+    doc.update(cpus_required=1e308, mem_required=-1, disk_out_const_required=2.0**31, disk_out_mult_required=-0.5)
     response = client.post("/job-types/", json=doc)
     assert response.status_code == 400
     detail = json.dumps(response.get_json())
@@ -45,7 +46,7 @@ def test_huge_and_negative_resources_are_refused_listing_every_field(client, rs_
 
 def test_largest_allowed_resources_are_accepted(client, rs_workspace):
     doc = samples.job_type()
-    doc.update(cpus_required=1024, mem_required=2 ** 31 - 1, disk_out_const_required=0, disk_out_mult_required=0)
+    doc.update(cpus_required=1024, mem_required=2**31 - 1, disk_out_const_required=0, disk_out_mult_required=0)
     response = client.post("/job-types/", json=doc)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["cpus_required"] == 1024

@@ -1,5 +1,6 @@
 """Job type services: list, create, validate, details, edit (revisions, pause, trigger rules) and the
 status / running / system-failures summaries."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,15 +14,63 @@ from app.services.jobs import create_job
 from tests import samples
 from tests.factories import error_by_name, make_error, make_job, make_job_type
 
-LIST_FIELDS = {"id", "name", "version", "title", "description", "category", "author_name", "author_url", "is_system",
-               "is_long_running", "is_active", "is_operational", "is_paused", "icon_code", "uses_docker",
-               "docker_privileged", "docker_image", "revision_num", "priority", "timeout", "max_scheduled",
-               "max_tries", "cpus_required", "mem_required", "disk_out_const_required", "disk_out_mult_required",
-               "created", "archived", "paused", "last_modified"}
-DETAIL_FIELDS = LIST_FIELDS | {"interface", "error_mapping", "trigger_rule", "errors", "job_counts_6h",
-                               "job_counts_12h", "job_counts_24h"}
-BASE_FIELDS = {"id", "name", "version", "title", "description", "category", "author_name", "author_url", "is_system",
-               "is_long_running", "is_active", "is_operational", "is_paused", "icon_code"}
+LIST_FIELDS = {
+    "id",
+    "name",
+    "version",
+    "title",
+    "description",
+    "category",
+    "author_name",
+    "author_url",
+    "is_system",
+    "is_long_running",
+    "is_active",
+    "is_operational",
+    "is_paused",
+    "icon_code",
+    "uses_docker",
+    "docker_privileged",
+    "docker_image",
+    "revision_num",
+    "priority",
+    "timeout",
+    "max_scheduled",
+    "max_tries",
+    "cpus_required",
+    "mem_required",
+    "disk_out_const_required",
+    "disk_out_mult_required",
+    "created",
+    "archived",
+    "paused",
+    "last_modified",
+}
+DETAIL_FIELDS = LIST_FIELDS | {
+    "interface",
+    "error_mapping",
+    "trigger_rule",
+    "errors",
+    "job_counts_6h",
+    "job_counts_12h",
+    "job_counts_24h",
+}
+BASE_FIELDS = {
+    "id",
+    "name",
+    "version",
+    "title",
+    "description",
+    "category",
+    "author_name",
+    "author_url",
+    "is_system",
+    "is_long_running",
+    "is_active",
+    "is_operational",
+    "is_paused",
+    "icon_code",
+}
 
 
 @pytest.fixture
@@ -49,8 +98,13 @@ def test_create_from_the_specification_example(client, session, created):
     body = created.get_json()
     assert set(body) == DETAIL_FIELDS
     assert created.headers["Location"].endswith(f"/job-types/{body['id']}/")
-    assert (body["name"], body["version"], body["revision_num"], body["priority"], body["cpus_required"]) == \
-        ("my-job", "1.0", 1, 1, 0.5)
+    assert (body["name"], body["version"], body["revision_num"], body["priority"], body["cpus_required"]) == (
+        "my-job",
+        "1.0",
+        1,
+        1,
+        0.5,
+    )
     assert body["interface"]["input_data"][0]["name"] == "input_file"
     assert body["error_mapping"]["exit_codes"] == {"1": "unknown"}
     assert [e["name"] for e in body["errors"]] == ["unknown"]
@@ -76,8 +130,13 @@ def test_create_refuses_what_is_wrong_and_lists_every_problem(client, session, r
     detail = body["detail"]
     for expected in ("cpus_required", "priority", "command", "no-such-error", "no-such-workspace", "colour"):
         assert expected in detail
-    assert {e["id"] for e in body["errors"]} >= {"INVALID_VALUE", "INVALID_TYPE", "UNKNOWN_ERROR", "UNKNOWN_WORKSPACE",
-                                                  "UNKNOWN_FIELD"}
+    assert {e["id"] for e in body["errors"]} >= {
+        "INVALID_VALUE",
+        "INVALID_TYPE",
+        "UNKNOWN_ERROR",
+        "UNKNOWN_WORKSPACE",
+        "UNKNOWN_FIELD",
+    }
     assert count_rows(session, JobType) == 0 and count_rows(session, TriggerRule) == 0
 
 
@@ -168,12 +227,14 @@ def test_interface_change_makes_a_new_revision_and_jobs_keep_theirs(client, sess
     assert (body["revision_num"], body["interface"]["command"], body["title"]) == (2, "new_cmd", "Renamed")
 
     session.expire_all()
-    revisions = session.scalars(select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type_id)
-                                .order_by(JobTypeRevision.revision_num)).all()
+    revisions = session.scalars(
+        select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type_id).order_by(JobTypeRevision.revision_num)
+    ).all()
     assert [(r.revision_num, r.interface["command"]) for r in revisions] == [(1, "test_cmd"), (2, "new_cmd")]
     assert session.get(Job, old_job.id).job_type_rev.revision_num == 1
-    new_job, _ = create_job(session, session.get(JobType, job_type_id), {"version": "1.0", "input_data": []},
-                            validated=True)
+    new_job, _ = create_job(
+        session, session.get(JobType, job_type_id), {"version": "1.0", "input_data": []}, validated=True
+    )
     assert new_job.job_type_rev.revision_num == 2
 
 
@@ -270,8 +331,10 @@ def test_details_count_jobs_per_window(client, session):
     body = client.get(f"/job-types/{job_type.id}/").get_json()
     assert [(c["status"], c["count"]) for c in body["job_counts_6h"]] == [("COMPLETED", 1)]
     assert [(c["status"], c["count"]) for c in body["job_counts_12h"]] == [("COMPLETED", 2)]
-    assert sorted((c["status"], c["count"], c["category"]) for c in body["job_counts_24h"]) == \
-        [("COMPLETED", 2, None), ("FAILED", 1, "SYSTEM")]
+    assert sorted((c["status"], c["count"], c["category"]) for c in body["job_counts_24h"]) == [
+        ("COMPLETED", 2, None),
+        ("FAILED", 1, "SYSTEM"),
+    ]
     assert all(c["most_recent"].endswith("Z") for c in body["job_counts_24h"])
 
 
@@ -281,8 +344,13 @@ def test_status_counts_the_last_3_hours_and_every_running_job(client, session):
     make_job(session, busy, "COMPLETED", last_status_change=_ago(hours=1))
     make_job(session, busy, "COMPLETED", last_status_change=_ago(hours=5))
     make_job(session, busy, "RUNNING", last_status_change=_ago(days=2))
-    make_job(session, busy, "FAILED", last_status_change=_ago(minutes=5),
-             error_id=make_error(session, category="ALGORITHM").id)
+    make_job(
+        session,
+        busy,
+        "FAILED",
+        last_status_change=_ago(minutes=5),
+        error_id=make_error(session, category="ALGORITHM").id,
+    )
     session.commit()
 
     body = client.get("/job-types/status/").get_json()
@@ -293,7 +361,9 @@ def test_status_counts_the_last_3_hours_and_every_running_job(client, session):
     assert counts == {("COMPLETED", None): 1, ("RUNNING", None): 1, ("FAILED", "ALGORITHM"): 1}
 
     wider = client.get("/job-types/status/?started=PT6H").get_json()
-    counts = {c["status"]: c["count"] for r in wider["results"] if r["job_type"]["name"] == "busy" for c in r["job_counts"]}
+    counts = {
+        c["status"]: c["count"] for r in wider["results"] if r["job_type"]["name"] == "busy" for c in r["job_counts"]
+    }
     assert counts["COMPLETED"] == 2
     assert idle.id in {r["job_type"]["id"] for r in wider["results"]}
 

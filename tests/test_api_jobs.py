@@ -1,4 +1,5 @@
 """GET /jobs/, GET|PATCH /jobs/<id>/, GET /jobs/updates/, GET /jobs/executions/."""
+
 from __future__ import annotations
 
 import base64
@@ -12,12 +13,51 @@ from app.db import utcnow
 from app.models import Job, JobExecution
 from tests import factories as f
 
-JOB_FIELDS = {"id", "job_type", "job_type_rev", "event", "error", "status", "priority", "num_exes", "timeout",
-              "max_tries", "cpus_required", "mem_required", "disk_in_required", "disk_out_required", "created",
-              "queued", "started", "ended", "last_status_change", "last_modified"}
-EXE_FIELDS = {"id", "status", "command_arguments", "timeout", "pre_started", "pre_completed", "pre_exit_code",
-              "job_started", "job_completed", "job_exit_code", "post_started", "post_completed", "post_exit_code",
-              "created", "queued", "started", "ended", "last_modified", "job", "node", "error"}
+JOB_FIELDS = {
+    "id",
+    "job_type",
+    "job_type_rev",
+    "event",
+    "error",
+    "status",
+    "priority",
+    "num_exes",
+    "timeout",
+    "max_tries",
+    "cpus_required",
+    "mem_required",
+    "disk_in_required",
+    "disk_out_required",
+    "created",
+    "queued",
+    "started",
+    "ended",
+    "last_status_change",
+    "last_modified",
+}
+EXE_FIELDS = {
+    "id",
+    "status",
+    "command_arguments",
+    "timeout",
+    "pre_started",
+    "pre_completed",
+    "pre_exit_code",
+    "job_started",
+    "job_completed",
+    "job_exit_code",
+    "post_started",
+    "post_completed",
+    "post_exit_code",
+    "created",
+    "queued",
+    "started",
+    "ended",
+    "last_modified",
+    "job",
+    "node",
+    "error",
+}
 
 
 def ids(response) -> list[int]:
@@ -33,8 +73,13 @@ def two_types(session):
     beta = f.make_job_type(session, name="beta", category="text")
     jobs = [
         f.make_job(session, alpha, "COMPLETED", last_modified=base + timedelta(minutes=1)),
-        f.make_job(session, alpha, "FAILED", last_modified=base + timedelta(minutes=2),
-                   error_id=f.error_by_name(session, "missing-output").id),
+        f.make_job(
+            session,
+            alpha,
+            "FAILED",
+            last_modified=base + timedelta(minutes=2),
+            error_id=f.error_by_name(session, "missing-output").id,
+        ),
         f.make_job(session, beta, "QUEUED", last_modified=base + timedelta(minutes=3)),
         f.make_job(session, beta, "FAILED", last_modified=base + timedelta(minutes=4)),
     ]
@@ -43,6 +88,7 @@ def two_types(session):
 
 
 # ---------------------------------------------------------------- list
+
 
 def test_list_shape_matches_the_spec(client, two_types):
     alpha, _, jobs = two_types
@@ -84,7 +130,12 @@ def test_list_order_and_pages(client, two_types):
     assert ids(client.get("/jobs/?order=-last_modified")) == [j.id for j in reversed(jobs)]
     # nested names: beta's jobs first, then alpha's, each by id descending
     assert ids(client.get("/jobs/?order=-job_type__name&order=-id")) == [jobs[3].id, jobs[2].id, jobs[1].id, jobs[0].id]
-    assert ids(client.get("/jobs/?order=job_type__name&order=status")) == [jobs[0].id, jobs[1].id, jobs[3].id, jobs[2].id]
+    assert ids(client.get("/jobs/?order=job_type__name&order=status")) == [
+        jobs[0].id,
+        jobs[1].id,
+        jobs[3].id,
+        jobs[2].id,
+    ]
     page1 = client.get("/jobs/?page_size=3").get_json()
     assert page1["count"] == 4 and len(page1["results"]) == 3 and page1["previous"] is None
     assert "page=2" in page1["next"]
@@ -95,19 +146,22 @@ def test_list_order_and_pages(client, two_types):
     assert past_the_end["results"] == [] and past_the_end["count"] == 4
 
 
-@pytest.mark.parametrize("query, message", [
-    ("job_type_id=abc", "job_type_id"),
-    ("job_id=1.5", "job_id"),
-    ("status=DONE", "status"),
-    ("error_category=BOGUS", "error_category"),
-    ("order=nonsense", "order"),
-    ("order=job_type__bogus", "order"),
-    ("started=2015-01-01T00:00:00", "time zone"),
-    ("started=yesterday", "started"),
-    ("started=2015-01-02T00:00:00Z&ended=2015-01-01T00:00:00Z", "before"),
-    ("page=0", "page"),
-    ("page_size=1001", "page_size"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("job_type_id=abc", "job_type_id"),
+        ("job_id=1.5", "job_id"),
+        ("status=DONE", "status"),
+        ("error_category=BOGUS", "error_category"),
+        ("order=nonsense", "order"),
+        ("order=job_type__bogus", "order"),
+        ("started=2015-01-01T00:00:00", "time zone"),
+        ("started=yesterday", "started"),
+        ("started=2015-01-02T00:00:00Z&ended=2015-01-01T00:00:00Z", "before"),
+        ("page=0", "page"),
+        ("page_size=1001", "page_size"),
+    ],
+)
 def test_list_refuses_bad_parameters(client, query, message):
     response = client.get(f"/jobs/?{query}")
     assert response.status_code == 400
@@ -116,20 +170,36 @@ def test_list_refuses_bad_parameters(client, query, message):
 
 # ---------------------------------------------------------------- details
 
+
 @pytest.fixture
 def finished_job(session):
     """A completed job with a file input, a property, a product output, two executions and a recipe."""
     ws = f.make_workspace(session, name="raw", base_url="http://files.test/raw")
     source = f.make_file(session, ws, file_name="input.txt")
     job_type = f.make_job_type(session, interface=dict(f.FILE_INTERFACE), name="processor")
-    job = f.make_job(session, job_type, "COMPLETED", data={
-        "version": "1.0", "input_data": [{"name": "input_file", "file_id": source.id}, {"name": "param", "value": "7"}],
-        "output_data": [{"name": "output_file", "workspace_id": ws.id}]})
+    job = f.make_job(
+        session,
+        job_type,
+        "COMPLETED",
+        data={
+            "version": "1.0",
+            "input_data": [{"name": "input_file", "file_id": source.id}, {"name": "param", "value": "7"}],
+            "output_data": [{"name": "output_file", "workspace_id": ws.id}],
+        },
+    )
     node = f.make_node(session)
     failed = f.make_execution(session, job, "FAILED", node=node, error_id=f.error_by_name(session, "unknown").id)
     done = f.make_execution(session, job, "COMPLETED", node=node)
-    product = f.make_file(session, ws, file_name="out.txt", file_type="PRODUCT", job_id=job.id, job_exe_id=done.id,
-                          job_type_id=job_type.id, is_published=True)
+    product = f.make_file(
+        session,
+        ws,
+        file_name="out.txt",
+        file_type="PRODUCT",
+        job_id=job.id,
+        job_exe_id=done.id,
+        job_type_id=job_type.id,
+        is_published=True,
+    )
     job.results = {"version": "1.0", "output_data": [{"name": "output_file", "file_id": product.id}]}
     rule = f.make_trigger_rule(session, name="parse-txt")
     event = f.make_trigger_event(session, rule=rule, description={"file_name": "input.txt"})
@@ -137,8 +207,17 @@ def finished_job(session):
     recipe_type = f.make_recipe_type(session, name="pipeline")
     recipe = f.make_recipe(session, recipe_type, jobs={"process": job}, event_id=event.id)
     session.commit()
-    return dict(job=job, source=source, product=product, failed=failed, done=done, recipe=recipe, rule=rule,
-                job_type=job_type, node=node)
+    return dict(
+        job=job,
+        source=source,
+        product=product,
+        failed=failed,
+        done=done,
+        recipe=recipe,
+        rule=rule,
+        job_type=job_type,
+        node=node,
+    )
 
 
 def test_details_shape(client, finished_job):
@@ -185,6 +264,7 @@ def test_details_of_unknown_job_is_404(client, session):
 
 
 # ---------------------------------------------------------------- cancel
+
 
 @pytest.fixture
 def broker(redis_server):
@@ -241,12 +321,15 @@ def test_cancel_of_a_finished_job_is_refused_with_the_reason(client, session, st
     assert session.get(Job, job.id).status == status
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"status": "QUEUED"}, "CANCELED"),
-    ({"status": "CANCELED", "priority": 1}, "Unknown fields: priority"),
-    ({}, "Missing required fields: status"),
-    ({"priority": 1}, "priority"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"status": "QUEUED"}, "CANCELED"),
+        ({"status": "CANCELED", "priority": 1}, "Unknown fields: priority"),
+        ({}, "Missing required fields: status"),
+        ({"priority": 1}, "priority"),
+    ],
+)
 def test_patch_refuses_anything_but_cancel(client, session, body, message):
     job = f.make_job(session, f.make_job_type(session), "QUEUED")
     session.commit()
@@ -265,14 +348,19 @@ def test_patch_of_unknown_job_is_404_and_bad_json_is_400(client, session):
 
 # ---------------------------------------------------------------- updates and executions
 
+
 def test_updates_order_by_status_change_and_include_input_files(client, session):
     ws = f.make_workspace(session)
     source = f.make_file(session, ws, file_name="a.txt")
     job_type = f.make_job_type(session, interface=dict(f.FILE_INTERFACE))
     now = utcnow()
-    late = f.make_job(session, job_type, "COMPLETED", last_status_change=now - timedelta(minutes=1),
-                      data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source.id}],
-                            "output_data": []})
+    late = f.make_job(
+        session,
+        job_type,
+        "COMPLETED",
+        last_status_change=now - timedelta(minutes=1),
+        data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source.id}], "output_data": []},
+    )
     early = f.make_job(session, job_type, "FAILED", last_status_change=now - timedelta(minutes=5))
     old = f.make_job(session, job_type, "FAILED", last_status_change=now - timedelta(days=2))
     session.commit()

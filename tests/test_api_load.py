@@ -1,4 +1,5 @@
 """GET /load/ and the beat task that samples the load (tasks.metrics_load)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -73,9 +74,17 @@ def samples(session, types):
     for minutes_ago, a, b in ((50, (1, 2, 3), (10, 20, 30)), (20, (0, 5, 1), (0, 0, 2)), (5, (2, 0, 0), (1, 1, 1))):
         f.make_job(session, alpha)  # not counted: /load/ reads samples only
         measured = now - timedelta(minutes=minutes_ago)
-        session.add(JobLoad(job_type_id=alpha.id, measured=measured, pending_count=a[0], queued_count=a[1], running_count=a[2]))
-        session.add(JobLoad(job_type_id=beta.id, measured=measured, pending_count=b[0], queued_count=b[1], running_count=b[2]))
-    session.add(JobLoad(job_type_id=alpha.id, measured=now - timedelta(days=10), pending_count=9, queued_count=9, running_count=9))
+        session.add(
+            JobLoad(job_type_id=alpha.id, measured=measured, pending_count=a[0], queued_count=a[1], running_count=a[2])
+        )
+        session.add(
+            JobLoad(job_type_id=beta.id, measured=measured, pending_count=b[0], queued_count=b[1], running_count=b[2])
+        )
+    session.add(
+        JobLoad(
+            job_type_id=alpha.id, measured=now - timedelta(days=10), pending_count=9, queued_count=9, running_count=9
+        )
+    )
     session.commit()
     return alpha, beta
 
@@ -84,7 +93,10 @@ def test_load_sums_job_types_per_sample_time(client, samples):
     body = load(client)
     assert body["count"] == 3 and body["next"] is None
     assert [(r["pending_count"], r["queued_count"], r["running_count"]) for r in body["results"]] == [
-        (11, 22, 33), (0, 5, 3), (3, 1, 1)]
+        (11, 22, 33),
+        (0, 5, 3),
+        (3, 1, 1),
+    ]
     assert set(body["results"][0]) == {"time", "pending_count", "queued_count", "running_count"}
     assert body["results"][0]["time"].endswith("Z")
 
@@ -108,13 +120,16 @@ def test_load_filters(client, samples):
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
 
 
-@pytest.mark.parametrize("query, message", [
-    ("?started=P40D", "31 days"),
-    ("?job_type_id=a", "job_type_id"),
-    ("?job_type_priority=high", "job_type_priority"),
-    ("?started=2020-01-01T00:00:00", "time zone"),
-    ("?started=PT1H&ended=PT2H", "before"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("?started=P40D", "31 days"),
+        ("?job_type_id=a", "job_type_id"),
+        ("?job_type_priority=high", "job_type_priority"),
+        ("?started=2020-01-01T00:00:00", "time zone"),
+        ("?started=PT1H&ended=PT2H", "before"),
+    ],
+)
 def test_load_refuses_bad_parameters(client, session, query, message):
     response = client.get(f"/load/{query}")
     assert response.status_code == 400

@@ -1,4 +1,5 @@
 """POST /queue/new-job/, /queue/new-recipe/, /queue/requeue-jobs/, /queue/requeue-job/, GET /queue/status/."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -20,25 +21,30 @@ def count(session, model) -> int:
 def processor(session):
     ws = f.make_workspace(session, name="products")
     source = f.make_file(session, ws, file_name="in.txt", file_size=3 * 1024 * 1024)
-    job_type = f.make_job_type(session, interface=dict(f.FILE_INTERFACE), name="processor", priority=50,
-                               disk_out_const_required=10.0)
+    job_type = f.make_job_type(
+        session, interface=dict(f.FILE_INTERFACE), name="processor", priority=50, disk_out_const_required=10.0
+    )
     session.commit()
     return dict(ws=ws, source=source, job_type=job_type)
 
 
 def job_data(processor, **overrides) -> dict:
-    data = {"version": "1.0",
-            "input_data": [{"name": "input_file", "file_id": processor["source"].id}, {"name": "param", "value": "x"}],
-            "output_data": [{"name": "output_file", "workspace_id": processor["ws"].id}]}
+    data = {
+        "version": "1.0",
+        "input_data": [{"name": "input_file", "file_id": processor["source"].id}, {"name": "param", "value": "x"}],
+        "output_data": [{"name": "output_file", "workspace_id": processor["ws"].id}],
+    }
     data.update(overrides)
     return data
 
 
 # ---------------------------------------------------------------- new job
 
+
 def test_new_job_is_created_and_queued(client, session, processor):
-    response = client.post("/queue/new-job/", json={"job_type_id": processor["job_type"].id,
-                                                    "job_data": job_data(processor)})
+    response = client.post(
+        "/queue/new-job/", json={"job_type_id": processor["job_type"].id, "job_data": job_data(processor)}
+    )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert response.headers["Location"].endswith(f"/jobs/{body['id']}/")
@@ -58,9 +64,11 @@ def test_new_job_is_created_and_queued(client, session, processor):
 
 
 def test_invalid_job_data_lists_every_problem_and_writes_nothing(client, session, processor):
-    data = {"version": "1.0",
-            "input_data": [{"name": "input_file", "file_id": 999999}, {"name": "nope", "value": "1"}],
-            "output_data": [{"name": "output_file", "workspace_id": 888888}]}
+    data = {
+        "version": "1.0",
+        "input_data": [{"name": "input_file", "file_id": 999999}, {"name": "nope", "value": "1"}],
+        "output_data": [{"name": "output_file", "workspace_id": 888888}],
+    }
     response = client.post("/queue/new-job/", json={"job_type_id": processor["job_type"].id, "job_data": data})
     assert response.status_code == 400
     body = response.get_json()
@@ -76,12 +84,15 @@ def test_new_job_for_unknown_job_type_is_404(client, session):
     assert "4242" in response.get_json()["detail"]
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"job_type_id": "one", "job_data": {}}, "job_type_id"),
-    ({"job_data": {}}, "Missing required fields: job_type_id"),
-    ({"job_type_id": 1, "job_data": [], "extra": 1}, "Unknown fields: extra"),
-    ({"job_type_id": 1, "job_data": "text"}, "job_data"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"job_type_id": "one", "job_data": {}}, "job_type_id"),
+        ({"job_data": {}}, "Missing required fields: job_type_id"),
+        ({"job_type_id": 1, "job_data": [], "extra": 1}, "Unknown fields: extra"),
+        ({"job_type_id": 1, "job_data": "text"}, "job_data"),
+    ],
+)
 def test_new_job_refuses_bad_bodies(client, session, processor, body, message):
     if body.get("job_type_id") == 1:
         body["job_type_id"] = processor["job_type"].id
@@ -103,7 +114,9 @@ def test_new_job_of_an_archived_job_type_is_refused(client, session):
 # ---------------------------------------------------------------- new recipe
 
 STAGE_INTERFACE = {
-    "version": "1.0", "command": "stage", "command_arguments": "${first} ${job_output_dir}",
+    "version": "1.0",
+    "command": "stage",
+    "command_arguments": "${first} ${job_output_dir}",
     "input_data": [{"name": "first", "type": "file"}],
     "output_data": [{"name": "out", "type": "file", "media_type": "application/octet-stream"}],
 }
@@ -111,10 +124,16 @@ TWO_STAGES = {
     "version": "1.0",
     "input_data": [{"name": "source", "type": "file"}],
     "jobs": [
-        {"name": "first", "job_type": {"name": "stage", "version": "1.0"},
-         "recipe_inputs": [{"recipe_input": "source", "job_input": "first"}]},
-        {"name": "second", "job_type": {"name": "stage", "version": "1.0"},
-         "dependencies": [{"name": "first", "connections": [{"output": "out", "input": "first"}]}]},
+        {
+            "name": "first",
+            "job_type": {"name": "stage", "version": "1.0"},
+            "recipe_inputs": [{"recipe_input": "source", "job_input": "first"}],
+        },
+        {
+            "name": "second",
+            "job_type": {"name": "stage", "version": "1.0"},
+            "dependencies": [{"name": "first", "connections": [{"output": "out", "input": "first"}]}],
+        },
     ],
 }
 
@@ -130,8 +149,11 @@ def stages(session):
 
 
 def test_new_recipe_creates_its_jobs_and_queues_the_root(client, session, stages):
-    data = {"version": "1.0", "input_data": [{"name": "source", "file_id": stages["source"].id}],
-            "workspace_id": stages["ws"].id}
+    data = {
+        "version": "1.0",
+        "input_data": [{"name": "source", "file_id": stages["source"].id}],
+        "workspace_id": stages["ws"].id,
+    }
     response = client.post("/queue/new-recipe/", json={"recipe_type_id": stages["recipe_type"].id, "recipe_data": data})
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
@@ -160,6 +182,7 @@ def test_new_recipe_errors(client, session, stages):
 
 
 # ---------------------------------------------------------------- requeue
+
 
 @pytest.fixture
 def failures(session):
@@ -205,8 +228,9 @@ def test_requeue_filters(client, session, failures):
     assert [r["id"] for r in response.get_json()["results"]] == [failures["failed_beta"].id]
     response = client.post("/queue/requeue-jobs/", json={"job_type_categories": ["text"], "started": "P1D"})
     assert response.get_json()["count"] == 0  # the recent text failure was requeued above
-    response = client.post("/queue/requeue-jobs/", json={"job_ids": [failures["old_failed_beta"].id,
-                                                                     failures["running_beta"].id]})
+    response = client.post(
+        "/queue/requeue-jobs/", json={"job_ids": [failures["old_failed_beta"].id, failures["running_beta"].id]}
+    )
     assert [r["id"] for r in response.get_json()["results"]] == [failures["old_failed_beta"].id]
     assert statuses(session, failures)["running_beta"] == "RUNNING"
 
@@ -221,15 +245,24 @@ def test_requeue_sends_recipe_updates(client, session, broker):  # noqa: F811 (b
 
 
 def test_requeue_reports_every_bad_filter(client, session, failures):
-    response = client.post("/queue/requeue-jobs/", json={
-        "status": ["RUNNING"], "job_ids": ["a"], "priority": "high", "started": "2020-01-01T00:00:00",
-        "error_categories": ["NOPE"]})
+    response = client.post(
+        "/queue/requeue-jobs/",
+        json={
+            "status": ["RUNNING"],
+            "job_ids": ["a"],
+            "priority": "high",
+            "started": "2020-01-01T00:00:00",
+            "error_categories": ["NOPE"],
+        },
+    )
     assert response.status_code == 400
     detail = response.get_json()["detail"]
     for word in ("status", "job_ids", "priority", "time zone", "error_categories"):
         assert word in detail
     assert client.post("/queue/requeue-jobs/", json={"bogus": 1}).status_code == 400
-    response = client.post("/queue/requeue-jobs/", json={"started": "2021-01-01T00:00:00Z", "ended": "2020-01-01T00:00:00Z"})
+    response = client.post(
+        "/queue/requeue-jobs/", json={"started": "2021-01-01T00:00:00Z", "ended": "2020-01-01T00:00:00Z"}
+    )
     assert response.status_code == 400
     assert statuses(session, failures)["failed_alpha"] == "FAILED"
 
@@ -244,6 +277,7 @@ def test_single_job_requeue_alias(client, session, failures):
 
 # ---------------------------------------------------------------- status
 
+
 def test_queue_status_groups_queued_jobs_by_type(client, session):
     now = utcnow()
     alpha = f.make_job_type(session, name="alpha", version="2.0", is_paused=True)
@@ -256,10 +290,22 @@ def test_queue_status_groups_queued_jobs_by_type(client, session):
 
     body = client.get("/queue/status/").get_json()
     assert body["queue_status"] == [
-        {"count": 2, "longest_queued": body["queue_status"][0]["longest_queued"], "job_type_name": "alpha",
-         "job_type_version": "2.0", "highest_priority": 10, "is_job_type_paused": True},
-        {"count": 1, "longest_queued": body["queue_status"][1]["longest_queued"], "job_type_name": "beta",
-         "job_type_version": "1.0", "highest_priority": 20, "is_job_type_paused": False},
+        {
+            "count": 2,
+            "longest_queued": body["queue_status"][0]["longest_queued"],
+            "job_type_name": "alpha",
+            "job_type_version": "2.0",
+            "highest_priority": 10,
+            "is_job_type_paused": True,
+        },
+        {
+            "count": 1,
+            "longest_queued": body["queue_status"][1]["longest_queued"],
+            "job_type_name": "beta",
+            "job_type_version": "1.0",
+            "highest_priority": 20,
+            "is_job_type_paused": False,
+        },
     ]
     assert body["queue_status"][0]["longest_queued"].startswith((now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"))
 

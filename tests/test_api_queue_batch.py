@@ -1,4 +1,5 @@
 """POST /queue/new-jobs/: many jobs in one request, all or nothing."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -37,8 +38,16 @@ def test_one_bad_item_queues_nothing_and_every_problem_is_named(client, session,
     archived = f.make_job_type(session, name="old", is_active=False)
     session.commit()
     before = job_count(session)
-    items = [good, {"job_type_id": 4242}, good, {"job_type_id": processor["job_type"].id, "job_data": {"version": "1.0"}},
-             "not an object", {"job_type_id": "1"}, {"job_type_id": archived.id}, {"job_type_id": 1, "extra": 1}]
+    items = [
+        good,
+        {"job_type_id": 4242},
+        good,
+        {"job_type_id": processor["job_type"].id, "job_data": {"version": "1.0"}},
+        "not an object",
+        {"job_type_id": "1"},
+        {"job_type_id": archived.id},
+        {"job_type_id": 1, "extra": 1},
+    ]
     response = client.post("/queue/new-jobs/", json={"jobs": items})
     assert response.status_code == 400
     problems = response.get_json()["problems"]

@@ -1,4 +1,5 @@
 """Recipe type services: list, create, validate, details and edit (definition revisions, trigger rules)."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,20 @@ from sqlalchemy import func, select
 from app.models import RecipeType, RecipeTypeRevision, TriggerRule
 from tests import samples
 
-LIST_FIELDS = {"id", "name", "version", "title", "description", "is_active", "definition", "revision_num", "created",
-               "last_modified", "archived", "trigger_rule"}
+LIST_FIELDS = {
+    "id",
+    "name",
+    "version",
+    "title",
+    "description",
+    "is_active",
+    "definition",
+    "revision_num",
+    "created",
+    "last_modified",
+    "archived",
+    "trigger_rule",
+}
 DETAIL_FIELDS = LIST_FIELDS | {"job_types"}
 
 
@@ -110,13 +123,17 @@ def test_definition_change_makes_a_new_revision(client, session, created):
     body = response.get_json()
     assert body["revision_num"] == 2
     assert body["definition"]["jobs"][1]["dependencies"] == [{"name": "MyJob1", "connections": []}]
-    revisions = session.scalars(select(RecipeTypeRevision).where(RecipeTypeRevision.recipe_type_id == recipe_type_id)
-                                .order_by(RecipeTypeRevision.revision_num)).all()
+    revisions = session.scalars(
+        select(RecipeTypeRevision)
+        .where(RecipeTypeRevision.recipe_type_id == recipe_type_id)
+        .order_by(RecipeTypeRevision.revision_num)
+    ).all()
     assert [r.revision_num for r in revisions] == [1, 2]
     assert revisions[0].definition["jobs"][1]["dependencies"] == []
 
-    same = client.patch(f"/recipe-types/{recipe_type_id}/", json={"definition": two_step_definition(),
-                                                                  "title": "Renamed"}).get_json()
+    same = client.patch(
+        f"/recipe-types/{recipe_type_id}/", json={"definition": two_step_definition(), "title": "Renamed"}
+    ).get_json()
     assert (same["revision_num"], same["title"]) == (2, "Renamed")
 
 

@@ -1,4 +1,5 @@
 """GET /recipes/ and GET /recipes/<id>/."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,8 +11,11 @@ from tests import factories as f
 from tests.test_api_jobs import JOB_FIELDS, ids
 
 SUMMARY_FIELDS = {"id", "recipe_type", "recipe_type_rev", "event", "created", "completed", "last_modified"}
-DEFINITION = {"version": "1.0", "input_data": [{"name": "source", "type": "file"}, {"name": "mode", "type": "property"}],
-              "jobs": [{"name": "first", "job_type": {"name": "stage", "version": "1.0"}}]}
+DEFINITION = {
+    "version": "1.0",
+    "input_data": [{"name": "source", "type": "file"}, {"name": "mode", "type": "property"}],
+    "jobs": [{"name": "first", "job_type": {"name": "stage", "version": "1.0"}}],
+}
 
 
 @pytest.fixture
@@ -22,15 +26,24 @@ def recipes(session):
     stage = f.make_job_type(session, name="stage")
     pipeline = f.make_recipe_type(session, name="pipeline", definition=DEFINITION)
     other = f.make_recipe_type(session, name="other")
-    event = f.make_trigger_event(session, rule=f.make_trigger_rule(session, name="parse-bin"),
-                                 description={"file_name": "source.bin"})
+    event = f.make_trigger_event(
+        session, rule=f.make_trigger_rule(session, name="parse-bin"), description={"file_name": "source.bin"}
+    )
     first = f.make_job(session, stage, "COMPLETED")
     second = f.make_job(session, stage, "BLOCKED")
     made = [
-        f.make_recipe(session, pipeline, jobs={"first": first, "second": second}, event_id=event.id,
-                      last_modified=base + timedelta(minutes=1),
-                      data={"version": "1.0", "workspace_id": ws.id,
-                            "input_data": [{"name": "source", "file_id": source.id}, {"name": "mode", "value": "fast"}]}),
+        f.make_recipe(
+            session,
+            pipeline,
+            jobs={"first": first, "second": second},
+            event_id=event.id,
+            last_modified=base + timedelta(minutes=1),
+            data={
+                "version": "1.0",
+                "workspace_id": ws.id,
+                "input_data": [{"name": "source", "file_id": source.id}, {"name": "mode", "value": "fast"}],
+            },
+        ),
         f.make_recipe(session, other, last_modified=base + timedelta(minutes=2)),
         f.make_recipe(session, pipeline, last_modified=base + timedelta(minutes=3), completed=base),
     ]
@@ -59,12 +72,15 @@ def test_list_shape_and_filters(client, recipes):
     assert ids(response) == [r[1], r[2]] and response.get_json()["count"] == 2
 
 
-@pytest.mark.parametrize("query, message", [
-    ("type_id=x", "type_id"),
-    ("order=-nothing", "order"),
-    ("started=2020-01-01", "time zone"),
-    ("started=2020-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", "equal"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("type_id=x", "type_id"),
+        ("order=-nothing", "order"),
+        ("started=2020-01-01", "time zone"),
+        ("started=2020-01-01T00:00:00Z&ended=2020-01-01T00:00:00Z", "equal"),
+    ],
+)
 def test_list_refuses_bad_parameters(client, session, query, message):
     response = client.get(f"/recipes/?{query}")
     assert response.status_code == 400

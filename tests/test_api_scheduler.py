@@ -1,4 +1,5 @@
 """GET/PATCH /scheduler/, GET /version/ and GET /v6/version/."""
+
 from __future__ import annotations
 
 from app.models import Node, Scheduler
@@ -14,12 +15,17 @@ def test_get_shows_the_scheduler_fields(client):
 
 
 def test_patch_updates_fields_and_answers_201_with_location(client, session):
-    response = client.patch("/scheduler/", json={"queue_mode": "LIFO", "num_message_handlers": 4,
-                                                 "system_logging_level": "DEBUG"})
+    response = client.patch(
+        "/scheduler/", json={"queue_mode": "LIFO", "num_message_handlers": 4, "system_logging_level": "DEBUG"}
+    )
     assert response.status_code == 201
     assert response.headers["Location"].endswith("/scheduler/")
-    assert response.get_json() == {**DEFAULTS, "queue_mode": "LIFO", "num_message_handlers": 4,
-                                   "system_logging_level": "DEBUG"}
+    assert response.get_json() == {
+        **DEFAULTS,
+        "queue_mode": "LIFO",
+        "num_message_handlers": 4,
+        "system_logging_level": "DEBUG",
+    }
     assert session.get(Scheduler, 1).queue_mode == "LIFO"
     assert client.get("/scheduler/").get_json()["queue_mode"] == "LIFO"
 
@@ -38,8 +44,10 @@ def test_global_pause_keeps_each_nodes_own_pause_state(client, session):
 def test_patch_refuses_unknown_fields_bad_values_and_an_empty_body(client):
     response = client.patch("/scheduler/", json={"is_paused": True, "colour": "red"})
     assert response.status_code == 400 and "colour" in response.get_json()["detail"]
-    response = client.patch("/scheduler/", json={"queue_mode": "RANDOM", "num_message_handlers": -1,
-                                                 "is_paused": "yes", "system_logging_level": "LOUD"})
+    response = client.patch(
+        "/scheduler/",
+        json={"queue_mode": "RANDOM", "num_message_handlers": -1, "is_paused": "yes", "system_logging_level": "LOUD"},
+    )
     detail = response.get_json()["detail"]
     assert response.status_code == 400
     assert all(name in detail for name in ("queue_mode", "num_message_handlers", "is_paused", "system_logging_level"))

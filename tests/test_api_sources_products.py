@@ -1,4 +1,5 @@
 """GET /sources/, /sources/<id>/, /sources/updates/, /products/, /products/<id>/, /products/updates/."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,22 +20,53 @@ def files(session):
     """Two sources (one parsed, one deleted), a product of the first, and a product made from that product."""
     now = utcnow()
     ws = f.make_workspace(session, name="raw")
-    parsed = f.make_file(session, ws, file_name="scene.h5", media_type="image/x-hdf5-image", is_parsed=True,
-                         parsed=now, data_type="h5,raw")
+    parsed = f.make_file(
+        session,
+        ws,
+        file_name="scene.h5",
+        media_type="image/x-hdf5-image",
+        is_parsed=True,
+        parsed=now,
+        data_type="h5,raw",
+    )
     deleted = f.make_file(session, ws, file_name="old.txt", is_deleted=True, deleted=now)
     plain = f.make_file(session, ws, file_name="plain.txt")
     footprint = f.make_job_type(session, name="kml-footprint", category="footprint")
     refine = f.make_job_type(session, name="refine", category="analysis", is_operational=False)
     first_job = job_with_inputs(session, footprint, [parsed.id])
-    kml = f.make_file(session, ws, file_type="PRODUCT", file_name="scene.kml", job_type_id=footprint.id,
-                      job_id=first_job.id, is_published=True, published=now, is_operational=True)
+    kml = f.make_file(
+        session,
+        ws,
+        file_type="PRODUCT",
+        file_name="scene.kml",
+        job_type_id=footprint.id,
+        job_id=first_job.id,
+        is_published=True,
+        published=now,
+        is_operational=True,
+    )
     second_job = job_with_inputs(session, refine, [kml.id, plain.id])
-    refined = f.make_file(session, ws, file_type="PRODUCT", file_name="refined.kml", job_type_id=refine.id,
-                          job_id=second_job.id, is_published=False, published=now - timedelta(hours=1),
-                          unpublished=now, is_operational=False)
+    refined = f.make_file(
+        session,
+        ws,
+        file_type="PRODUCT",
+        file_name="refined.kml",
+        job_type_id=refine.id,
+        job_id=second_job.id,
+        is_published=False,
+        published=now - timedelta(hours=1),
+        unpublished=now,
+        is_operational=False,
+    )
     session.commit()
-    return {"parsed": parsed.id, "deleted": deleted.id, "plain": plain.id, "kml": kml.id, "refined": refined.id,
-            "footprint": footprint.id}
+    return {
+        "parsed": parsed.id,
+        "deleted": deleted.id,
+        "plain": plain.id,
+        "kml": kml.id,
+        "refined": refined.id,
+        "footprint": footprint.id,
+    }
 
 
 def names(response) -> list[str]:

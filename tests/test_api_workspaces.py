@@ -1,4 +1,5 @@
 """Workspace services: list, create, validate, details and edit."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -6,8 +7,19 @@ from sqlalchemy import func, select
 from app.models import Workspace
 from tests import samples
 
-LIST_FIELDS = {"id", "name", "title", "description", "base_url", "is_active", "used_size", "total_size", "created",
-               "archived", "last_modified"}
+LIST_FIELDS = {
+    "id",
+    "name",
+    "title",
+    "description",
+    "base_url",
+    "is_active",
+    "used_size",
+    "total_size",
+    "created",
+    "archived",
+    "last_modified",
+}
 
 
 def test_create_answers_details_with_sizes_from_the_broker(client, tmp_path):

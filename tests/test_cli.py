@@ -1,4 +1,5 @@
 """The `scale` command against a running system: the test stack's app served over real HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,24 @@ def scale(*args: str):
 
 
 def _job_type_file(tmp_path, name: str, command: str, arguments: str = "", **fields) -> str:
-    doc = {"name": name, "version": "1.0", "title": name, "description": name, "max_tries": 1,
-           "cpus_required": 0.1, "mem_required": 16.0, "disk_out_const_required": 0.0,
-           "interface": {"version": "1.0", "command": command, "command_arguments": arguments,
-                         "input_data": [], "output_data": []}, **fields}
+    doc = {
+        "name": name,
+        "version": "1.0",
+        "title": name,
+        "description": name,
+        "max_tries": 1,
+        "cpus_required": 0.1,
+        "mem_required": 16.0,
+        "disk_out_const_required": 0.0,
+        "interface": {
+            "version": "1.0",
+            "command": command,
+            "command_arguments": arguments,
+            "input_data": [],
+            "output_data": [],
+        },
+        **fields,
+    }
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     return str(path)
@@ -56,8 +71,13 @@ def test_unreachable_api_prints_one_line_naming_the_address(monkeypatch):
 
 def test_demo_script_says_when_the_api_is_not_reachable():
     url = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--api", url], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--api", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert f"not reachable at {url}" in result.stderr and "Traceback" not in result.stderr
 
@@ -113,8 +133,16 @@ def test_status_and_nodes_hold(stack, api_url):
 
 
 def test_queue_job_wait_exit_codes(stack, api_url, tmp_path):
-    assert scale("job-types", "apply", "-f", _job_type_file(tmp_path, "ok", script_command("exit_with.py"), "0")).exit_code == 0
-    assert scale("job-types", "apply", "-f", _job_type_file(tmp_path, "bad", script_command("exit_with.py"), "2")).exit_code == 0
+    assert (
+        scale("job-types", "apply", "-f", _job_type_file(tmp_path, "ok", script_command("exit_with.py"), "0")).exit_code
+        == 0
+    )
+    assert (
+        scale(
+            "job-types", "apply", "-f", _job_type_file(tmp_path, "bad", script_command("exit_with.py"), "2")
+        ).exit_code
+        == 0
+    )
 
     done = scale("queue", "job", "ok:1.0", "--wait")
     assert done.exit_code == 0, done.output
@@ -133,7 +161,9 @@ def test_logs_follow_a_running_job_then_cancel_and_requeue(stack, api_url, tmp_p
     job = json.loads(scale("queue", "job", "talker", "--json").output)
     followed = scale("logs", str(job["id"]), "-f")
     assert followed.exit_code == 0, followed.output
-    assert [line for line in followed.output.splitlines() if line.startswith("line")] == [f"line {n}" for n in range(1, 6)]
+    assert [line for line in followed.output.splitlines() if line.startswith("line")] == [
+        f"line {n}" for n in range(1, 6)
+    ]
     exe_id = stack.wait_job(job["id"], "COMPLETED")["job_exes"][0]["id"]
     by_exe = scale("logs", "--exe", str(exe_id), "--json")
     assert json.loads(by_exe.output)["stdout"].splitlines() == [f"line {n}" for n in range(1, 6)]
@@ -155,8 +185,13 @@ def test_logs_follow_a_running_job_then_cancel_and_requeue(stack, api_url, tmp_p
 def test_a_canceled_job_ends_wait_with_exit_code_4(stack, api_url, tmp_path):
     """Through `python -m scale_cli` in a subprocess, as a user's shell would run it."""
     scale("job-types", "apply", "-f", _job_type_file(tmp_path, "long", script_command("sleep_for.py"), "30"))
-    waiting = subprocess.Popen([sys.executable, "-m", "scale_cli", "queue", "job", "long", "--wait"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "scale_cli", "queue", "job", "long", "--wait"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     job = stack.wait(lambda: stack.client.get("/jobs/?status=RUNNING").get_json()["results"], what="a running job")[0]
     assert scale("cancel", str(job["id"])).exit_code == 0
     output, _ = waiting.communicate(timeout=60)
@@ -189,15 +224,29 @@ def test_token_is_sent_and_an_auth_refusal_prints_the_api_message(monkeypatch):
 def test_queue_recipe_wait_follows_both_jobs(stack, api_url, tmp_path):
     workspace = stack.create_workspace("products")
     stack.create_job_type(**_file_type("step-1", "1.0", [("in1", "text/plain")], "out", "text/plain", "out.txt"))
-    definition = {"version": "1.0", "input_data": [{"name": "seed", "type": "file"}], "jobs": [
-        {"name": "first", "job_type": {"name": "step-1", "version": "1.0"},
-         "recipe_inputs": [{"recipe_input": "seed", "job_input": "in1"}]},
-        {"name": "second", "job_type": {"name": "step-1", "version": "1.0"},
-         "dependencies": [{"name": "first", "connections": [{"output": "out", "input": "in1"}]}]},
-    ]}
+    definition = {
+        "version": "1.0",
+        "input_data": [{"name": "seed", "type": "file"}],
+        "jobs": [
+            {
+                "name": "first",
+                "job_type": {"name": "step-1", "version": "1.0"},
+                "recipe_inputs": [{"recipe_input": "seed", "job_input": "in1"}],
+            },
+            {
+                "name": "second",
+                "job_type": {"name": "step-1", "version": "1.0"},
+                "dependencies": [{"name": "first", "connections": [{"output": "out", "input": "in1"}]}],
+            },
+        ],
+    }
     path = tmp_path / "chain.yaml"
-    path.write_text(yaml.safe_dump({"name": "chain", "version": "1.0", "title": "chain", "description": "two steps",
-                                    "definition": definition}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {"name": "chain", "version": "1.0", "title": "chain", "description": "two steps", "definition": definition}
+        ),
+        encoding="utf-8",
+    )
     assert scale("recipe-types", "apply", "-f", str(path)).exit_code == 0
     _source_file(workspace, "seed.txt", "hello;", "text/plain")
 

@@ -1,4 +1,5 @@
 """Clock rules: the pure schedule decision, and ticks firing registered processors against a real database."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
@@ -19,29 +20,32 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     return datetime(2024, 3, day, hour, minute, second, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("schedule, last, now, due", [
-    # PT1H, never fired: waits for its first slot after midnight.
-    (H, None, at(10, 0, 30), False),
-    (H, None, at(10, 1, 30), True),
-    # Fires on the hour, once per slot.
-    (H, at(10, 11, 0), at(10, 12, 30), True),
-    (H, at(10, 12, 0), at(10, 12, 30), False),
-    (H, at(10, 12, 0), at(10, 12, 59, 59), False),
-    (H, at(10, 12, 0), at(10, 13, 0), True),
-    # A late run (11:07) does not move the schedule: the next one is due at 12:00, not 12:07.
-    (H, at(10, 11, 7), at(10, 11, 59), False),
-    (H, at(10, 11, 7), at(10, 12, 0), True),
-    # Across midnight.
-    (H, at(10, 23, 0), at(11, 0, 10), True),
-    # Short schedules never stall: PT15M that missed its 10:15 minute still fires at the next tick.
-    (timedelta(minutes=15), at(10, 10, 0), at(10, 10, 16), True),
-    (timedelta(minutes=15), at(10, 10, 16), at(10, 10, 29), False),
-    (timedelta(minutes=15), at(10, 10, 16), at(10, 10, 31), True),
-    # Daily rules: never fired -> at once; fired today -> not again until the next midnight.
-    (timedelta(days=1), None, at(10, 15, 0), True),
-    (timedelta(hours=24), at(10, 0, 0, 5), at(10, 23, 59), False),
-    (timedelta(hours=24), at(10, 0, 0, 5), at(11, 0, 0, 30), True),
-])
+@pytest.mark.parametrize(
+    "schedule, last, now, due",
+    [
+        # PT1H, never fired: waits for its first slot after midnight.
+        (H, None, at(10, 0, 30), False),
+        (H, None, at(10, 1, 30), True),
+        # Fires on the hour, once per slot.
+        (H, at(10, 11, 0), at(10, 12, 30), True),
+        (H, at(10, 12, 0), at(10, 12, 30), False),
+        (H, at(10, 12, 0), at(10, 12, 59, 59), False),
+        (H, at(10, 12, 0), at(10, 13, 0), True),
+        # A late run (11:07) does not move the schedule: the next one is due at 12:00, not 12:07.
+        (H, at(10, 11, 7), at(10, 11, 59), False),
+        (H, at(10, 11, 7), at(10, 12, 0), True),
+        # Across midnight.
+        (H, at(10, 23, 0), at(11, 0, 10), True),
+        # Short schedules never stall: PT15M that missed its 10:15 minute still fires at the next tick.
+        (timedelta(minutes=15), at(10, 10, 0), at(10, 10, 16), True),
+        (timedelta(minutes=15), at(10, 10, 16), at(10, 10, 29), False),
+        (timedelta(minutes=15), at(10, 10, 16), at(10, 10, 31), True),
+        # Daily rules: never fired -> at once; fired today -> not again until the next midnight.
+        (timedelta(days=1), None, at(10, 15, 0), True),
+        (timedelta(hours=24), at(10, 0, 0, 5), at(10, 23, 59), False),
+        (timedelta(hours=24), at(10, 0, 0, 5), at(11, 0, 0, 30), True),
+    ],
+)
 def test_is_due(schedule, last, now, due):
     assert is_due(schedule, last, now) is due
 
@@ -66,6 +70,7 @@ def test_schedule_must_be_positive():
 
 # ---------------------------------------------------------------- ticks
 
+
 @pytest.fixture
 def processors():
     """Register test processors and remove them afterwards (the registry is process-wide)."""
@@ -87,8 +92,13 @@ def events(rule_id: int) -> list[TriggerEvent]:
 
 def clock_rule(name: str, schedule: str = "PT1H", event_type: str = "MY_METRICS", **kw) -> int:
     with session_scope() as s:
-        return f.make_trigger_rule(s, type="CLOCK", name=name,
-                                   configuration={"version": "1.0", "event_type": event_type, "schedule": schedule}, **kw).id
+        return f.make_trigger_rule(
+            s,
+            type="CLOCK",
+            name=name,
+            configuration={"version": "1.0", "event_type": event_type, "schedule": schedule},
+            **kw,
+        ).id
 
 
 def test_tick_fires_due_rules_once_per_slot(scale_env, processors):

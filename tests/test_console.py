@@ -1,4 +1,5 @@
 """The console's pages and buttons through Flask's client: escaping, refusals, redirects (no browser needed)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,8 +18,12 @@ def test_root_is_the_console_and_swagger_stays(client):
 
 def test_user_data_is_escaped_on_the_job_page(client, session):
     job_type = f.make_job_type(session, title=NASTY)
-    job = f.make_job(session, job_type, status="FAILED",
-                     data={"version": "1.0", "input_data": [{"name": "note", "value": NASTY}], "output_data": []})
+    job = f.make_job(
+        session,
+        job_type,
+        status="FAILED",
+        data={"version": "1.0", "input_data": [{"name": "note", "value": NASTY}], "output_data": []},
+    )
     session.commit()
     for url in (f"/console/jobs/{job.id}", f"/console/job-types/{job_type.id}", "/console/job-types"):
         page = client.get(url).get_data(as_text=True)
@@ -73,10 +78,15 @@ def test_metrics_page_draws_the_plot_data(client, session):
     job_type = f.make_job_type(session)
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     for days, count in ((2, 3), (1, 5), (0, 4)):
-        session.add(MetricsJobType(job_type_id=job_type.id, occurred=today - timedelta(days=days),
-                                   values={"completed_count": count}))
+        session.add(
+            MetricsJobType(
+                job_type_id=job_type.id, occurred=today - timedelta(days=days), values={"completed_count": count}
+            )
+        )
     session.commit()
-    page = client.get(f"/console/metrics?metric=job-types&column=completed_count&choice_id={job_type.id}").get_data(as_text=True)
+    page = client.get(f"/console/metrics?metric=job-types&column=completed_count&choice_id={job_type.id}").get_data(
+        as_text=True
+    )
     assert page.count("<circle") == 3
     assert "5</title>" in page
 
@@ -84,7 +94,9 @@ def test_metrics_page_draws_the_plot_data(client, session):
 def test_job_type_pause_toggle(client, session):
     job_type = f.make_job_type(session)
     session.commit()
-    response = client.post(f"/console/job-types/{job_type.id}/pause", data={"is_paused": "true", "next": "/console/job-types"})
+    response = client.post(
+        f"/console/job-types/{job_type.id}/pause", data={"is_paused": "true", "next": "/console/job-types"}
+    )
     assert "paused" in response.headers["Location"]
     assert client.get(f"/job-types/{job_type.id}/").get_json()["is_paused"] is True
     page = client.get("/console/job-types").get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Jobs run for real: API -> database -> scheduler (pymesos) -> local cluster -> Celery -> COMPLETED."""
+
 from __future__ import annotations
 
 import time
@@ -7,19 +8,29 @@ from tests.stack import script_command
 
 
 def _interface(script: str, arguments: str, inputs=(), outputs=()) -> dict:
-    return {"version": "1.0", "command": script_command(script), "command_arguments": arguments,
-            "input_data": list(inputs), "output_data": list(outputs)}
+    return {
+        "version": "1.0",
+        "command": script_command(script),
+        "command_arguments": arguments,
+        "input_data": list(inputs),
+        "output_data": list(outputs),
+    }
 
 
 def test_job_runs_to_completed_with_logs_and_product(stack):
     workspace = stack.create_workspace("products")
     job_type = stack.create_job_type(
         name="make-product",
-        interface=_interface("make_product.py", "${job_output_dir} result out.txt",
-                             outputs=[{"name": "result", "type": "file", "media_type": "text/plain"}]),
+        interface=_interface(
+            "make_product.py",
+            "${job_output_dir} result out.txt",
+            outputs=[{"name": "result", "type": "file", "media_type": "text/plain"}],
+        ),
     )
-    job = stack.queue_job(job_type["id"], {"version": "1.0", "input_data": [],
-                                           "output_data": [{"name": "result", "workspace_id": workspace["id"]}]})
+    job = stack.queue_job(
+        job_type["id"],
+        {"version": "1.0", "input_data": [], "output_data": [{"name": "result", "workspace_id": workspace["id"]}]},
+    )
     done = stack.wait_job(job["id"], "COMPLETED")
     assert done["num_exes"] == 1
     exe_id = done["executions"][0]["id"] if "executions" in done else None
@@ -40,10 +51,13 @@ def test_property_value_is_one_literal_argument(stack):
     nasty = "; rm -rf / $(touch /tmp/pwned) `id` && echo 'quoted' \"x\""
     job_type = stack.create_job_type(
         name="echo-args",
-        interface=_interface("echo_args.py", "--value ${message} end",
-                             inputs=[{"name": "message", "type": "property"}]),
+        interface=_interface(
+            "echo_args.py", "--value ${message} end", inputs=[{"name": "message", "type": "property"}]
+        ),
     )
-    job = stack.queue_job(job_type["id"], {"version": "1.0", "input_data": [{"name": "message", "value": nasty}], "output_data": []})
+    job = stack.queue_job(
+        job_type["id"], {"version": "1.0", "input_data": [{"name": "message", "value": nasty}], "output_data": []}
+    )
     stack.wait_job(job["id"], "COMPLETED")
     exe = stack.client.get(f"/job-executions/?job_type_id={job_type['id']}").get_json()["results"][0]
     stdout = stack.client.get(f"/job-executions/{exe['id']}/logs/").get_json()["stdout"]
@@ -52,7 +66,8 @@ def test_property_value_is_one_literal_argument(stack):
 
 def test_system_error_is_retried_until_max_tries_then_fails_with_mapped_error(stack):
     job_type = stack.create_job_type(
-        name="flaky", max_tries=2,
+        name="flaky",
+        max_tries=2,
         interface=_interface("exit_with.py", "5"),
         error_mapping={"version": "1.0", "exit_codes": {"5": "filesystem-io"}},
     )

@@ -1,4 +1,5 @@
 """The scheduler against the local cluster: restarts, lost agents, pauses."""
+
 from __future__ import annotations
 
 import time
@@ -11,8 +12,13 @@ from tests.stack import script_command
 
 
 def _sleep_type(stack, seconds: str, **fields):
-    interface = {"version": "1.0", "command": script_command("sleep_for.py"), "command_arguments": seconds,
-                 "input_data": [], "output_data": []}
+    interface = {
+        "version": "1.0",
+        "command": script_command("sleep_for.py"),
+        "command_arguments": seconds,
+        "input_data": [],
+        "output_data": [],
+    }
     return stack.create_job_type(interface=interface, **fields)
 
 
@@ -37,7 +43,9 @@ def test_lost_agent_fails_the_execution_with_node_lost_and_the_job_runs_again(st
 
     def second_execution():
         with session_scope() as s:
-            exes = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id)).all()
+            exes = s.scalars(
+                select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id)
+            ).all()
             return exes if len(exes) == 2 else None
 
     exes = stack.wait(second_execution, timeout=30, what="a second execution")

@@ -1,5 +1,6 @@
 """No import cycle among the project's modules (app/, api/, tasks/), counting imports inside functions too:
 a function-level import only hides a cycle until the code is reorganised again."""
+
 from __future__ import annotations
 
 import ast
@@ -47,7 +48,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = visit(nxt)
                 if found:

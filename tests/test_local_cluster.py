@@ -1,4 +1,5 @@
 """The local cluster, driven over real HTTP by the unmodified pymesos.MesosSchedulerDriver."""
+
 from __future__ import annotations
 
 import getpass
@@ -143,8 +144,16 @@ def is_pid_alive(pid: int) -> bool:
 @pytest.fixture
 def cluster(tmp_path):
     c = LocalCluster(
-        port=0, agents=1, cpus=4, mem=4096, disk=10000, var_dir=tmp_path / "var",
-        offer_interval=0.05, heartbeat_interval=0.5, retry_interval=0.5, kill_grace=1.0,
+        port=0,
+        agents=1,
+        cpus=4,
+        mem=4096,
+        disk=10000,
+        var_dir=tmp_path / "var",
+        offer_interval=0.05,
+        heartbeat_interval=0.5,
+        retry_interval=0.5,
+        kill_grace=1.0,
         attributes={"rack": "r1", "zone": 2},
     )
     c.start()
@@ -262,11 +271,14 @@ def test_shell_command_when_asked(cluster, drivers):
 def test_missing_binary_and_oversized_task(cluster, drivers):
     driver, sched = drivers(cluster)
     offer = take(sched.offers)
-    driver.launchTasks(offer["id"], [
-        task_info("big-1", offer, ["/bin/true"], cpus=5.0),
-        task_info("missing-1", offer, ["/no/such/binary", "x"]),
-        task_info("../escape", offer, ["/bin/true"]),
-    ])
+    driver.launchTasks(
+        offer["id"],
+        [
+            task_info("big-1", offer, ["/bin/true"], cpus=5.0),
+            task_info("missing-1", offer, ["/no/such/binary", "x"]),
+            task_info("../escape", offer, ["/bin/true"]),
+        ],
+    )
     big = take(sched.updates, state_of("big-1"))
     assert big["state"] == "TASK_ERROR" and big["reason"] == "REASON_TASK_INVALID"
     assert "more resources" in big["message"]
@@ -285,7 +297,9 @@ def test_kill_sleeping_task(cluster, drivers):
     offer = take(sched.offers)
     # sh ignores SIGTERM here, so the kill needs the SIGKILL after the grace period
     argv = ["sh", "-c", "trap '' TERM; sleep 60 & wait"]
-    driver.launchTasks(offer["id"], [task_info("sleep-1", offer, ["sleep", "60"]), task_info("stubborn-1", offer, argv)])
+    driver.launchTasks(
+        offer["id"], [task_info("sleep-1", offer, ["sleep", "60"]), task_info("stubborn-1", offer, argv)]
+    )
     for task_id in ("sleep-1", "stubborn-1"):
         assert take(sched.updates, state_of(task_id))["state"] == "TASK_RUNNING"
     pids = {t["id"]: t["pid"] for t in cluster.state()["frameworks"][0]["tasks"]}
@@ -374,7 +388,9 @@ def test_unused_part_of_an_accepted_offer_is_filtered(cluster, drivers):
     driver, sched = drivers(cluster)
     offer = take(sched.offers)
     start = time.monotonic()
-    driver.launchTasks(offer["id"], [task_info("part-1", offer, ["sleep", "60"], cpus=1)], filters={"refuse_seconds": 0.5})
+    driver.launchTasks(
+        offer["id"], [task_info("part-1", offer, ["sleep", "60"], cpus=1)], filters={"refuse_seconds": 0.5}
+    )
     rest = take(sched.offers)
     assert time.monotonic() - start >= 0.45
     assert scalars(rest)["cpus"] == 3.0
@@ -384,11 +400,15 @@ def test_unused_part_of_an_accepted_offer_is_filtered(cluster, drivers):
 def test_reconcile(cluster, drivers):
     driver, sched = drivers(cluster)
     offer = take(sched.offers)
-    driver.launchTasks(offer["id"], [task_info("rec-1", offer, ["sleep", "60"]), task_info("rec-2", offer, ["/bin/true"])])
+    driver.launchTasks(
+        offer["id"], [task_info("rec-1", offer, ["sleep", "60"]), task_info("rec-2", offer, ["/bin/true"])]
+    )
     assert take(sched.updates, state_of("rec-1"))["state"] == "TASK_RUNNING"
     take(sched.updates, lambda s: state_of("rec-2")(s) and s["state"] == "TASK_FINISHED")
 
-    driver.reconcileTasks([{"task_id": {"value": "rec-1"}}, {"task_id": {"value": "rec-2"}}, {"task_id": {"value": "ghost"}}])
+    driver.reconcileTasks(
+        [{"task_id": {"value": "rec-1"}}, {"task_id": {"value": "rec-2"}}, {"task_id": {"value": "ghost"}}]
+    )
     got = {}
     while len(got) < 3:
         s = take(sched.updates)
@@ -485,7 +505,10 @@ def test_calls_need_the_stream_id(cluster, drivers):
     url = cluster.url + "/api/v1/scheduler"
     assert requests.post(url, json=call, timeout=5).status_code == 400
     assert requests.post(url, json=call, headers={"Mesos-Stream-Id": "nope"}, timeout=5).status_code == 400
-    assert requests.post(url, data=b"\x08\x01", headers={"Content-Type": "application/x-protobuf"}, timeout=5).status_code == 415
+    assert (
+        requests.post(url, data=b"\x08\x01", headers={"Content-Type": "application/x-protobuf"}, timeout=5).status_code
+        == 415
+    )
 
 
 def test_settings_and_helpers(tmp_path, monkeypatch):
@@ -518,10 +541,22 @@ def test_settings_and_helpers(tmp_path, monkeypatch):
 
 def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
     port = free_port()
-    env = dict(os.environ, LOCAL_CLUSTER_PORT=str(port), SCALE_VAR_DIR=str(tmp_path), LOCAL_CLUSTER_CPUS="2",
-               LOCAL_CLUSTER_MEM="1024", LOCAL_CLUSTER_DISK="1000", LOG_LEVEL="INFO")
-    proc = subprocess.Popen([sys.executable, "-m", "workers.local_cluster"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = dict(
+        os.environ,
+        LOCAL_CLUSTER_PORT=str(port),
+        SCALE_VAR_DIR=str(tmp_path),
+        LOCAL_CLUSTER_CPUS="2",
+        LOCAL_CLUSTER_MEM="1024",
+        LOCAL_CLUSTER_DISK="1000",
+        LOG_LEVEL="INFO",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.local_cluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     driver = None
     try:
         deadline = time.monotonic() + 10
@@ -531,10 +566,14 @@ def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
                     break
             except requests.ConnectionError:
                 pass
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else "timeout"
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                proc.stderr.read() if proc.poll() is not None else "timeout"
+            )
             time.sleep(0.05)
         sched = Recorder()
-        driver = MesosSchedulerDriver(sched, {"user": getpass.getuser(), "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}")
+        driver = MesosSchedulerDriver(
+            sched, {"user": getpass.getuser(), "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}"
+        )
         driver.start()
         offer = take(sched.offers)
         driver.launchTasks(offer["id"], [task_info("cli-1", offer, ["sleep", "60"])])
@@ -559,8 +598,9 @@ def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
 
 def test_subscribe_needs_a_user_and_tasks_need_one_that_exists(cluster, drivers):
     call = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"name": "no-user"}}}
-    answer = requests.post(cluster.url + "/api/v1/scheduler", json=call, headers={"Accept": "application/json"},
-                           timeout=5, stream=True)
+    answer = requests.post(
+        cluster.url + "/api/v1/scheduler", json=call, headers={"Accept": "application/json"}, timeout=5, stream=True
+    )
     assert answer.status_code == 400 and "framework_info.user" in answer.text
 
     driver, sched = drivers(cluster, framework={"user": ""})

@@ -1,5 +1,6 @@
 """Tests of the pure matching functions (app.scheduling.matching) and the in-memory queue
 (app.scheduling.queue_state).  No database, no Mesos: plain data in, plain data out."""
+
 from __future__ import annotations
 
 import copy
@@ -26,6 +27,7 @@ from app.scheduling.queue_state import QueueState
 
 # --------------------------------------------------------------------------- helpers
 
+
 def job(job_id, job_type_id=1, priority=5, queued=None, cpus=1.0, mem=100.0, disk=0.0):
     return QueuedJob(job_id, job_type_id, priority, float(job_id if queued is None else queued), cpus, mem, disk)
 
@@ -34,8 +36,20 @@ def agent(agent_id, cpus=4.0, mem=4000.0, disk=4000.0, *, paused=False, active=T
     tc, tm, td = total if total is not None else (0.0, 0.0, 0.0)
     rc, rm, rd = running if running is not None else (0.0, 0.0, 0.0)
     return AgentResources(
-        agent_id, None, f"host-{agent_id}", cpus, mem, disk, paused, active,
-        total_cpus=tc, total_mem=tm, total_disk=td, running_cpus=rc, running_mem=rm, running_disk=rd,
+        agent_id,
+        None,
+        f"host-{agent_id}",
+        cpus,
+        mem,
+        disk,
+        paused,
+        active,
+        total_cpus=tc,
+        total_mem=tm,
+        total_disk=td,
+        running_cpus=rc,
+        running_mem=rm,
+        running_disk=rd,
     )
 
 
@@ -47,8 +61,13 @@ def run(queue, agents, job_types=None, *, paused=False, mode="FIFO", max_launch=
     if job_types is None:
         job_types = types(*{j.job_type_id for j in queue})
     return match(
-        queue, agents, job_types,
-        scheduler_paused=paused, queue_mode=mode, max_launch=max_launch, presorted=presorted,
+        queue,
+        agents,
+        job_types,
+        scheduler_paused=paused,
+        queue_mode=mode,
+        max_launch=max_launch,
+        presorted=presorted,
     )
 
 
@@ -58,15 +77,27 @@ def placed(result):
 
 # --------------------------------------------------------------------------- ordering
 
+
 def test_order_queue_priority_then_fifo_then_job_id():
-    jobs = [job(1, priority=5, queued=10), job(2, priority=1, queued=30), job(3, priority=5, queued=5),
-            job(4, priority=1, queued=30), job(5, priority=9, queued=1)]
+    jobs = [
+        job(1, priority=5, queued=10),
+        job(2, priority=1, queued=30),
+        job(3, priority=5, queued=5),
+        job(4, priority=1, queued=30),
+        job(5, priority=9, queued=1),
+    ]
     assert [j.job_id for j in order_queue(jobs, "FIFO")] == [2, 4, 3, 1, 5]
 
 
 def test_order_queue_lifo_keeps_priority_first():
-    jobs = [job(1, priority=5, queued=10), job(2, priority=1, queued=30), job(3, priority=5, queued=5),
-            job(4, priority=1, queued=40), job(5, priority=9, queued=1), job(6, priority=5, queued=10)]
+    jobs = [
+        job(1, priority=5, queued=10),
+        job(2, priority=1, queued=30),
+        job(3, priority=5, queued=5),
+        job(4, priority=1, queued=40),
+        job(5, priority=9, queued=1),
+        job(6, priority=5, queued=10),
+    ]
     assert [j.job_id for j in order_queue(jobs, "LIFO")] == [4, 2, 1, 6, 3, 5]
 
 
@@ -78,6 +109,7 @@ def test_order_queue_rejects_unknown_mode():
 
 
 # --------------------------------------------------------------------------- basic rules
+
 
 def test_priority_order_wins_over_queue_order():
     # room for one job only: the higher priority (lower number) one, although queued later
@@ -175,6 +207,7 @@ def test_empty_queue():
 
 # --------------------------------------------------------------------------- resources
 
+
 @pytest.mark.parametrize("limiting", ["cpus", "mem", "disk"])
 def test_each_resource_can_be_the_limit(limiting):
     need = {"cpus": 1.0, "mem": 100.0, "disk": 100.0}
@@ -218,8 +251,11 @@ def test_float_shortfall_below_epsilon_counts_as_fitting():
 
 
 def test_best_fit_picks_least_leftover():
-    agents = [agent("big", cpus=16, mem=16000, disk=16000), agent("snug", cpus=2, mem=2000, disk=2000),
-              agent("mid", cpus=4, mem=4000, disk=4000)]
+    agents = [
+        agent("big", cpus=16, mem=16000, disk=16000),
+        agent("snug", cpus=2, mem=2000, disk=2000),
+        agent("mid", cpus=4, mem=4000, disk=4000),
+    ]
     result = run([job(1, cpus=2, mem=1500, disk=1000)], agents)
     assert placed(result) == {1: "snug"}
 
@@ -256,6 +292,7 @@ def test_duplicate_agent_ids_are_an_error():
 
 
 # --------------------------------------------------------------------------- reservation
+
 
 def test_reservation_protects_big_job_from_small_ones():
     # "a" could hold the big job once its running work ends; small low-priority jobs must
@@ -322,8 +359,11 @@ def test_reservation_tie_goes_to_lowest_agent_id():
 def test_no_reservation_left_means_insufficient_resources():
     # two agents, both already reserved by the first two jobs: the third big job waits,
     # and the small job may still not use them (it fits nowhere else).
-    agents = [agent("a", cpus=1, total=(8, 4000, 4000)), agent("b", cpus=1, total=(8, 4000, 4000)),
-              agent("c", cpus=1, total=(1, 4000, 4000))]
+    agents = [
+        agent("a", cpus=1, total=(8, 4000, 4000)),
+        agent("b", cpus=1, total=(8, 4000, 4000)),
+        agent("c", cpus=1, total=(1, 4000, 4000)),
+    ]
     queue = [job(1, priority=1, cpus=8), job(2, priority=1, cpus=8), job(3, priority=1, cpus=8), job(4, cpus=1)]
     result = run(queue, agents)
     assert set(result.reserved_agents) == {"a", "b"}
@@ -332,17 +372,18 @@ def test_no_reservation_left_means_insufficient_resources():
 
 
 def test_impossible_job_warns_and_does_not_block():
-    agents = [agent("a", cpus=4, total=(8, 4000, 4000)), agent("b", cpus=4, total=(8, 4000, 4000)),
-              agent("huge-but-paused", cpus=64, paused=True)]
+    agents = [
+        agent("a", cpus=4, total=(8, 4000, 4000)),
+        agent("b", cpus=4, total=(8, 4000, 4000)),
+        agent("huge-but-paused", cpus=64, paused=True),
+    ]
     queue = [job(i, job_type_id=9, priority=1, cpus=32) for i in range(1, 501)]  # #1801: 500 of them
     queue += [job(1000 + i, job_type_id=1, priority=5, cpus=1) for i in range(8)]
     result = run(queue, agents)
     assert len(result.assignments) == 8
     assert result.reserved_agents == {}
     assert result.skipped == {"does_not_fit_anywhere": 500}
-    assert result.warnings == [
-        "job type 9 requires more resources than any node offers (cpus=32, mem=100, disk=0)"
-    ]
+    assert result.warnings == ["job type 9 requires more resources than any node offers (cpus=32, mem=100, disk=0)"]
 
 
 def test_impossible_in_mixed_resources_is_detected():
@@ -361,6 +402,7 @@ def test_one_warning_per_job_type():
 
 
 # --------------------------------------------------------------------------- limits and stops
+
 
 def test_max_launch():
     queue = [job(i) for i in range(1, 21)]
@@ -381,6 +423,7 @@ def test_stops_when_no_resources_are_left():
 
 
 # --------------------------------------------------------------------------- fast path
+
 
 class Counting:
     """Counts calls to the pool's placement and reservation searches."""
@@ -453,12 +496,29 @@ def test_waiting_shape_is_not_searched_again(monkeypatch):
 
 def test_large_pass_is_fast():
     rng = random.Random(7)
-    agents = [agent(f"agent-{i:04}", cpus=rng.choice([1, 2, 4, 8]), mem=rng.choice([2e3, 8e3, 3e4]),
-                    disk=rng.choice([1e4, 1e5]), total=(16, 64e3, 1e6)) for i in range(1000)]
+    agents = [
+        agent(
+            f"agent-{i:04}",
+            cpus=rng.choice([1, 2, 4, 8]),
+            mem=rng.choice([2e3, 8e3, 3e4]),
+            disk=rng.choice([1e4, 1e5]),
+            total=(16, 64e3, 1e6),
+        )
+        for i in range(1000)
+    ]
     queue = order_queue(
-        [job(i, job_type_id=i % 20, priority=rng.randint(1, 10), queued=rng.random() * 1e6,
-             cpus=rng.choice([0.5, 1, 2, 4]), mem=rng.choice([512, 1024, 4096]), disk=rng.random() * 5e3)
-         for i in range(100_000)],
+        [
+            job(
+                i,
+                job_type_id=i % 20,
+                priority=rng.randint(1, 10),
+                queued=rng.random() * 1e6,
+                cpus=rng.choice([0.5, 1, 2, 4]),
+                mem=rng.choice([512, 1024, 4096]),
+                disk=rng.random() * 5e3,
+            )
+            for i in range(100_000)
+        ],
         "FIFO",
     )
     job_types = {t: JobTypeLimits(t, is_paused=(t == 3), max_scheduled=(50 if t == 4 else None)) for t in range(20)}
@@ -471,6 +531,7 @@ def test_large_pass_is_fast():
 
 # --------------------------------------------------------------------------- reference model
 
+
 def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, max_launch):
     """Straightforward O(jobs x agents) statement of the rules, to check the fast version."""
     if not queue:
@@ -482,11 +543,15 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
     usable = sorted((a for a in agents if a.is_active and not a.is_paused), key=lambda a: a.agent_id)
     free = {a.agent_id: [max(0.0, float(a.cpus)), max(0.0, float(a.mem)), max(0.0, float(a.disk))] for a in usable}
     reclaim = {
-        a.agent_id: tuple(f + max(0.0, r) for f, r in zip(free[a.agent_id], (a.running_cpus, a.running_mem, a.running_disk)))
+        a.agent_id: tuple(
+            f + max(0.0, r) for f, r in zip(free[a.agent_id], (a.running_cpus, a.running_mem, a.running_disk))
+        )
         for a in usable
     }
     cap = {
-        a.agent_id: tuple(max(float(t), r) for t, r in zip((a.total_cpus, a.total_mem, a.total_disk), reclaim[a.agent_id]))
+        a.agent_id: tuple(
+            max(float(t), r) for t, r in zip((a.total_cpus, a.total_mem, a.total_disk), reclaim[a.agent_id])
+        )
         for a in usable
     }
     inv = [1.0 / (max((c[k] for c in cap.values()), default=0.0) or 1.0) for k in range(3)]
@@ -505,7 +570,9 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
     if not open_agents:
         return MatchResult(skipped={"no_free_resources": len(queue)})
     slots = {
-        t: "paused" if lim.is_paused else (None if lim.max_scheduled is None else max(0, lim.max_scheduled - max(0, lim.running)))
+        t: "paused"
+        if lim.is_paused
+        else (None if lim.max_scheduled is None else max(0, lim.max_scheduled - max(0, lim.running)))
         for t, lim in job_types.items()
     }
     assignments, reserved, warnings, counts = [], {}, [], {}
@@ -554,7 +621,8 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
                 warned.add(j.job_type_id)
                 warnings.append(
                     f"job type {j.job_type_id} requires more resources than any node offers "
-                    f"(cpus={j.cpus:g}, mem={j.mem:g}, disk={j.disk:g})")
+                    f"(cpus={j.cpus:g}, mem={j.mem:g}, disk={j.disk:g})"
+                )
             continue
         if j.job_id in taken:
             skip("duplicate")
@@ -575,7 +643,6 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
     return MatchResult(assignments, reserved, {k: v for k, v in counts.items() if v}, warnings)
 
 
-
 job_amounts = st.sampled_from([0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0])
 agent_amounts = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0, 8.0, 16.0])
 rarely = st.sampled_from([False] * 7 + [True])
@@ -588,17 +655,29 @@ def scenarios(draw):
     for i in range(draw(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 6]))):
         offered = [draw(agent_amounts) for _ in range(3)]
         running = [draw(agent_amounts) for _ in range(3)]
-        total = [draw(st.sampled_from([0.0, offered[k] + running[k], offered[k] + running[k] + draw(agent_amounts)]))
-                 for k in range(3)]
-        agents.append(agent(
-            f"a{draw(st.integers(0, 99)):02}-{i}", *offered,
-            paused=draw(rarely), active=not draw(rarely),
-            total=tuple(total), running=tuple(running),
-        ))
+        total = [
+            draw(st.sampled_from([0.0, offered[k] + running[k], offered[k] + running[k] + draw(agent_amounts)]))
+            for k in range(3)
+        ]
+        agents.append(
+            agent(
+                f"a{draw(st.integers(0, 99)):02}-{i}",
+                *offered,
+                paused=draw(rarely),
+                active=not draw(rarely),
+                total=tuple(total),
+                running=tuple(running),
+            )
+        )
     queue = [
         QueuedJob(
-            draw(st.integers(1, 40)), draw(st.integers(1, 4)), draw(st.integers(1, 3)),
-            float(draw(st.integers(0, 5))), draw(job_amounts), draw(job_amounts), draw(job_amounts),
+            draw(st.integers(1, 40)),
+            draw(st.integers(1, 4)),
+            draw(st.integers(1, 3)),
+            float(draw(st.integers(0, 5))),
+            draw(job_amounts),
+            draw(job_amounts),
+            draw(job_amounts),
         )
         for _ in range(draw(st.integers(0, 30)))
     ]
@@ -606,8 +685,10 @@ def scenarios(draw):
     for t in range(1, 5):
         if t == 1 or not draw(rarely):
             job_types[t] = JobTypeLimits(
-                t, is_paused=draw(rarely),
-                max_scheduled=draw(st.one_of(st.none(), st.integers(0, 6))), running=draw(st.integers(0, 3)),
+                t,
+                is_paused=draw(rarely),
+                max_scheduled=draw(st.one_of(st.none(), st.integers(0, 6))),
+                running=draw(st.integers(0, 3)),
             )
     mode = draw(st.sampled_from(["FIFO", "LIFO"]))
     return queue, agents, job_types, mode, draw(st.integers(0, 15)), draw(rarely)
@@ -632,18 +713,40 @@ def test_fast_match_equals_reference(scenario, shape_heaps):
 def test_reference_agrees_on_a_big_random_case(monkeypatch, shape_heaps):
     monkeypatch.setattr(matching, "_MAX_SHAPE_HEAPS", shape_heaps)
     rng = random.Random(3)
-    agents = [agent(f"n{i:03}", cpus=rng.choice([0, 1, 2, 4, 8]), mem=rng.choice([0, 1e3, 4e3, 16e3]),
-                    disk=rng.choice([0, 1e3, 1e4]), total=(rng.choice([8, 16]), 16e3, 1e4),
-                    running=(rng.choice([0, 2, 4]), 0, 0), paused=rng.random() < 0.05) for i in range(60)]
-    queue = [QueuedJob(i, rng.randint(1, 6), rng.randint(1, 4), rng.random(), rng.choice([0.5, 1, 2, 4, 12, 32]),
-                       rng.choice([256, 1024, 8192]), rng.random() * 3e3) for i in range(3000)]
-    job_types = {t: JobTypeLimits(t, is_paused=t == 6, max_scheduled=40 if t == 5 else None, running=3) for t in range(1, 7)}
+    agents = [
+        agent(
+            f"n{i:03}",
+            cpus=rng.choice([0, 1, 2, 4, 8]),
+            mem=rng.choice([0, 1e3, 4e3, 16e3]),
+            disk=rng.choice([0, 1e3, 1e4]),
+            total=(rng.choice([8, 16]), 16e3, 1e4),
+            running=(rng.choice([0, 2, 4]), 0, 0),
+            paused=rng.random() < 0.05,
+        )
+        for i in range(60)
+    ]
+    queue = [
+        QueuedJob(
+            i,
+            rng.randint(1, 6),
+            rng.randint(1, 4),
+            rng.random(),
+            rng.choice([0.5, 1, 2, 4, 12, 32]),
+            rng.choice([256, 1024, 8192]),
+            rng.random() * 3e3,
+        )
+        for i in range(3000)
+    ]
+    job_types = {
+        t: JobTypeLimits(t, is_paused=t == 6, max_scheduled=40 if t == 5 else None, running=3) for t in range(1, 7)
+    }
     for mode in ("FIFO", "LIFO"):
         kwargs = dict(scheduler_paused=False, queue_mode=mode, max_launch=500)
         assert match(queue, agents, job_types, **kwargs) == reference_match(queue, agents, job_types, **kwargs)
 
 
 # --------------------------------------------------------------------------- QueueState
+
 
 def ids(jobs):
     return [j.job_id for j in jobs]
@@ -722,8 +825,10 @@ def test_queue_state_matches_sorting_small_and_bulk_changes(size, batch):
         state.remove(gone)
         for job_id in gone:
             del reference[job_id]
-        changed = [job(j, priority=rng.randint(1, 5), queued=rng.randint(0, 50))
-                   for j in rng.sample(sorted(reference), min(batch // 3, len(reference)))]
+        changed = [
+            job(j, priority=rng.randint(1, 5), queued=rng.randint(0, 50))
+            for j in rng.sample(sorted(reference), min(batch // 3, len(reference)))
+        ]
         fresh = [new_job() for _ in range(batch)]
         state.add(changed + fresh)
         reference.update((j.job_id, j) for j in changed + fresh)

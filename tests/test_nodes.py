@@ -1,4 +1,5 @@
 """Node services: list, details, PUT/PATCH (pause, archive), status, and the automatic pause on system failures."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -23,8 +24,20 @@ def test_list_shows_active_nodes_unless_inactive_ones_are_asked_for(client, sess
     body = client.get("/nodes/").get_json()
     assert body["count"] == 2
     assert [n["hostname"] for n in body["results"]] == ["a.test", "b.test"]
-    assert set(body["results"][0]) >= {"id", "hostname", "port", "slave_id", "pause_reason", "is_paused",
-                                       "is_paused_errors", "is_active", "archived", "created", "last_offer", "last_modified"}
+    assert set(body["results"][0]) >= {
+        "id",
+        "hostname",
+        "port",
+        "slave_id",
+        "pause_reason",
+        "is_paused",
+        "is_paused_errors",
+        "is_active",
+        "archived",
+        "created",
+        "last_offer",
+        "last_modified",
+    }
 
     body = client.get("/nodes/?include_inactive=true&order=-hostname").get_json()
     assert [n["id"] for n in body["results"]] == [gone.id, b.id, a.id]
@@ -60,8 +73,15 @@ def test_details_include_reported_resources(client, session):
     job_type = make_job_type(session)
     node = make_node(session)
     missing = make_node(session)
-    make_execution(session, make_job(session, job_type, "RUNNING"), "RUNNING", node,
-                   cpus_scheduled=1.0, mem_scheduled=128.0, disk_total_scheduled=5.0)
+    make_execution(
+        session,
+        make_job(session, job_type, "RUNNING"),
+        "RUNNING",
+        node,
+        cpus_scheduled=1.0,
+        mem_scheduled=128.0,
+        disk_total_scheduled=5.0,
+    )
     write_report(session, [node])
 
     body = client.get(f"/nodes/{node.id}/").get_json()
@@ -109,7 +129,10 @@ def test_patch_refuses_bad_bodies_and_writes_nothing(client, session):
     url = f"/nodes/{node.id}/"
 
     assert "No fields" in client.patch(url, json={}).get_json()["detail"]
-    assert client.patch(url, json={"is_paused": True, "color": "red", "size": 1}).get_json()["detail"] == "Unknown fields: color, size"
+    assert (
+        client.patch(url, json={"is_paused": True, "color": "red", "size": 1}).get_json()["detail"]
+        == "Unknown fields: color, size"
+    )
     detail = client.patch(url, json={"is_paused": "perhaps", "port": "x"}).get_json()["detail"]
     assert "'port' must be an integer" in detail and "'is_paused' must be a boolean" in detail
     response = client.patch(url, json={"hostname": "two.test", "is_paused": True})
@@ -141,12 +164,17 @@ def test_nodes_status_counts_recent_executions_by_status(client, session):
     node = make_node(session, hostname="a.test", last_offer=utcnow())
     idle = make_node(session, hostname="b.test")
     make_node(session, hostname="c.test", is_active=False)
-    running = make_execution(session, make_job(session, job_type, "RUNNING"), "RUNNING", node,
-                             started=utcnow() - timedelta(hours=10))  # running ones count whatever the range
+    running = make_execution(
+        session, make_job(session, job_type, "RUNNING"), "RUNNING", node, started=utcnow() - timedelta(hours=10)
+    )  # running ones count whatever the range
     for _ in range(2):
         make_execution(session, make_job(session, job_type, "COMPLETED"), "COMPLETED", node)
-    make_execution(session, make_job(session, job_type, "FAILED"), "FAILED", node, error_id=error_by_name(session, "timeout").id)
-    make_execution(session, make_job(session, job_type, "COMPLETED"), "COMPLETED", node, ended=utcnow() - timedelta(hours=5))
+    make_execution(
+        session, make_job(session, job_type, "FAILED"), "FAILED", node, error_id=error_by_name(session, "timeout").id
+    )
+    make_execution(
+        session, make_job(session, job_type, "COMPLETED"), "COMPLETED", node, ended=utcnow() - timedelta(hours=5)
+    )
     session.commit()
 
     body = client.get("/nodes/status/").get_json()
@@ -165,6 +193,7 @@ def test_nodes_status_counts_recent_executions_by_status(client, session):
 
 
 # ---------------------------------------------------------------- automatic pause
+
 
 def _failing_system_execution(session, job_type, node):
     """A running execution whose task just failed with an exit code the job type does not map."""

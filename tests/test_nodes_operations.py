@@ -1,4 +1,5 @@
 """Cluster operator routes: hold, unhold, vacate and delete nodes; resource pools; auto mode."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,13 +21,16 @@ def _kill_and_finish(session, exe_id: int):
     """What the scheduler and the finish task do after a kill: record TASK_KILLED, then finish."""
     exe = session.get(JobExecution, exe_id)
     exe.task_id = executions.task_id_for(exe.id)
-    assert executions.record_task_updates(session, [{"task_id": exe.task_id, "state": "TASK_KILLED", "message": "killed"}]) == [exe.id]
+    assert executions.record_task_updates(
+        session, [{"task_id": exe.task_id, "state": "TASK_KILLED", "message": "killed"}]
+    ) == [exe.id]
     outcome = executions.finish_execution(session, exe.id)
     session.commit()
     return outcome
 
 
 # ---------------------------------------------------------------- hold / unhold
+
 
 def test_hold_and_unhold(client, session):
     node = make_node(session)
@@ -68,6 +72,7 @@ def test_actions_on_unknown_nodes_are_404(client, action):
 
 # ---------------------------------------------------------------- vacate
 
+
 def test_vacate_requeues_without_spending_a_try(client, session):
     node = make_node(session)
     other = make_node(session)
@@ -93,6 +98,7 @@ def test_vacate_requeues_without_spending_a_try(client, session):
 
 
 # ---------------------------------------------------------------- delete
+
 
 def test_delete_only_a_held_idle_node(client, session):
     node = make_node(session)
@@ -150,13 +156,16 @@ def test_an_archived_node_that_was_not_held_comes_back(client, session):
 
 # ---------------------------------------------------------------- resource pools
 
+
 def _pool_count(session) -> int:
     return session.scalar(select(func.count()).select_from(ResourcePool))
 
 
 def test_create_pool_checks_every_field(client, session):
     assert client.post("/resource-pools/", json={}).get_json()["detail"] == "Missing required fields: name"
-    assert client.post("/resource-pools/", json={"name": "gpu", "zone": 1}).get_json()["detail"] == "Unknown fields: zone"
+    assert (
+        client.post("/resource-pools/", json={"name": "gpu", "zone": 1}).get_json()["detail"] == "Unknown fields: zone"
+    )
     detail = client.post("/resource-pools/", json={"name": "gpu"}).get_json()["detail"]
     assert "needs 'hostname_pattern' and/or 'attribute_name'" in detail
     detail = client.post("/resource-pools/", json={"name": "bad name", "hostname_pattern": 5}).get_json()["detail"]
@@ -185,8 +194,10 @@ def test_pool_membership_by_hostname_and_attribute(client, session):
     assert [n["id"] for n in by_host["nodes"]] == [gpu1.id, gpu2.id]
     assert (by_host["state"], by_host["num_nodes"]) == ("ACTIVE", 2)
 
-    both = client.post("/resource-pools/", json={"name": "east-gpus", "hostname_pattern": "gpu-*",
-                                                 "attribute_name": "zone", "attribute_value": "east"}).get_json()
+    both = client.post(
+        "/resource-pools/",
+        json={"name": "east-gpus", "hostname_pattern": "gpu-*", "attribute_name": "zone", "attribute_value": "east"},
+    ).get_json()
     assert [n["id"] for n in both["nodes"]] == [gpu1.id]
 
     body = client.patch(f"/resource-pools/{both['id']}/", json={"attribute_value": "west"}).get_json()
@@ -264,6 +275,7 @@ def test_pool_transitions_and_delete(client, session):
 
 
 # ---------------------------------------------------------------- auto mode
+
 
 def test_auto_mode_is_recorded_on_the_scheduler_row(client, session):
     assert client.get("/cluster/auto-mode/").get_json() == {"auto_mode": False}

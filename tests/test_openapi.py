@@ -1,5 +1,6 @@
 """The OpenAPI (Swagger 2.0) document, and a property-based run over every operation it describes:
 whatever the generated request, the API must answer without a server error."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,11 +21,19 @@ def swagger(client) -> dict:
 def test_swagger_describes_the_routes(swagger):
     assert swagger["swagger"] == "2.0"
     paths = swagger["paths"]
-    for path, method in (("/errors/", "post"), ("/errors/{error_id}/", "patch"), ("/job-types/", "get"),
-                         ("/job-types/validation/", "post"), ("/job-types/{job_type_id}/", "patch"),
-                         ("/job-types/status/", "get"), ("/recipe-types/{recipe_type_id}/", "get"),
-                         ("/workspaces/validation/", "post"), ("/configuration/upload/", "post"),
-                         ("/scheduler/", "patch"), ("/v6/version/", "get")):
+    for path, method in (
+        ("/errors/", "post"),
+        ("/errors/{error_id}/", "patch"),
+        ("/job-types/", "get"),
+        ("/job-types/validation/", "post"),
+        ("/job-types/{job_type_id}/", "patch"),
+        ("/job-types/status/", "get"),
+        ("/recipe-types/{recipe_type_id}/", "get"),
+        ("/workspaces/validation/", "post"),
+        ("/configuration/upload/", "post"),
+        ("/scheduler/", "patch"),
+        ("/v6/version/", "get"),
+    ):
         assert method in paths[path], f"{method.upper()} {path} is not documented"
     # query parameters and bodies are described, so generated requests exercise them
     list_params = {p["name"] for p in paths["/job-types/"]["get"]["parameters"]}
@@ -48,8 +57,14 @@ def _server_errors(operation, mode: schemathesis.GenerationMode) -> str | None:
         return None if mode is schemathesis.GenerationMode.NEGATIVE else f"cannot generate requests: {exc!r}"
 
     @given(case=strategy)
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    )
     def run(case):
         try:
             response = case.call()

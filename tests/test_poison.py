@@ -1,4 +1,5 @@
 """A poison job fails alone: the launch and finish steps of every other job in its batch go on."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,20 @@ from app.services.executions import Placement, finish_executions, schedule_execu
 from app.settings import settings
 from tests import factories
 
-PROPERTY_INTERFACE = {"version": "1.0", "command": "echo", "command_arguments": "${word}",
-                      "input_data": [{"name": "word", "type": "property"}], "output_data": []}
-PRODUCT_INTERFACE = {"version": "1.0", "command": "echo", "command_arguments": "",
-                     "input_data": [], "output_data": [{"name": "out", "type": "file", "required": True}]}
+PROPERTY_INTERFACE = {
+    "version": "1.0",
+    "command": "echo",
+    "command_arguments": "${word}",
+    "input_data": [{"name": "word", "type": "property"}],
+    "output_data": [],
+}
+PRODUCT_INTERFACE = {
+    "version": "1.0",
+    "command": "echo",
+    "command_arguments": "",
+    "input_data": [],
+    "output_data": [{"name": "out", "type": "file", "required": True}],
+}
 
 
 def _placement(job: Job) -> Placement:
@@ -29,8 +40,10 @@ def _property_job(session, job_type, word: str) -> Job:
 def test_queue_refuses_a_lone_surrogate_with_400(client, session):
     job_type = factories.make_job_type(session, interface=PROPERTY_INTERFACE)
     session.commit()
-    body = {"job_type_id": job_type.id,
-            "job_data": {"version": "1.0", "input_data": [{"name": "word", "value": "caf\udce9"}], "output_data": []}}
+    body = {
+        "job_type_id": job_type.id,
+        "job_data": {"version": "1.0", "input_data": [{"name": "word", "value": "caf\udce9"}], "output_data": []},
+    }
     response = client.post("/queue/new-job/", json=body)
     assert response.status_code == 400
     assert "surrogate" in response.get_json()["detail"]
@@ -57,16 +70,30 @@ def test_unlaunchable_argument_fails_its_job_alone(session):
 
 
 def test_input_symlink_loop_fails_its_job_alone(session, tmp_path):
-    workspace = factories.make_workspace(session, json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(tmp_path)}})
+    workspace = factories.make_workspace(
+        session, json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(tmp_path)}}
+    )
     (tmp_path / "data").mkdir()
     loop = tmp_path / "data" / "loop.txt"
     os.symlink(loop, loop)  # a link to itself: resolving it raises
     source = factories.make_file(session, workspace, file_name="loop.txt", file_path="data/loop.txt")
-    file_type = factories.make_job_type(session, interface={
-        "version": "1.0", "command": "cat", "command_arguments": "${f}",
-        "input_data": [{"name": "f", "type": "file"}], "output_data": []})
-    looping = factories.make_job(session, file_type, status="QUEUED", max_tries=1,
-                                 data={"version": "1.0", "input_data": [{"name": "f", "file_id": source.id}], "output_data": []})
+    file_type = factories.make_job_type(
+        session,
+        interface={
+            "version": "1.0",
+            "command": "cat",
+            "command_arguments": "${f}",
+            "input_data": [{"name": "f", "type": "file"}],
+            "output_data": [],
+        },
+    )
+    looping = factories.make_job(
+        session,
+        file_type,
+        status="QUEUED",
+        max_tries=1,
+        data={"version": "1.0", "input_data": [{"name": "f", "file_id": source.id}], "output_data": []},
+    )
     simple = factories.make_job_type(session)
     healthy = factories.make_job(session, simple, status="QUEUED")
     session.commit()
@@ -80,12 +107,19 @@ def test_input_symlink_loop_fails_its_job_alone(session, tmp_path):
 
 
 def test_product_with_undecodable_name_fails_alone_in_its_batch(session, tmp_path):
-    workspace = factories.make_workspace(session, json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(tmp_path)}})
+    workspace = factories.make_workspace(
+        session, json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(tmp_path)}}
+    )
     job_type = factories.make_job_type(session, interface=PRODUCT_INTERFACE)
     exes = []
     for _ in range(3):
-        job = factories.make_job(session, job_type, status="RUNNING", max_tries=1,
-                                 data={"version": "1.0", "input_data": [], "output_data": [{"name": "out", "workspace_id": workspace.id}]})
+        job = factories.make_job(
+            session,
+            job_type,
+            status="RUNNING",
+            max_tries=1,
+            data={"version": "1.0", "input_data": [], "output_data": [{"name": "out", "workspace_id": workspace.id}]},
+        )
         exes.append(factories.make_execution(session, job, status="RUNNING", task_state="TASK_FINISHED"))
     session.commit()
     for i, exe in enumerate(exes):

@@ -1,4 +1,5 @@
 """GET /prometheus: the text format, read fresh from the database on every scrape."""
+
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families

@@ -3,6 +3,7 @@
 Job executions are simulated: a job the recipe queued is marked COMPLETED (with product files as its results)
 or FAILED directly, then the recipe update runs as the Celery task would run it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,6 +26,7 @@ from app.models import (
 from app.services import jobs as job_service
 from app.services.recipes import blocked_or_pending, create_recipe, recipes_needing_update, update_recipes
 from app.specs.base import SpecError
+
 # The specification's example: make_geotiff.py feeds detect_points.py.
 from tests.test_specs_examples import (
     DETECT_POINTS_INTERFACE as DETECT_INTERFACE,
@@ -89,9 +91,18 @@ def add_recipe_type(session, name: str, definition: dict) -> RecipeType:
     return rt
 
 
-def add_file(session, ws: Workspace, name: str, media_type: str, *, job: Job | None = None, size=3 * 1024 * 1024) -> ScaleFile:
-    f = ScaleFile(file_type="PRODUCT" if job else "SOURCE", file_name=name, media_type=media_type, file_size=size,
-                  workspace_id=ws.id, job_id=job.id if job else None, job_type_id=job.job_type_id if job else None)
+def add_file(
+    session, ws: Workspace, name: str, media_type: str, *, job: Job | None = None, size=3 * 1024 * 1024
+) -> ScaleFile:
+    f = ScaleFile(
+        file_type="PRODUCT" if job else "SOURCE",
+        file_name=name,
+        media_type=media_type,
+        file_size=size,
+        workspace_id=ws.id,
+        job_id=job.id if job else None,
+        job_type_id=job.job_type_id if job else None,
+    )
     session.add(f)
     session.flush()
     return f
@@ -99,7 +110,9 @@ def add_file(session, ws: Workspace, name: str, media_type: str, *, job: Job | N
 
 def recipe_jobs(session, recipe: Recipe) -> dict[str, Job]:
     rows = session.execute(
-        select(RecipeJob.job_name, Job).join(Job, Job.id == RecipeJob.job_id).where(RecipeJob.recipe_id == recipe.id)
+        select(RecipeJob.job_name, Job)
+        .join(Job, Job.id == RecipeJob.job_id)
+        .where(RecipeJob.recipe_id == recipe.id)
         .execution_options(populate_existing=True)
     ).all()
     return {name: job for name, job in rows}
@@ -113,8 +126,10 @@ def complete(session, job: Job, ws: Workspace, outputs: dict[str, str] | None = 
     """Finish a job the recipe queued as the post step would: products recorded as results. Returns file ids."""
     assert job.status == "QUEUED", f"job {job.id} is {job.status}, the recipe never queued it"
     outputs = outputs if outputs is not None else {"out": "application/octet-stream"}
-    file_ids = {name: add_file(session, ws, f"{name}-{job.id}.bin", media_type, job=job).id
-                for name, media_type in outputs.items()}
+    file_ids = {
+        name: add_file(session, ws, f"{name}-{job.id}.bin", media_type, job=job).id
+        for name, media_type in outputs.items()
+    }
     now = utcnow()
     job.status, job.num_exes, job.started, job.ended, job.last_status_change = "COMPLETED", 1, now, now, now
     job.results = {"version": "1.0", "output_data": [{"name": n, "file_id": fid} for n, fid in file_ids.items()]}
@@ -151,8 +166,9 @@ def stage_setup(session):
 
 def new_graph_recipe(session, ws, source, edges: dict[str, list[str]], name="graph") -> Recipe:
     rt = add_recipe_type(session, name, graph_definition(edges))
-    recipe, _ = create_recipe(session, rt, {"version": "1.0", "input_data": [{"name": "source", "file_id": source.id}],
-                                            "workspace_id": ws.id})
+    recipe, _ = create_recipe(
+        session, rt, {"version": "1.0", "input_data": [{"name": "source", "file_id": source.id}], "workspace_id": ws.id}
+    )
     session.commit()
     return recipe
 
@@ -166,11 +182,19 @@ def test_create_recipe_queues_roots_and_leaves_the_rest_pending(session, stage_s
 
     # The returned recipe already shows what the caller (the API) serializes.
     assert {rj.job_name: rj.job.status for rj in recipe.recipe_jobs} == {
-        "A": "QUEUED", "B": "PENDING", "C": "PENDING", "D": "PENDING", "E": "QUEUED"}
+        "A": "QUEUED",
+        "B": "PENDING",
+        "C": "PENDING",
+        "D": "PENDING",
+        "E": "QUEUED",
+    }
     assert statuses(session, recipe) == {"A": "QUEUED", "B": "PENDING", "C": "PENDING", "D": "PENDING", "E": "QUEUED"}
     jobs = recipe_jobs(session, recipe)
-    assert jobs["A"].data == {"version": "1.0", "input_data": [{"name": "first", "file_id": source.id}],
-                              "output_data": [{"name": "out", "workspace_id": ws.id}]}
+    assert jobs["A"].data == {
+        "version": "1.0",
+        "input_data": [{"name": "first", "file_id": source.id}],
+        "output_data": [{"name": "out", "workspace_id": ws.id}],
+    }
     assert jobs["A"].queued is not None and jobs["A"].disk_in_required == 3.0
     assert jobs["B"].data is None and jobs["B"].queued is None
     assert recipe.completed is None
@@ -188,9 +212,15 @@ def test_invalid_recipe_data_lists_every_problem_and_writes_nothing(session):
     jobs_before = count(session, Job)
 
     with pytest.raises(SpecError) as caught:
-        create_recipe(session, rt, {"version": "1.0",
-                                    "input_data": [{"name": "image", "file_id": png.id}, {"name": "colour", "value": "red"}],
-                                    "workspace_id": 9999})
+        create_recipe(
+            session,
+            rt,
+            {
+                "version": "1.0",
+                "input_data": [{"name": "image", "file_id": png.id}, {"name": "colour", "value": "red"}],
+                "workspace_id": 9999,
+            },
+        )
 
     ids = set(caught.value.ids)
     assert {"MISSING_REQUIRED_INPUT", "UNKNOWN_INPUT", "UNKNOWN_WORKSPACE"} <= ids, caught.value.to_dict()
@@ -206,9 +236,14 @@ def test_recipe_type_using_a_missing_job_type_is_refused_without_writing(session
     session.commit()
 
     with pytest.raises(SpecError) as caught:
-        create_recipe(session, rt, {"input_data": [{"name": "image", "file_id": png.id},
-                                                   {"name": "georeference_data", "file_id": csv.id}],
-                                    "workspace_id": ws.id})
+        create_recipe(
+            session,
+            rt,
+            {
+                "input_data": [{"name": "image", "file_id": png.id}, {"name": "georeference_data", "file_id": csv.id}],
+                "workspace_id": ws.id,
+            },
+        )
 
     assert "UNKNOWN_JOB_TYPE" in caught.value.ids
     assert count(session, Recipe) == 0 and count(session, Job) == 0
@@ -222,18 +257,25 @@ def test_spec_example_passes_the_geotiff_to_detect_points(session, caplog):
     png, csv = add_file(session, ws, "image.png", "image/png"), add_file(session, ws, "ref.csv", "text/csv")
     session.commit()
 
-    recipe, warnings = create_recipe(session, rt, {
-        "version": "1.0",
-        "input_data": [{"name": "image", "file_id": png.id}, {"name": "georeference_data", "file_id": csv.id}],
-        "workspace_id": ws.id,
-    }, priority=42)
+    recipe, warnings = create_recipe(
+        session,
+        rt,
+        {
+            "version": "1.0",
+            "input_data": [{"name": "image", "file_id": png.id}, {"name": "georeference_data", "file_id": csv.id}],
+            "workspace_id": ws.id,
+        },
+        priority=42,
+    )
     session.commit()
     assert warnings == []
     jobs = recipe_jobs(session, recipe)
     assert statuses(session, recipe) == {"make_geotiff": "QUEUED", "detect_points": "PENDING"}
     assert jobs["make_geotiff"].priority == 42 and jobs["detect_points"].priority == 42
-    assert jobs["make_geotiff"].data["input_data"] == [{"name": "image", "file_id": png.id},
-                                                       {"name": "georeference_data", "file_id": csv.id}]
+    assert jobs["make_geotiff"].data["input_data"] == [
+        {"name": "image", "file_id": png.id},
+        {"name": "georeference_data", "file_id": csv.id},
+    ]
 
     produced = complete(session, jobs["make_geotiff"], ws, {"geo_image": "image/tiff"})
     with caplog.at_level(logging.WARNING, logger="app.services.recipes"):
@@ -242,8 +284,11 @@ def test_spec_example_passes_the_geotiff_to_detect_points(session, caplog):
     detect = recipe_jobs(session, recipe)["detect_points"]
     assert queued == [detect.id]
     assert detect.status == "QUEUED"
-    assert detect.data == {"version": "1.0", "input_data": [{"name": "image", "file_id": produced["geo_image"]}],
-                           "output_data": [{"name": "geo_image", "workspace_id": ws.id}]}
+    assert detect.data == {
+        "version": "1.0",
+        "input_data": [{"name": "image", "file_id": produced["geo_image"]}],
+        "output_data": [{"name": "geo_image", "workspace_id": ws.id}],
+    }
     assert detect.disk_in_required == 3.0  # sized from the parent's product
     assert "Invalid media type" not in caplog.text
 
@@ -259,9 +304,14 @@ def test_parent_output_with_unexpected_media_type_is_a_logged_warning(session, c
     add_job_type(session, "point-detector", "4.5.6", DETECT_INTERFACE)
     rt = add_recipe_type(session, "geotiff", GEOTIFF_RECIPE)
     png, csv = add_file(session, ws, "image.png", "image/png"), add_file(session, ws, "ref.csv", "text/csv")
-    recipe, _ = create_recipe(session, rt, {"input_data": [{"name": "image", "file_id": png.id},
-                                                           {"name": "georeference_data", "file_id": csv.id}],
-                                            "workspace_id": ws.id})
+    recipe, _ = create_recipe(
+        session,
+        rt,
+        {
+            "input_data": [{"name": "image", "file_id": png.id}, {"name": "georeference_data", "file_id": csv.id}],
+            "workspace_id": ws.id,
+        },
+    )
     session.commit()
 
     complete(session, recipe_jobs(session, recipe)["make_geotiff"], ws, {"geo_image": "image/jpeg"})
@@ -305,15 +355,23 @@ def test_diamond_queues_the_join_only_after_both_branches(session, stage_setup):
 
 def test_failure_blocks_only_its_branch_and_requeue_unblocks_it(session, stage_setup):
     ws, source = stage_setup
-    recipe = new_graph_recipe(session, ws, source, {"A": [], "B": ["A"], "C": ["A"], "D": ["B"], "F": ["D"], "E": ["C"]})
+    recipe = new_graph_recipe(
+        session, ws, source, {"A": [], "B": ["A"], "C": ["A"], "D": ["B"], "F": ["D"], "E": ["C"]}
+    )
     jobs = recipe_jobs(session, recipe)
     complete(session, jobs["A"], ws)
     updated(session, recipe)
 
     fail(session, jobs["B"])
     assert updated(session, recipe) == []
-    assert statuses(session, recipe) == {"A": "COMPLETED", "B": "FAILED", "C": "QUEUED", "D": "BLOCKED",
-                                         "F": "BLOCKED", "E": "PENDING"}
+    assert statuses(session, recipe) == {
+        "A": "COMPLETED",
+        "B": "FAILED",
+        "C": "QUEUED",
+        "D": "BLOCKED",
+        "F": "BLOCKED",
+        "E": "PENDING",
+    }
 
     # The other branch runs to the end.
     complete(session, jobs["C"], ws)
@@ -329,8 +387,14 @@ def test_failure_blocks_only_its_branch_and_requeue_unblocks_it(session, stage_s
     assert job_service.requeue_jobs(session, [jobs["B"].id]) == [jobs["B"].id]
     session.commit()
     updated(session, recipe)
-    assert statuses(session, recipe) == {"A": "COMPLETED", "B": "QUEUED", "C": "COMPLETED", "D": "PENDING",
-                                         "F": "PENDING", "E": "COMPLETED"}
+    assert statuses(session, recipe) == {
+        "A": "COMPLETED",
+        "B": "QUEUED",
+        "C": "COMPLETED",
+        "D": "PENDING",
+        "F": "PENDING",
+        "E": "COMPLETED",
+    }
 
     b_out = complete(session, recipe_jobs(session, recipe)["B"], ws)["out"]
     jobs = recipe_jobs(session, recipe)
@@ -394,9 +458,14 @@ def test_blocked_or_pending(session, stage_setup):
     ws, source = stage_setup
     recipe = new_graph_recipe(session, ws, source, {"A": [], "B": ["A"], "C": ["B"]})
     jobs = recipe_jobs(session, recipe)
-    lone, _ = job_service.create_job(session, session.scalar(select(JobType)),
-                                     {"input_data": [{"name": "first", "file_id": source.id}],
-                                      "output_data": [{"name": "out", "workspace_id": ws.id}]})
+    lone, _ = job_service.create_job(
+        session,
+        session.scalar(select(JobType)),
+        {
+            "input_data": [{"name": "first", "file_id": source.id}],
+            "output_data": [{"name": "out", "workspace_id": ws.id}],
+        },
+    )
 
     assert blocked_or_pending(session, lone) is None
     assert blocked_or_pending(session, jobs["A"]) is None
@@ -421,8 +490,10 @@ def test_duplicate_update_message_changes_nothing(session, stage_setup):
     updated(session, recipe)
 
     def snapshot():
-        return {name: (j.status, j.last_status_change, j.queued, j.data, j.last_modified)
-                for name, j in recipe_jobs(session, recipe).items()}
+        return {
+            name: (j.status, j.last_status_change, j.queued, j.data, j.last_modified)
+            for name, j in recipe_jobs(session, recipe).items()
+        }
 
     before = snapshot()
     assert updated(session, recipe) == []
@@ -450,11 +521,11 @@ def test_completed_timestamp_is_set_once(session, stage_setup):
 def test_recipes_needing_update_finds_recipes_left_behind(session, stage_setup):
     ws, source = stage_setup
     chain = {"A": [], "B": ["A"]}
-    ready = new_graph_recipe(session, ws, source, chain, "ready")           # parent completed, child never queued
-    failed = new_graph_recipe(session, ws, source, chain, "failed")         # parent failed, child never blocked
+    ready = new_graph_recipe(session, ws, source, chain, "ready")  # parent completed, child never queued
+    failed = new_graph_recipe(session, ws, source, chain, "failed")  # parent failed, child never blocked
     finished = new_graph_recipe(session, ws, source, {"A": []}, "finished")  # all completed, not marked
-    running = new_graph_recipe(session, ws, source, chain, "running")       # nothing to do: A is queued
-    unblock = new_graph_recipe(session, ws, source, chain, "unblock")       # requeued parent, child still blocked
+    running = new_graph_recipe(session, ws, source, chain, "running")  # nothing to do: A is queued
+    unblock = new_graph_recipe(session, ws, source, chain, "unblock")  # requeued parent, child still blocked
     assert recipes_needing_update(session) == []
 
     complete(session, recipe_jobs(session, ready)["A"], ws)

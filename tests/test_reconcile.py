@@ -1,4 +1,5 @@
 """The periodic reconcile repairs what lost messages left behind (real Redis, real Celery worker)."""
+
 from __future__ import annotations
 
 import time

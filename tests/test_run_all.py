@@ -1,4 +1,5 @@
 """`make run`'s choice of processes and the one rule tying MESOS_MASTER to LOCAL_CLUSTER_PORT."""
+
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ def env(monkeypatch):
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         settings.reload()
+
     yield apply
     monkeypatch.undo()
     settings.reload()
@@ -61,9 +63,19 @@ def test_both_set_on_loopback_with_different_ports_is_refused(env):
 
 
 def test_make_run_refuses_conflicting_settings_before_starting_anything(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "workers.run_all"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "SCALE_VAR_DIR": str(tmp_path),
-                              "MESOS_MASTER": "127.0.0.1:5050", "LOCAL_CLUSTER_PORT": "6060"})
+    run = subprocess.run(
+        [sys.executable, "-m", "workers.run_all"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SCALE_VAR_DIR": str(tmp_path),
+            "MESOS_MASTER": "127.0.0.1:5050",
+            "LOCAL_CLUSTER_PORT": "6060",
+        },
+    )
     assert run.returncode != 0
     assert "MESOS_MASTER=127.0.0.1:5050" in run.stderr and "LOCAL_CLUSTER_PORT=6060" in run.stderr
     assert "Scale is starting" not in run.stdout

@@ -15,10 +15,17 @@ class FakeDriver:
 
 
 def offer(offer_id="o-1", agent_id="agent-1", cpus=1.0, mem=64.0):
-    return {"id": {"value": offer_id}, "agent_id": {"value": agent_id}, "hostname": "host-1", "url": {"address": {"port": 5051}},
-            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
-                          {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}],
-            "attributes": []}
+    return {
+        "id": {"value": offer_id},
+        "agent_id": {"value": agent_id},
+        "hostname": "host-1",
+        "url": {"address": {"port": 5051}},
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ],
+        "attributes": [],
+    }
 
 
 def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
@@ -73,8 +80,17 @@ def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
     driver = FakeDriver()
     core = SchedulerCore(driver_factory=lambda: driver)
     core.driver = driver
-    core.running[exe.task_id] = RunningTask(exe_id=exe.id, job_id=job.id, job_type_id=job.job_type_id, agent_id="agent-1",
-                                            cpus=1.0, mem=32.0, disk=0.0, started=0.0, timeout=5)
+    core.running[exe.task_id] = RunningTask(
+        exe_id=exe.id,
+        job_id=job.id,
+        job_type_id=job.job_type_id,
+        agent_id="agent-1",
+        cpus=1.0,
+        mem=32.0,
+        disk=0.0,
+        started=0.0,
+        timeout=5,
+    )
     core.kill_and_expire()
     assert ("killTask", ({"value": exe.task_id},)) in driver.calls
     session.expire_all()
@@ -92,8 +108,13 @@ def test_a_running_update_is_recorded_and_acknowledged(session):
     driver = FakeDriver()
     core = SchedulerCore(driver_factory=lambda: driver)
     core.driver = driver
-    update = {"task_id": {"value": exe.task_id}, "state": "TASK_RUNNING", "uuid": "dXVpZA==",
-              "agent_id": {"value": "agent-1"}, "timestamp": 1_700_000_000.0}
+    update = {
+        "task_id": {"value": exe.task_id},
+        "state": "TASK_RUNNING",
+        "uuid": "dXVpZA==",
+        "agent_id": {"value": "agent-1"},
+        "timestamp": 1_700_000_000.0,
+    }
     core.on_update(update)
     core.process_updates()
     assert ("acknowledgeStatusUpdate", (update,)) in driver.calls

@@ -1,4 +1,5 @@
 """Celery beat's day-anchored schedule: the same decisions as clock trigger rules."""
+
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,5 @@
 """Problems, SpecError and the collector every specification module reports through."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,4 +48,5 @@ def test_absorb_prefixes_context():
 
 def test_warning_shape_matches_the_specification():
     assert warnings_to_dicts([Problem("media_type", "Invalid media type")]) == [
-        {"id": "media_type", "details": "Invalid media type"}]
+        {"id": "media_type", "details": "Invalid media type"}
+    ]

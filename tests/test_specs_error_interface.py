@@ -1,4 +1,5 @@
 """Error interface 1.0 (exit code -> error name)."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,10 @@ def ids_of(doc) -> list[str]:
 
 
 def test_missing_version_defaults_to_1_0():
-    assert validate_error_mapping({"exit_codes": {"2": "bad-data"}}) == {"version": "1.0", "exit_codes": {"2": "bad-data"}}
+    assert validate_error_mapping({"exit_codes": {"2": "bad-data"}}) == {
+        "version": "1.0",
+        "exit_codes": {"2": "bad-data"},
+    }
 
 
 @pytest.mark.parametrize("doc", [None, {}])

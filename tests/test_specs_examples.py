@@ -4,6 +4,7 @@ The examples are copied from the specification text; where the text is not valid
 missing commas, "..." placeholders) the obvious JSON is used. Other spec test modules import these
 constants. Fake database lookups here answer like the database would.
 """
+
 from __future__ import annotations
 
 import copy
@@ -105,8 +106,14 @@ MY_CMD_INTERFACE = {
     "shared_resources": [],
 }
 
-ALL_INTERFACES = [MAKE_GEOTIFF_INTERFACE, DETECT_POINTS_INTERFACE, TEST_CMD_INTERFACE, KML_INTERFACE,
-                  COMMAND_TO_RUN_INTERFACE, MY_CMD_INTERFACE]
+ALL_INTERFACES = [
+    MAKE_GEOTIFF_INTERFACE,
+    DETECT_POINTS_INTERFACE,
+    TEST_CMD_INTERFACE,
+    KML_INTERFACE,
+    COMMAND_TO_RUN_INTERFACE,
+    MY_CMD_INTERFACE,
+]
 
 # ---------------------------------------------------------------- job data
 
@@ -165,10 +172,16 @@ RECIPE_DEFINITION = {
 MYJOB_RECIPE_DEFINITION = {
     "input_data": [{"media_types": ["text/plain"], "type": "file", "name": "input_file"}],
     "jobs": [
-        {"recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}], "name": "MyJob1",
-         "job_type": {"name": "my-job1", "version": "1.2.3"}},
-        {"recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}], "name": "MyJob2",
-         "job_type": {"name": "my-job2", "version": "4.5.6"}},
+        {
+            "recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}],
+            "name": "MyJob1",
+            "job_type": {"name": "my-job1", "version": "1.2.3"},
+        },
+        {
+            "recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}],
+            "name": "MyJob2",
+            "job_type": {"name": "my-job2", "version": "4.5.6"},
+        },
     ],
 }
 
@@ -177,8 +190,11 @@ MY_JOB_TYPE_RECIPE_DEFINITION = {
     "input_data": [{"media_types": ["image/png"], "type": "file", "name": "input_file"}],
     "version": "1.0",
     "jobs": [
-        {"recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}], "name": "my_job_type",
-         "job_type": {"name": "my-job-type", "version": "1.2.3"}}
+        {
+            "recipe_inputs": [{"job_input": "input_file", "recipe_input": "input_file"}],
+            "name": "my_job_type",
+            "job_type": {"name": "my-job-type", "version": "1.2.3"},
+        }
     ],
 }
 
@@ -317,8 +333,10 @@ FILES = {
 JOB_TYPES = {
     ("geotiff-maker", "1.2.3"): MAKE_GEOTIFF_INTERFACE,
     ("point-detector", "4.5.6"): DETECT_POINTS_INTERFACE,
-    ("my-job1", "1.2.3"): {**TEST_CMD_INTERFACE, "input_data": [{"type": "file", "name": "input_file",
-                                                                  "media_types": ["text/plain"]}]},
+    ("my-job1", "1.2.3"): {
+        **TEST_CMD_INTERFACE,
+        "input_data": [{"type": "file", "name": "input_file", "media_types": ["text/plain"]}],
+    },
     ("my-job2", "4.5.6"): {**TEST_CMD_INTERFACE, "input_data": [{"type": "file", "name": "input_file"}]},
     ("my-job-type", "1.2.3"): COMMAND_TO_RUN_INTERFACE,
 }
@@ -382,19 +400,38 @@ def test_job_interface_examples(doc):
 
 
 def test_job_data_examples():
-    data, warnings = validate_job_data(JOB_DATA, validate_job_interface(MAKE_GEOTIFF_INTERFACE),
-                                       lookup_files=lookup_files, lookup_workspaces=lookup_workspaces)
+    data, warnings = validate_job_data(
+        JOB_DATA,
+        validate_job_interface(MAKE_GEOTIFF_INTERFACE),
+        lookup_files=lookup_files,
+        lookup_workspaces=lookup_workspaces,
+    )
     assert data == JOB_DATA and warnings == []
-    data, warnings = validate_job_data(KML_JOB_DATA, validate_job_interface(KML_INTERFACE),
-                                       lookup_files=lookup_files, lookup_workspaces=lookup_workspaces)
+    data, warnings = validate_job_data(
+        KML_JOB_DATA,
+        validate_job_interface(KML_INTERFACE),
+        lookup_files=lookup_files,
+        lookup_workspaces=lookup_workspaces,
+    )
     assert data["input_data"] == [{"name": "input_file", "file_id": 8480}] and warnings == []
-    data, warnings = validate_job_data(NEW_JOB_DATA, validate_job_interface(NEW_JOB_INTERFACE),
-                                       lookup_files=lookup_files, lookup_workspaces=lookup_workspaces)
+    data, warnings = validate_job_data(
+        NEW_JOB_DATA,
+        validate_job_interface(NEW_JOB_INTERFACE),
+        lookup_files=lookup_files,
+        lookup_workspaces=lookup_workspaces,
+    )
     assert data["input_data"][0] == {"name": "Param 1", "value": "HELLO"} and warnings == []
 
 
-@pytest.mark.parametrize("doc", [RECIPE_DEFINITION, MYJOB_RECIPE_DEFINITION, MY_JOB_TYPE_RECIPE_DEFINITION,
-                                 IMPORT_CONFIGURATION["recipe_types"][0]["definition"]])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        RECIPE_DEFINITION,
+        MYJOB_RECIPE_DEFINITION,
+        MY_JOB_TYPE_RECIPE_DEFINITION,
+        IMPORT_CONFIGURATION["recipe_types"][0]["definition"],
+    ],
+)
 def test_recipe_definition_examples(doc):
     definition, warnings = validate_recipe_definition(copy.deepcopy(doc), lookup_job_types=lookup_job_types)
     assert definition["version"] == "1.0"
@@ -408,15 +445,23 @@ def test_recipe_definition_example_order():
 
 def test_recipe_data_example():
     definition, _ = validate_recipe_definition(RECIPE_DEFINITION, lookup_job_types=lookup_job_types)
-    interfaces = {"make_geotiff": validate_job_interface(MAKE_GEOTIFF_INTERFACE),
-                  "detect_points": validate_job_interface(DETECT_POINTS_INTERFACE)}
-    data, warnings = validate_recipe_data(RECIPE_DATA, definition, job_interfaces=interfaces,
-                                          lookup_files=lookup_files, lookup_workspaces=lookup_workspaces)
+    interfaces = {
+        "make_geotiff": validate_job_interface(MAKE_GEOTIFF_INTERFACE),
+        "detect_points": validate_job_interface(DETECT_POINTS_INTERFACE),
+    }
+    data, warnings = validate_recipe_data(
+        RECIPE_DATA,
+        definition,
+        job_interfaces=interfaces,
+        lookup_files=lookup_files,
+        lookup_workspaces=lookup_workspaces,
+    )
     assert data == RECIPE_DATA and warnings == []
 
 
-@pytest.mark.parametrize("doc", [INGEST_TRIGGER, PARSE_TRIGGER_RS, PARSE_TRIGGER_PRODUCTS, PARSE_TRIGGER_TEXT,
-                                 PARSE_TRIGGER_MY_TYPE])
+@pytest.mark.parametrize(
+    "doc", [INGEST_TRIGGER, PARSE_TRIGGER_RS, PARSE_TRIGGER_PRODUCTS, PARSE_TRIGGER_TEXT, PARSE_TRIGGER_MY_TYPE]
+)
 def test_ingest_trigger_examples(doc):
     config = validate_ingest_trigger(doc, lookup_workspaces_by_name=lookup_workspaces_by_name)
     assert config["data"] == doc["data"]
@@ -445,7 +490,11 @@ def test_workspace_example():
 
 
 def test_import_configuration_example():
-    assert validate_import_configuration(IMPORT_CONFIGURATION, lookup_job_types=lookup_job_types,
-                                         lookup_workspaces_by_name=lookup_workspaces_by_name) == []
+    assert (
+        validate_import_configuration(
+            IMPORT_CONFIGURATION, lookup_job_types=lookup_job_types, lookup_workspaces_by_name=lookup_workspaces_by_name
+        )
+        == []
+    )
     normalized, _ = normalize_import_configuration(IMPORT_CONFIGURATION)
     assert normalized["job_types"][0]["interface"]["input_data"][0]["name"] == "input_file"

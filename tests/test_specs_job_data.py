@@ -1,4 +1,5 @@
 """Job data 1.0 checked against a job interface, with file and workspace lookups."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,24 +22,29 @@ FILES = {
 }
 WORKSPACES = {1: {"is_active": True}, 2: {"is_active": False}}
 
-INTERFACE = validate_job_interface({
-    "command": "run",
-    "command_arguments": "${prop} ${one} ${many} ${opt}",
-    "input_data": [
-        {"name": "prop", "type": "property"},
-        {"name": "one", "type": "file", "media_types": ["image/png"]},
-        {"name": "many", "type": "files", "media_types": ["image/png"]},
-        {"name": "opt", "type": "property", "required": False},
-    ],
-    "output_data": [{"name": "out", "type": "file"}],
-})
+INTERFACE = validate_job_interface(
+    {
+        "command": "run",
+        "command_arguments": "${prop} ${one} ${many} ${opt}",
+        "input_data": [
+            {"name": "prop", "type": "property"},
+            {"name": "one", "type": "file", "media_types": ["image/png"]},
+            {"name": "many", "type": "files", "media_types": ["image/png"]},
+            {"name": "opt", "type": "property", "required": False},
+        ],
+        "output_data": [{"name": "out", "type": "file"}],
+    }
+)
 
 
 def good_data(**changes):
     data = {
         "version": "1.0",
-        "input_data": [{"name": "prop", "value": "x"}, {"name": "one", "file_id": 1},
-                       {"name": "many", "file_ids": [1, 3]}],
+        "input_data": [
+            {"name": "prop", "value": "x"},
+            {"name": "one", "file_id": 1},
+            {"name": "many", "file_ids": [1, 3]},
+        ],
         "output_data": [{"name": "out", "workspace_id": 1}],
     }
     data.update(changes)
@@ -46,8 +52,9 @@ def good_data(**changes):
 
 
 def validate(data, interface=INTERFACE, files=None, workspaces=None):
-    return validate_job_data(data, interface, lookup_files=files or Recorder(FILES),
-                             lookup_workspaces=workspaces or Recorder(WORKSPACES))
+    return validate_job_data(
+        data, interface, lookup_files=files or Recorder(FILES), lookup_workspaces=workspaces or Recorder(WORKSPACES)
+    )
 
 
 def ids_of(data, interface=INTERFACE) -> list[str]:
@@ -76,8 +83,9 @@ def test_unsupported_version():
 
 
 def test_files_input_accepts_file_id_and_file_input_accepts_one_file_ids():
-    data = good_data(input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_ids": [1]},
-                                 {"name": "many", "file_id": 3}])
+    data = good_data(
+        input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_ids": [1]}, {"name": "many", "file_id": 3}]
+    )
     normalized, _ = validate(data)
     assert normalized["input_data"][1] == {"name": "one", "file_id": 1}
     assert normalized["input_data"][2] == {"name": "many", "file_ids": [3]}
@@ -98,14 +106,16 @@ def test_missing_required_input():
 
 @pytest.mark.parametrize("value", [5, None, ["a"], {"a": 1}, True])
 def test_property_value_must_be_a_string(value):
-    data = good_data(input_data=[{"name": "prop", "value": value}, {"name": "one", "file_id": 1},
-                                 {"name": "many", "file_ids": [1]}])
+    data = good_data(
+        input_data=[{"name": "prop", "value": value}, {"name": "one", "file_id": 1}, {"name": "many", "file_ids": [1]}]
+    )
     assert ids_of(data) == ["INVALID_PROPERTY_VALUE"]
 
 
 def test_property_given_a_file_is_refused():
-    data = good_data(input_data=[{"name": "prop", "file_id": 1}, {"name": "one", "file_id": 1},
-                                 {"name": "many", "file_ids": [1]}])
+    data = good_data(
+        input_data=[{"name": "prop", "file_id": 1}, {"name": "one", "file_id": 1}, {"name": "many", "file_ids": [1]}]
+    )
     assert ids_of(data) == ["INVALID_PROPERTY_VALUE"]
 
 
@@ -115,8 +125,13 @@ def test_file_input_without_file():
 
 
 def test_unknown_file():
-    data = good_data(input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_id": 99},
-                                 {"name": "many", "file_ids": [1, 98]}])
+    data = good_data(
+        input_data=[
+            {"name": "prop", "value": "x"},
+            {"name": "one", "file_id": 99},
+            {"name": "many", "file_ids": [1, 98]},
+        ]
+    )
     with pytest.raises(SpecError) as info:
         validate(data)
     assert info.value.ids == ["UNKNOWN_FILE", "UNKNOWN_FILE"]
@@ -124,20 +139,31 @@ def test_unknown_file():
 
 
 def test_file_input_given_several_files():
-    data = good_data(input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_ids": [1, 3]},
-                                 {"name": "many", "file_ids": [1]}])
+    data = good_data(
+        input_data=[
+            {"name": "prop", "value": "x"},
+            {"name": "one", "file_ids": [1, 3]},
+            {"name": "many", "file_ids": [1]},
+        ]
+    )
     assert ids_of(data) == ["TOO_MANY_FILES"]
 
 
 def test_file_ids_must_be_integers():
-    data = good_data(input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_id": "1"},
-                                 {"name": "many", "file_ids": [1, True]}])
+    data = good_data(
+        input_data=[
+            {"name": "prop", "value": "x"},
+            {"name": "one", "file_id": "1"},
+            {"name": "many", "file_ids": [1, True]},
+        ]
+    )
     assert ids_of(data) == ["INVALID_TYPE", "INVALID_TYPE"]
 
 
 def test_media_type_mismatch_is_only_a_warning():
-    data = good_data(input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_id": 2},
-                                 {"name": "many", "file_ids": [1]}])
+    data = good_data(
+        input_data=[{"name": "prop", "value": "x"}, {"name": "one", "file_id": 2}, {"name": "many", "file_ids": [1]}]
+    )
     normalized, warnings = validate(data)
     assert [w.id for w in warnings] == ["media_type"]
     assert warnings[0].message == "Invalid media type for data input: one -> text/csv"
@@ -166,13 +192,19 @@ def test_unknown_output():
 
 def test_every_problem_reported_together():
     data = {"input_data": [{"name": "one", "file_id": 99}, {"name": "ghost", "value": "x"}], "output_data": []}
-    assert sorted(ids_of(data)) == ["MISSING_REQUIRED_INPUT", "MISSING_REQUIRED_INPUT", "MISSING_WORKSPACE",
-                                    "UNKNOWN_FILE", "UNKNOWN_INPUT"]
+    assert sorted(ids_of(data)) == [
+        "MISSING_REQUIRED_INPUT",
+        "MISSING_REQUIRED_INPUT",
+        "MISSING_WORKSPACE",
+        "UNKNOWN_FILE",
+        "UNKNOWN_INPUT",
+    ]
 
 
 def test_optional_input_may_be_left_out_and_no_lookup_without_files():
-    interface = validate_job_interface({"command": "run", "input_data": [{"name": "p", "type": "property",
-                                                                          "required": False}]})
+    interface = validate_job_interface(
+        {"command": "run", "input_data": [{"name": "p", "type": "property", "required": False}]}
+    )
     files = Recorder(FILES)
     data, warnings = validate({}, interface, files=files)
     assert data == {"version": "1.0", "input_data": [], "output_data": []}
@@ -187,6 +219,10 @@ def test_helpers():
 
 
 def test_spec_example_against_its_interface():
-    data, warnings = validate_job_data(JOB_DATA, validate_job_interface(MAKE_GEOTIFF_INTERFACE),
-                                       lookup_files=lookup_files, lookup_workspaces=lookup_workspaces)
+    data, warnings = validate_job_data(
+        JOB_DATA,
+        validate_job_interface(MAKE_GEOTIFF_INTERFACE),
+        lookup_files=lookup_files,
+        lookup_workspaces=lookup_workspaces,
+    )
     assert input_file_ids(data) == {"image": [1234], "georeference_data": [1235]}

@@ -1,4 +1,5 @@
 """Job interface 1.0: defaults, names, types and command_arguments placeholders."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,18 +30,22 @@ def ids_of(doc) -> list[str]:
 
 
 def test_defaults_are_filled():
-    result = validate_job_interface({
-        "command": "run",
-        "input_data": [{"name": "a", "type": "file"}, {"name": "p", "type": "property"}],
-        "output_data": [{"name": "out", "type": "files"}],
-        "shared_resources": [{"name": "db", "type": "db-connection"}],
-    })
+    result = validate_job_interface(
+        {
+            "command": "run",
+            "input_data": [{"name": "a", "type": "file"}, {"name": "p", "type": "property"}],
+            "output_data": [{"name": "out", "type": "files"}],
+            "shared_resources": [{"name": "db", "type": "db-connection"}],
+        }
+    )
     assert result == {
         "version": "1.0",
         "command": "run",
         "command_arguments": "",
-        "input_data": [{"name": "a", "type": "file", "required": True, "media_types": []},
-                       {"name": "p", "type": "property", "required": True}],
+        "input_data": [
+            {"name": "a", "type": "file", "required": True, "media_types": []},
+            {"name": "p", "type": "property", "required": True},
+        ],
         "output_data": [{"name": "out", "type": "files", "required": True}],
         "shared_resources": [{"name": "db", "type": "db-connection", "required": True}],
     }
@@ -70,10 +75,12 @@ def test_names_with_spaces_dashes_and_underscores_are_fine():
 
 
 def test_names_unique_across_inputs_and_outputs():
-    assert ids_of(interface(input_data=[{"name": "a", "type": "file"}],
-                            output_data=[{"name": "a", "type": "file"}])) == ["DUPLICATE_NAME"]
+    assert ids_of(
+        interface(input_data=[{"name": "a", "type": "file"}], output_data=[{"name": "a", "type": "file"}])
+    ) == ["DUPLICATE_NAME"]
     assert ids_of(interface(input_data=[{"name": "a", "type": "file"}, {"name": "a", "type": "property"}])) == [
-        "DUPLICATE_NAME"]
+        "DUPLICATE_NAME"
+    ]
 
 
 def test_reserved_name():
@@ -100,9 +107,11 @@ def test_unknown_fields_refused():
 
 
 def test_placeholders_must_name_an_input_output_or_job_output_dir():
-    doc = interface(command_arguments="${a} ${-f :b} ${out} ${job_output_dir} ${missing} ${-x :gone}",
-                    input_data=[{"name": "a", "type": "file"}, {"name": "b", "type": "property"}],
-                    output_data=[{"name": "out", "type": "file"}])
+    doc = interface(
+        command_arguments="${a} ${-f :b} ${out} ${job_output_dir} ${missing} ${-x :gone}",
+        input_data=[{"name": "a", "type": "file"}, {"name": "b", "type": "property"}],
+        output_data=[{"name": "out", "type": "file"}],
+    )
     with pytest.raises(SpecError) as info:
         validate_job_interface(doc)
     assert info.value.ids == ["UNKNOWN_PLACEHOLDER", "UNKNOWN_PLACEHOLDER"]
@@ -115,8 +124,12 @@ def test_unterminated_and_empty_placeholders():
 
 
 def test_every_problem_is_reported_at_once():
-    doc = {"version": "1.0", "command": "", "input_data": [{"name": "bad!", "type": "nope"}],
-           "output_data": [{"name": "o", "type": "file"}, {"name": "o", "type": "file"}]}
+    doc = {
+        "version": "1.0",
+        "command": "",
+        "input_data": [{"name": "bad!", "type": "nope"}],
+        "output_data": [{"name": "o", "type": "file"}, {"name": "o", "type": "file"}],
+    }
     assert sorted(ids_of(doc)) == ["BLANK_VALUE", "DUPLICATE_NAME", "INVALID_NAME", "INVALID_TYPE"]
 
 

@@ -1,4 +1,5 @@
 """Import/export configuration 1.0."""
+
 from __future__ import annotations
 
 import copy
@@ -53,15 +54,19 @@ def test_error_items():
 def test_job_type_items():
     assert ids_of({"job_types": [{"name": "j"}]}) == ["MISSING_FIELD"]
     assert ids_of({"job_types": [{"name": "j", "version": "1"}, {"name": "j", "version": "1"}]}) == ["DUPLICATE_NAME"]
-    assert ids_of({"job_types": [{"name": "j", "version": "1", "timeout": -1, "cpus_required": "1",
-                                  "is_operational": "yes"}]}) == ["INVALID_TYPE", "INVALID_TYPE", "INVALID_TYPE"]
+    assert ids_of(
+        {"job_types": [{"name": "j", "version": "1", "timeout": -1, "cpus_required": "1", "is_operational": "yes"}]}
+    ) == ["INVALID_TYPE", "INVALID_TYPE", "INVALID_TYPE"]
     # Extra exported fields (ids, timestamps) are fine.
     validate_import_configuration({"job_types": [{"name": "j", "version": "1", "id": 4, "created": "x"}]})
 
 
 def test_nested_documents_are_validated_with_context():
-    doc = {"job_types": [{"name": "j", "version": "1", "interface": {"command": ""},
-                          "error_mapping": {"exit_codes": {"x": "e"}}}]}
+    doc = {
+        "job_types": [
+            {"name": "j", "version": "1", "interface": {"command": ""}, "error_mapping": {"exit_codes": {"x": "e"}}}
+        ]
+    }
     with pytest.raises(SpecError) as info:
         validate_import_configuration(doc)
     assert info.value.ids == ["BLANK_VALUE", "INVALID_EXIT_CODE"]
@@ -74,11 +79,18 @@ def test_trigger_rules():
     assert ids_of({"job_types": [job_type]}) == ["INVALID_TYPE"]
     job_type["trigger_rule"] = {"type": "PARSE"}
     assert ids_of({"job_types": [job_type]}) == ["MISSING_FIELD"]
-    job_type["trigger_rule"] = {"type": "PARSE", "configuration": {"data": {"input_data_name": "nope",
-                                                                           "workspace_name": "rs"}}}
+    job_type["trigger_rule"] = {
+        "type": "PARSE",
+        "configuration": {"data": {"input_data_name": "nope", "workspace_name": "rs"}},
+    }
     assert ids_of({"job_types": [job_type]}) == ["UNKNOWN_INPUT"]
-    job_type["trigger_rule"] = {"type": "INGEST", "configuration": {
-        "condition": {"media_type": "text/plain"}, "data": {"input_data_name": "input_file", "workspace_name": "rs"}}}
+    job_type["trigger_rule"] = {
+        "type": "INGEST",
+        "configuration": {
+            "condition": {"media_type": "text/plain"},
+            "data": {"input_data_name": "input_file", "workspace_name": "rs"},
+        },
+    }
     warnings = validate_import_configuration({"job_types": [job_type]})
     assert [w.id for w in warnings] == ["media_type"]
 
@@ -87,7 +99,8 @@ def test_trigger_workspace_checked_when_lookup_given():
     job_type = copy.deepcopy(IMPORT_CONFIGURATION["job_types"][0])
     job_type["trigger_rule"]["configuration"]["data"]["workspace_name"] = "nope"
     assert ids_of({"job_types": [job_type]}, lookup_workspaces_by_name=lookup_workspaces_by_name) == [
-        "UNKNOWN_WORKSPACE"]
+        "UNKNOWN_WORKSPACE"
+    ]
     validate_import_configuration({"job_types": [job_type]})  # structural only without a lookup
 
 
@@ -108,13 +121,24 @@ def test_recipe_definition_checked_against_the_documents_job_types():
 
 def test_unknown_job_type_in_recipe_with_lookup():
     recipe = {"name": "r", "version": "1", "definition": copy.deepcopy(RECIPE_DEFINITION)}
-    assert ids_of({"recipe_types": [recipe]}, lookup_job_types=lambda keys: {}) == ["UNKNOWN_JOB_TYPE",
-                                                                                   "UNKNOWN_JOB_TYPE"]
+    assert ids_of({"recipe_types": [recipe]}, lookup_job_types=lambda keys: {}) == [
+        "UNKNOWN_JOB_TYPE",
+        "UNKNOWN_JOB_TYPE",
+    ]
 
 
 def test_recipe_structure_errors_without_lookup():
-    recipe = {"name": "r", "version": "1", "definition": {"jobs": [
-        {"name": "a", "job_type": {"name": "x", "version": "1"}, "dependencies": [{"name": "b"}]},
-        {"name": "b", "job_type": {"name": "x", "version": "1"}, "dependencies": [{"name": "a"}]}]}}
+    recipe = {
+        "name": "r",
+        "version": "1",
+        "definition": {
+            "jobs": [
+                {"name": "a", "job_type": {"name": "x", "version": "1"}, "dependencies": [{"name": "b"}]},
+                {"name": "b", "job_type": {"name": "x", "version": "1"}, "dependencies": [{"name": "a"}]},
+            ]
+        },
+    }
     assert ids_of({"recipe_types": [recipe]}) == ["CYCLE"]
-    assert ids_of({"recipe_types": [{"name": "r", "version": "1"}, {"name": "r", "version": "1"}]}) == ["DUPLICATE_NAME"]
+    assert ids_of({"recipe_types": [{"name": "r", "version": "1"}, {"name": "r", "version": "1"}]}) == [
+        "DUPLICATE_NAME"
+    ]

@@ -1,4 +1,5 @@
 """Recipe data 1.0 checked against a recipe definition and its jobs' interfaces."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,23 +16,40 @@ FILES = {
 }
 WORKSPACES = {1: {"is_active": True}, 2: {"is_active": False}}
 
-DEFINITION, _ = validate_recipe_definition_structure({
-    "input_data": [
-        {"name": "image", "type": "file", "media_types": ["image/png"]},
-        {"name": "extra", "type": "files", "required": False},
-        {"name": "label", "type": "property", "required": False},
-    ],
-    "jobs": [{"name": "j", "job_type": {"name": "t", "version": "1"},
-              "recipe_inputs": [{"recipe_input": "image", "job_input": "image"}]}],
-})
-PRODUCER = validate_job_interface({"command": "run", "input_data": [{"name": "image", "type": "file"}],
-                                   "output_data": [{"name": "out", "type": "file"}]})
+DEFINITION, _ = validate_recipe_definition_structure(
+    {
+        "input_data": [
+            {"name": "image", "type": "file", "media_types": ["image/png"]},
+            {"name": "extra", "type": "files", "required": False},
+            {"name": "label", "type": "property", "required": False},
+        ],
+        "jobs": [
+            {
+                "name": "j",
+                "job_type": {"name": "t", "version": "1"},
+                "recipe_inputs": [{"recipe_input": "image", "job_input": "image"}],
+            }
+        ],
+    }
+)
+PRODUCER = validate_job_interface(
+    {
+        "command": "run",
+        "input_data": [{"name": "image", "type": "file"}],
+        "output_data": [{"name": "out", "type": "file"}],
+    }
+)
 NO_OUTPUTS = validate_job_interface({"command": "run", "input_data": [{"name": "image", "type": "file"}]})
 
 
 def validate(data, interfaces=None, files=None, workspaces=None):
-    return validate_recipe_data(data, DEFINITION, job_interfaces=interfaces if interfaces is not None else {"j": PRODUCER},
-                                lookup_files=files or Recorder(FILES), lookup_workspaces=workspaces or Recorder(WORKSPACES))
+    return validate_recipe_data(
+        data,
+        DEFINITION,
+        job_interfaces=interfaces if interfaces is not None else {"j": PRODUCER},
+        lookup_files=files or Recorder(FILES),
+        lookup_workspaces=workspaces or Recorder(WORKSPACES),
+    )
 
 
 def ids_of(data, interfaces=None) -> list[str]:
@@ -42,21 +60,37 @@ def ids_of(data, interfaces=None) -> list[str]:
 
 def test_valid_data():
     workspaces = Recorder(WORKSPACES)
-    data, warnings = validate({"input_data": [{"name": "image", "file_id": 1}, {"name": "extra", "file_id": 2},
-                                              {"name": "label", "value": "L"}], "workspace_id": 1},
-                              workspaces=workspaces)
-    assert data == {"version": "1.0", "input_data": [{"name": "image", "file_id": 1},
-                                                     {"name": "extra", "file_ids": [2]},
-                                                     {"name": "label", "value": "L"}], "workspace_id": 1}
+    data, warnings = validate(
+        {
+            "input_data": [
+                {"name": "image", "file_id": 1},
+                {"name": "extra", "file_id": 2},
+                {"name": "label", "value": "L"},
+            ],
+            "workspace_id": 1,
+        },
+        workspaces=workspaces,
+    )
+    assert data == {
+        "version": "1.0",
+        "input_data": [
+            {"name": "image", "file_id": 1},
+            {"name": "extra", "file_ids": [2]},
+            {"name": "label", "value": "L"},
+        ],
+        "workspace_id": 1,
+    }
     assert warnings == []
     assert workspaces.calls == [[1]]
 
 
 def test_unsupported_version_and_unknown_field():
     assert ids_of({"version": "9", "input_data": [{"name": "image", "file_id": 1}], "workspace_id": 1}) == [
-        "UNSUPPORTED_VERSION"]
+        "UNSUPPORTED_VERSION"
+    ]
     assert ids_of({"input_data": [{"name": "image", "file_id": 1}], "workspace_id": 1, "output_data": []}) == [
-        "UNKNOWN_FIELD"]
+        "UNKNOWN_FIELD"
+    ]
 
 
 def test_workspace_required_when_a_job_produces_files():
@@ -84,10 +118,12 @@ def test_input_rules_are_those_of_job_data():
     assert ids_of({"input_data": [], "workspace_id": 1}) == ["MISSING_REQUIRED_INPUT"]
     assert ids_of({"input_data": [{"name": "image", "file_id": 9}], "workspace_id": 1}) == ["UNKNOWN_FILE"]
     assert ids_of({"input_data": [{"name": "image", "file_ids": [1, 2]}], "workspace_id": 1}) == ["TOO_MANY_FILES"]
-    assert ids_of({"input_data": [{"name": "image", "file_id": 1}, {"name": "ghost", "value": "x"}],
-                   "workspace_id": 1}) == ["UNKNOWN_INPUT"]
-    assert ids_of({"input_data": [{"name": "image", "file_id": 1}, {"name": "label", "value": 3}],
-                   "workspace_id": 1}) == ["INVALID_PROPERTY_VALUE"]
+    assert ids_of(
+        {"input_data": [{"name": "image", "file_id": 1}, {"name": "ghost", "value": "x"}], "workspace_id": 1}
+    ) == ["UNKNOWN_INPUT"]
+    assert ids_of(
+        {"input_data": [{"name": "image", "file_id": 1}, {"name": "label", "value": 3}], "workspace_id": 1}
+    ) == ["INVALID_PROPERTY_VALUE"]
 
 
 def test_media_type_mismatch_is_a_warning():

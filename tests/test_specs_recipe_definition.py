@@ -1,4 +1,5 @@
 """Recipe definition 1.0: references, data flow between jobs, job types, and cycles."""
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,10 @@ TWO_INPUTS = {
 MANY_OUT = {
     "command": "run",
     "input_data": [{"name": "in", "type": "file", "required": False}],
-    "output_data": [{"name": "outs", "type": "files"}, {"name": "maybe", "type": "file", "required": False,
-                                                        "media_type": "image/png"}],
+    "output_data": [
+        {"name": "outs", "type": "files"},
+        {"name": "maybe", "type": "file", "required": False, "media_type": "image/png"},
+    ],
 }
 PROPERTY_IN = {"command": "run", "input_data": [{"name": "p", "type": "property"}], "output_data": []}
 NO_INPUTS = {"command": "run", "output_data": [{"name": "out", "type": "file", "media_type": "text/plain"}]}
@@ -52,8 +55,9 @@ def job(name, job_type="source", deps=(), recipe_inputs=()):
         "name": name,
         "job_type": {"name": job_type, "version": "1"},
         "recipe_inputs": [{"recipe_input": r, "job_input": j} for r, j in recipe_inputs],
-        "dependencies": [{"name": d, "connections": [{"output": o, "input": i} for o, i in conns]}
-                         for d, conns in deps],
+        "dependencies": [
+            {"name": d, "connections": [{"output": o, "input": i} for o, i in conns]} for d, conns in deps
+        ],
     }
 
 
@@ -69,10 +73,18 @@ def ids_of(doc, lookup_job_types=lookup) -> list[str]:
 
 def test_defaults_filled_and_order():
     result, warnings = validate_recipe_definition(
-        {"jobs": [{"name": "s", "job_type": {"name": "source", "version": "1"}},
-                  {"name": "p", "job_type": {"name": "pass", "version": "1"},
-                   "dependencies": [{"name": "s", "connections": [{"output": "out", "input": "in"}]}]}]},
-        lookup_job_types=lookup)
+        {
+            "jobs": [
+                {"name": "s", "job_type": {"name": "source", "version": "1"}},
+                {
+                    "name": "p",
+                    "job_type": {"name": "pass", "version": "1"},
+                    "dependencies": [{"name": "s", "connections": [{"output": "out", "input": "in"}]}],
+                },
+            ]
+        },
+        lookup_job_types=lookup,
+    )
     assert result["version"] == "1.0" and result["input_data"] == []
     assert result["jobs"][0]["recipe_inputs"] == [] and result["jobs"][0]["dependencies"] == []
     assert warnings == []
@@ -118,7 +130,9 @@ def test_unknown_recipe_input():
 def test_recipe_input_feeding_unknown_job_input():
     inputs = [{"name": "f", "type": "file"}]
     assert sorted(ids_of(definition(job("p", "pass", recipe_inputs=[("f", "nope")]), inputs=inputs))) == [
-        "MISSING_REQUIRED_INPUT", "UNKNOWN_INPUT"]
+        "MISSING_REQUIRED_INPUT",
+        "UNKNOWN_INPUT",
+    ]
 
 
 def test_unknown_dependency():
@@ -131,8 +145,9 @@ def test_duplicate_dependency():
 
 def test_same_input_fed_twice_by_recipe_input_and_connection():
     inputs = [{"name": "f", "type": "file"}]
-    doc = definition(job("s"), job("p", "pass", recipe_inputs=[("f", "in")], deps=[("s", [("out", "in")])]),
-                     inputs=inputs)
+    doc = definition(
+        job("s"), job("p", "pass", recipe_inputs=[("f", "in")], deps=[("s", [("out", "in")])]), inputs=inputs
+    )
     assert ids_of(doc) == ["INPUT_FED_TWICE"]
 
 
@@ -157,8 +172,9 @@ def test_missing_required_job_input():
 
 def test_optional_job_input_may_stay_unfed():
     inputs = [{"name": "f", "type": "file"}]
-    validate_recipe_definition(definition(job("t", "two", recipe_inputs=[("f", "a")]), inputs=inputs),
-                               lookup_job_types=lookup)
+    validate_recipe_definition(
+        definition(job("t", "two", recipe_inputs=[("f", "a")]), inputs=inputs), lookup_job_types=lookup
+    )
 
 
 def test_type_mismatches():
@@ -183,19 +199,23 @@ def test_single_file_may_fill_a_files_input():
 def test_optional_source_cannot_feed_required_input():
     doc = definition(job("m", "many"), job("p", "pass", deps=[("m", [("maybe", "in")])]))
     assert "OPTIONAL_FEEDS_REQUIRED" in ids_of(doc)
-    doc = definition(job("p", "pass", recipe_inputs=[("f", "in")]),
-                     inputs=[{"name": "f", "type": "file", "required": False}])
+    doc = definition(
+        job("p", "pass", recipe_inputs=[("f", "in")]), inputs=[{"name": "f", "type": "file", "required": False}]
+    )
     assert ids_of(doc) == ["OPTIONAL_FEEDS_REQUIRED"]
 
 
 def test_media_type_mismatch_is_a_warning():
-    doc = definition(job("m", "many"), job("t", "two", deps=[("m", [("maybe", "b")])]),
-                     inputs=[{"name": "f", "type": "file"}])
+    doc = definition(
+        job("m", "many"), job("t", "two", deps=[("m", [("maybe", "b")])]), inputs=[{"name": "f", "type": "file"}]
+    )
     doc["jobs"][1]["recipe_inputs"] = [{"recipe_input": "f", "job_input": "a"}]
     _, warnings = validate_recipe_definition(doc, lookup_job_types=lookup)
     assert warnings == []  # "two" accepts any media type
-    doc = definition(job("p", "pass", recipe_inputs=[("f", "in")]),
-                     inputs=[{"name": "f", "type": "file", "media_types": ["image/png"]}])
+    doc = definition(
+        job("p", "pass", recipe_inputs=[("f", "in")]),
+        inputs=[{"name": "f", "type": "file", "media_types": ["image/png"]}],
+    )
     _, warnings = validate_recipe_definition(doc, lookup_job_types=lookup)
     assert [w.id for w in warnings] == ["media_type"]
     assert "in -> image/png" in warnings[0].message
@@ -213,8 +233,9 @@ def test_connection_media_type_mismatch_is_a_warning():
 def test_invalid_job_interface_in_the_database_is_reported():
     table = {**CATALOGUE, ("broken", "1"): {"command": ""}}
     with pytest.raises(SpecError) as info:
-        validate_recipe_definition(definition(job("b", "broken")), lookup_job_types=lambda keys: {
-            k: table[k] for k in keys if k in table})
+        validate_recipe_definition(
+            definition(job("b", "broken")), lookup_job_types=lambda keys: {k: table[k] for k in keys if k in table}
+        )
     assert info.value.ids == ["BLANK_VALUE"]
     assert "broken" in str(info.value)
 
@@ -240,9 +261,14 @@ def test_self_dependency_is_a_cycle():
 
 @pytest.mark.timeout(5)
 def test_each_separate_cycle_is_reported():
-    doc = definition(job("A", deps=[("B", [])]), job("B", deps=[("A", [])]),
-                     job("C", deps=[("D", [])]), job("D", deps=[("E", [])]), job("E", deps=[("C", [])]),
-                     job("F", deps=[("E", [])]))  # F is only downstream of a cycle
+    doc = definition(
+        job("A", deps=[("B", [])]),
+        job("B", deps=[("A", [])]),
+        job("C", deps=[("D", [])]),
+        job("D", deps=[("E", [])]),
+        job("E", deps=[("C", [])]),
+        job("F", deps=[("E", [])]),
+    )  # F is only downstream of a cycle
     with pytest.raises(SpecError) as info:
         validate_recipe_definition(doc, lookup_job_types=lookup)
     assert info.value.ids == ["CYCLE", "CYCLE"]
@@ -275,8 +301,9 @@ def test_topological_order_refuses_cycles():
 
 
 def test_every_problem_reported_together():
-    doc = definition(job("a", "missing"), job("a"), job("b", deps=[("ghost", [])]),
-                     job("c", "pass", recipe_inputs=[("nope", "in")]))
+    doc = definition(
+        job("a", "missing"), job("a"), job("b", deps=[("ghost", [])]), job("c", "pass", recipe_inputs=[("nope", "in")])
+    )
     assert sorted(ids_of(doc)) == ["DUPLICATE_NAME", "UNKNOWN_DEPENDENCY", "UNKNOWN_JOB_TYPE", "UNKNOWN_RECIPE_INPUT"]
 
 
@@ -287,7 +314,11 @@ def test_graph_helpers():
 
 
 def test_diamond_order_is_stable():
-    doc = definition(job("top"), job("left", deps=[("top", [])]), job("right", deps=[("top", [])]),
-                     job("bottom", deps=[("left", []), ("right", [])]))
+    doc = definition(
+        job("top"),
+        job("left", deps=[("top", [])]),
+        job("right", deps=[("top", [])]),
+        job("bottom", deps=[("left", []), ("right", [])]),
+    )
     result, _ = validate_recipe_definition(doc, lookup_job_types=lookup)
     assert topological_order(result) == ["top", "left", "right", "bottom"]

@@ -1,4 +1,5 @@
 """Results manifest 1.0 / 1.1, stdout ARTIFACT lines, and fitting a manifest to a job interface."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,19 +34,35 @@ def test_unsupported_version():
 
 
 def test_1_0_is_converted_to_1_1():
-    manifest = parse_results_manifest({
-        "version": "1.0",
-        "files": [{"name": "one", "path": "/out/a.txt"}, {"name": "many", "paths": ["/out/b", "/out/c"]}],
-        "parse_results": [{"filename": "in.h5", "data_started": "2015-05-15T10:34:12Z",
-                           "data_ended": "2015-05-15T10:36:12Z", "data_types": ["H5"], "gis_data_path": "/out/g.json"}],
-    })
+    manifest = parse_results_manifest(
+        {
+            "version": "1.0",
+            "files": [{"name": "one", "path": "/out/a.txt"}, {"name": "many", "paths": ["/out/b", "/out/c"]}],
+            "parse_results": [
+                {
+                    "filename": "in.h5",
+                    "data_started": "2015-05-15T10:34:12Z",
+                    "data_ended": "2015-05-15T10:36:12Z",
+                    "data_types": ["H5"],
+                    "gis_data_path": "/out/g.json",
+                }
+            ],
+        }
+    )
     assert manifest == {
         "version": "1.1",
-        "output_data": [{"name": "one", "file": {"path": "/out/a.txt"}},
-                        {"name": "many", "files": [{"path": "/out/b"}, {"path": "/out/c"}]}],
-        "parse_results": [{"filename": "in.h5", "data_types": ["H5"], "gis_data_path": "/out/g.json",
-                           "geo_metadata": {"data_started": "2015-05-15T10:34:12Z",
-                                            "data_ended": "2015-05-15T10:36:12Z"}}],
+        "output_data": [
+            {"name": "one", "file": {"path": "/out/a.txt"}},
+            {"name": "many", "files": [{"path": "/out/b"}, {"path": "/out/c"}]},
+        ],
+        "parse_results": [
+            {
+                "filename": "in.h5",
+                "data_types": ["H5"],
+                "gis_data_path": "/out/g.json",
+                "geo_metadata": {"data_started": "2015-05-15T10:34:12Z", "data_ended": "2015-05-15T10:36:12Z"},
+            }
+        ],
         "info": [],
         "errors": [],
     }
@@ -54,7 +71,8 @@ def test_1_0_is_converted_to_1_1():
 def test_1_0_entry_needs_exactly_one_of_path_and_paths():
     assert ids_of({"version": "1.0", "files": [{"name": "x"}]}) == ["INVALID_MANIFEST_OUTPUT"]
     assert ids_of({"version": "1.0", "files": [{"name": "x", "path": "/a", "paths": ["/b"]}]}) == [
-        "INVALID_MANIFEST_OUTPUT"]
+        "INVALID_MANIFEST_OUTPUT"
+    ]
     assert ids_of({"version": "1.0", "files": [{"path": "/a"}]}) == ["MISSING_FIELD"]
 
 
@@ -74,12 +92,19 @@ def test_output_fields():
     assert ids_of({"output_data": [{"name": "x", "file": {"path": " "}}]}) == ["BLANK_VALUE"]
     assert ids_of({"output_data": [{"name": "x", "files": [{"path": 3}]}]}) == ["INVALID_TYPE"]
     assert ids_of({"output_data": [{"name": "x", "file": {"path": "/a"}}, {"name": "x", "file": {"path": "/b"}}]}) == [
-        "DUPLICATE_NAME"]
+        "DUPLICATE_NAME"
+    ]
 
 
 def test_geo_metadata_dates_must_be_iso_8601():
-    doc = {"output_data": [{"name": "x", "file": {"path": "/a", "geo_metadata": {"data_started": "yesterday",
-                                                                                 "geo_json": {"type": "Point"}}}}]}
+    doc = {
+        "output_data": [
+            {
+                "name": "x",
+                "file": {"path": "/a", "geo_metadata": {"data_started": "yesterday", "geo_json": {"type": "Point"}}},
+            }
+        ]
+    }
     assert ids_of(doc) == ["INVALID_DATETIME"]
     doc["output_data"][0]["file"]["geo_metadata"]["data_started"] = "2015-05-15T10:34:12+00:00"
     manifest = parse_results_manifest(doc)
@@ -90,10 +115,17 @@ def test_parse_results_rules():
     assert ids_of({"parse_results": [{"data_types": []}]}) == ["MISSING_FIELD"]
     assert ids_of({"parse_results": [{"filename": "a"}, {"filename": "a"}]}) == ["DUPLICATE_NAME"]
     assert ids_of({"parse_results": [{"filename": "a", "data_types": [1]}]}) == ["INVALID_TYPE"]
-    parsed = parse_results_manifest({"parse_results": [{"filename": "a", "new_workspace_path": "x/y",
-                                                        "data_started": "2015-01-01T00:00:00Z"}]})
-    assert parsed["parse_results"] == [{"filename": "a", "data_types": [], "new_workspace_path": "x/y",
-                                        "geo_metadata": {"data_started": "2015-01-01T00:00:00Z"}}]
+    parsed = parse_results_manifest(
+        {"parse_results": [{"filename": "a", "new_workspace_path": "x/y", "data_started": "2015-01-01T00:00:00Z"}]}
+    )
+    assert parsed["parse_results"] == [
+        {
+            "filename": "a",
+            "data_types": [],
+            "new_workspace_path": "x/y",
+            "geo_metadata": {"data_started": "2015-01-01T00:00:00Z"},
+        }
+    ]
 
 
 def test_info_and_errors_sections():
@@ -110,13 +142,15 @@ def test_every_problem_reported_together():
 
 
 def test_artifact_lines():
-    stdout = ("starting\n"
-              "ARTIFACT:output_file:/tmp/out/a.csv\n"
-              "  ARTIFACT:indented:/ignored\n"
-              "ARTIFACT:many:/tmp/out/b:with:colons.txt\r\n"
-              "ARTIFACT::/no/name\n"
-              "ARTIFACT:nopath:\n"
-              "ARTIFACT:many:/tmp/out/c.txt")
+    stdout = (
+        "starting\n"
+        "ARTIFACT:output_file:/tmp/out/a.csv\n"
+        "  ARTIFACT:indented:/ignored\n"
+        "ARTIFACT:many:/tmp/out/b:with:colons.txt\r\n"
+        "ARTIFACT::/no/name\n"
+        "ARTIFACT:nopath:\n"
+        "ARTIFACT:many:/tmp/out/c.txt"
+    )
     assert parse_artifact_lines(stdout) == [
         ("output_file", "/tmp/out/a.csv"),
         ("many", "/tmp/out/b:with:colons.txt"),
@@ -138,22 +172,33 @@ def test_manifest_wins_over_artifacts():
 
 # ---------------------------------------------------------------- against the interface
 
-INTERFACE = validate_job_interface({
-    "command": "run",
-    "output_data": [{"name": "one", "type": "file"}, {"name": "many", "type": "files"},
-                    {"name": "maybe", "type": "file", "required": False}],
-})
+INTERFACE = validate_job_interface(
+    {
+        "command": "run",
+        "output_data": [
+            {"name": "one", "type": "file"},
+            {"name": "many", "type": "files"},
+            {"name": "maybe", "type": "file", "required": False},
+        ],
+    }
+)
 
 
 def test_match_to_interface_coerces_single_and_drops_unknown():
-    manifest = parse_results_manifest({"output_data": [
-        {"name": "one", "files": [{"path": "/a"}]},
-        {"name": "many", "file": {"path": "/b"}},
-        {"name": "stray", "file": {"path": "/c"}},
-    ]})
+    manifest = parse_results_manifest(
+        {
+            "output_data": [
+                {"name": "one", "files": [{"path": "/a"}]},
+                {"name": "many", "file": {"path": "/b"}},
+                {"name": "stray", "file": {"path": "/c"}},
+            ]
+        }
+    )
     fitted, warnings = match_manifest_to_interface(manifest, INTERFACE)
-    assert fitted["output_data"] == [{"name": "one", "file": {"path": "/a"}},
-                                     {"name": "many", "files": [{"path": "/b"}]}]
+    assert fitted["output_data"] == [
+        {"name": "one", "file": {"path": "/a"}},
+        {"name": "many", "files": [{"path": "/b"}]},
+    ]
     assert [w.id for w in warnings] == ["IGNORED_OUTPUT"]
 
 

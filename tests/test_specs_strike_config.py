@@ -1,4 +1,5 @@
 """Strike configuration 1.0."""
+
 from __future__ import annotations
 
 import copy
@@ -45,8 +46,9 @@ def test_defaults_and_normalized_form():
         "version": "1.0",
         "mount": "host:/my/path",
         "transfer_suffix": "_tmp",
-        "files_to_ingest": [{"filename_regex": ".*h5", "data_types": [], "workspace_path": "wrksp/path",
-                             "workspace_name": "rs"}],
+        "files_to_ingest": [
+            {"filename_regex": ".*h5", "data_types": [], "workspace_path": "wrksp/path", "workspace_name": "rs"}
+        ],
     }
 
 
@@ -88,14 +90,17 @@ def test_filename_regex_required_and_must_compile():
     assert validate(fixed)["mount_on"] == "/mounts/transfer"
 
 
-@pytest.mark.parametrize("path,problem", [
-    ("", "BLANK_VALUE"),
-    ("   ", "BLANK_VALUE"),
-    ("/", "INVALID_PATH"),
-    ("../outside", "INVALID_PATH"),
-    ("a/../../b", "INVALID_PATH"),
-    ("/a/..", "INVALID_PATH"),
-])
+@pytest.mark.parametrize(
+    "path,problem",
+    [
+        ("", "BLANK_VALUE"),
+        ("   ", "BLANK_VALUE"),
+        ("/", "INVALID_PATH"),
+        ("../outside", "INVALID_PATH"),
+        ("a/../../b", "INVALID_PATH"),
+        ("/a/..", "INVALID_PATH"),
+    ],
+)
 def test_workspace_path_blank_or_escaping_is_refused(path, problem):
     assert ids_of(config(files_to_ingest=[rule(workspace_path=path)])) == [problem]
 
@@ -121,6 +126,9 @@ def test_unknown_fields_and_bad_types():
 
 
 def test_every_problem_reported_together():
-    doc = {"mount": "", "transfer_suffix": "", "files_to_ingest": [
-        {"filename_regex": "(", "workspace_path": "../x", "workspace_name": "nope"}]}
+    doc = {
+        "mount": "",
+        "transfer_suffix": "",
+        "files_to_ingest": [{"filename_regex": "(", "workspace_path": "../x", "workspace_name": "nope"}],
+    }
     assert sorted(ids_of(doc)) == ["BLANK_VALUE", "BLANK_VALUE", "INVALID_PATH", "INVALID_REGEX", "UNKNOWN_WORKSPACE"]

@@ -1,4 +1,5 @@
 """Ingest, parse and clock trigger configurations 1.0, and checking a rule against its target's inputs."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,10 +23,14 @@ def ids_of(validate, doc, **kwargs) -> list[str]:
 
 @pytest.mark.parametrize("validate", [validate_ingest_trigger, validate_parse_trigger])
 def test_condition_is_optional_with_documented_defaults(validate):
-    config = validate({"data": {"input_data_name": "f", "workspace_name": "rs"}},
-                      lookup_workspaces_by_name=lookup_workspaces_by_name)
-    assert config == {"version": "1.0", "condition": {"media_type": "", "data_types": []},
-                      "data": {"input_data_name": "f", "workspace_name": "rs"}}
+    config = validate(
+        {"data": {"input_data_name": "f", "workspace_name": "rs"}}, lookup_workspaces_by_name=lookup_workspaces_by_name
+    )
+    assert config == {
+        "version": "1.0",
+        "condition": {"media_type": "", "data_types": []},
+        "data": {"input_data_name": "f", "workspace_name": "rs"},
+    }
 
 
 @pytest.mark.parametrize("validate", [validate_ingest_trigger, validate_parse_trigger])
@@ -55,15 +60,25 @@ def test_version_and_fields(validate):
 # ---------------------------------------------------------------- clock
 
 
-@pytest.mark.parametrize("text,seconds", [
-    ("PT1H0M0S", 3600), ("PT1H", 3600), ("PT15M", 900), ("PT60S", 60), ("PT24H", 86400), ("PT1H30M", 5400),
-])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("PT1H0M0S", 3600),
+        ("PT1H", 3600),
+        ("PT15M", 900),
+        ("PT60S", 60),
+        ("PT24H", 86400),
+        ("PT1H30M", 5400),
+    ],
+)
 def test_schedule_seconds(text, seconds):
     assert parse_schedule(text) == seconds
     assert validate_clock_trigger({"event_type": "E", "schedule": text})["schedule_seconds"] == seconds
 
 
-@pytest.mark.parametrize("text", ["P1D", "PT1D", "1H", "PT", "P", "PT30S", "PT0S", "P1Y", "P1W", "PT1.5H", "every hour"])
+@pytest.mark.parametrize(
+    "text", ["P1D", "PT1D", "1H", "PT", "P", "PT30S", "PT0S", "P1Y", "P1W", "PT1.5H", "every hour"]
+)
 def test_bad_schedules(text):
     assert ids_of(validate_clock_trigger, {"event_type": "E", "schedule": text}) == ["INVALID_SCHEDULE"]
 
@@ -79,7 +94,8 @@ def test_clock_required_fields_and_version():
     assert ids_of(validate_clock_trigger, {"event_type": "", "schedule": "PT1H"}) == ["BLANK_VALUE"]
     assert ids_of(validate_clock_trigger, {"event_type": "E"}) == ["MISSING_FIELD"]
     assert ids_of(validate_clock_trigger, {"version": "0.9", "event_type": "E", "schedule": "PT1H"}) == [
-        "UNSUPPORTED_VERSION"]
+        "UNSUPPORTED_VERSION"
+    ]
 
 
 def test_clock_config_validates_again_after_storage():
@@ -93,8 +109,9 @@ INPUTS = {"input_file": ("file", ["image/png"]), "any_file": ("files", []), "pro
 
 
 def normalized(input_name, media_type=""):
-    return validate_parse_trigger({"condition": {"media_type": media_type},
-                                   "data": {"input_data_name": input_name, "workspace_name": "rs"}})
+    return validate_parse_trigger(
+        {"condition": {"media_type": media_type}, "data": {"input_data_name": input_name, "workspace_name": "rs"}}
+    )
 
 
 def test_trigger_matching_input():
@@ -117,4 +134,5 @@ def test_property_input_cannot_receive_a_file():
 def test_media_type_not_accepted_is_a_warning():
     warnings = check_trigger_against_inputs(normalized("input_file", "text/plain"), INPUTS)
     assert [(w.id, w.message) for w in warnings] == [
-        ("media_type", "Invalid media type for data input: input_file -> text/plain")]
+        ("media_type", "Invalid media type for data input: input_file -> text/plain")
+    ]

@@ -1,4 +1,5 @@
 """Workspace configuration 1.0 (nfs and host brokers)."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,7 +16,9 @@ def ids_of(doc) -> list[str]:
 
 def test_defaults_and_host_broker():
     assert validate_workspace_configuration({"broker": {"type": "host", "host_path": "/data/rs"}}) == {
-        "version": "1.0", "broker": {"type": "host", "host_path": "/data/rs"}}
+        "version": "1.0",
+        "broker": {"type": "host", "host_path": "/data/rs"},
+    }
 
 
 def test_version():

@@ -1,5 +1,6 @@
 """The state machines of app/states.py: allowed and refused moves, the stamps a move writes, and
 compare-and-set updates that leave rows in other states alone."""
+
 from __future__ import annotations
 
 import re
@@ -23,28 +24,57 @@ def _row(**fields):
 
 # (machine, from, to) moves the system makes
 ALLOWED = [
-    (JOB, "PENDING", "QUEUED"), (JOB, "PENDING", "BLOCKED"), (JOB, "BLOCKED", "PENDING"), (JOB, "QUEUED", "RUNNING"),
-    (JOB, "RUNNING", "COMPLETED"), (JOB, "RUNNING", "FAILED"), (JOB, "RUNNING", "QUEUED"), (JOB, "FAILED", "QUEUED"),
-    (JOB, "CANCELED", "PENDING"), (JOB, "RUNNING", "CANCELED"),
-    (EXECUTION, "QUEUED", "RUNNING"), (EXECUTION, "RUNNING", "COMPLETED"), (EXECUTION, "RUNNING", "FAILED"),
+    (JOB, "PENDING", "QUEUED"),
+    (JOB, "PENDING", "BLOCKED"),
+    (JOB, "BLOCKED", "PENDING"),
+    (JOB, "QUEUED", "RUNNING"),
+    (JOB, "RUNNING", "COMPLETED"),
+    (JOB, "RUNNING", "FAILED"),
+    (JOB, "RUNNING", "QUEUED"),
+    (JOB, "FAILED", "QUEUED"),
+    (JOB, "CANCELED", "PENDING"),
+    (JOB, "RUNNING", "CANCELED"),
+    (EXECUTION, "QUEUED", "RUNNING"),
+    (EXECUTION, "RUNNING", "COMPLETED"),
+    (EXECUTION, "RUNNING", "FAILED"),
     (EXECUTION, "RUNNING", "CANCELED"),
-    (RECIPE, "RUNNING", "COMPLETED"), (RECIPE, "COMPLETED", "RUNNING"),
-    (INGEST, "TRANSFERRING", "TRANSFERRED"), (INGEST, "TRANSFERRED", "QUEUED"), (INGEST, "TRANSFERRED", "DEFERRED"),
-    (INGEST, "TRANSFERRED", "DUPLICATE"), (INGEST, "QUEUED", "INGESTING"), (INGEST, "INGESTING", "INGESTED"),
-    (INGEST, "INGESTING", "ERRORED"), (INGEST, "INGESTED", "TRANSFERRING"), (INGEST, "ERRORED", "TRANSFERRED"),
-    (NODE, "READY", "PAUSED"), (NODE, "PAUSED", "READY"), (NODE, "PAUSED", "DELETED"),
-    (RESOURCE_POOL, "ACTIVE", "FROZEN"), (RESOURCE_POOL, "FROZEN", "DRAINING"), (RESOURCE_POOL, "DRAINING", "ACTIVE"),
+    (RECIPE, "RUNNING", "COMPLETED"),
+    (RECIPE, "COMPLETED", "RUNNING"),
+    (INGEST, "TRANSFERRING", "TRANSFERRED"),
+    (INGEST, "TRANSFERRED", "QUEUED"),
+    (INGEST, "TRANSFERRED", "DEFERRED"),
+    (INGEST, "TRANSFERRED", "DUPLICATE"),
+    (INGEST, "QUEUED", "INGESTING"),
+    (INGEST, "INGESTING", "INGESTED"),
+    (INGEST, "INGESTING", "ERRORED"),
+    (INGEST, "INGESTED", "TRANSFERRING"),
+    (INGEST, "ERRORED", "TRANSFERRED"),
+    (NODE, "READY", "PAUSED"),
+    (NODE, "PAUSED", "READY"),
+    (NODE, "PAUSED", "DELETED"),
+    (RESOURCE_POOL, "ACTIVE", "FROZEN"),
+    (RESOURCE_POOL, "FROZEN", "DRAINING"),
+    (RESOURCE_POOL, "DRAINING", "ACTIVE"),
 ]
 
 # moves no rule allows
 REFUSED = [
-    (JOB, "COMPLETED", "CANCELED"), (JOB, "COMPLETED", "QUEUED"), (JOB, "PENDING", "RUNNING"), (JOB, "CANCELED", "CANCELED"),
-    (EXECUTION, "COMPLETED", "RUNNING"), (EXECUTION, "FAILED", "COMPLETED"), (EXECUTION, "CANCELED", "CANCELED"),
+    (JOB, "COMPLETED", "CANCELED"),
+    (JOB, "COMPLETED", "QUEUED"),
+    (JOB, "PENDING", "RUNNING"),
+    (JOB, "CANCELED", "CANCELED"),
+    (EXECUTION, "COMPLETED", "RUNNING"),
+    (EXECUTION, "FAILED", "COMPLETED"),
+    (EXECUTION, "CANCELED", "CANCELED"),
     (RECIPE, "COMPLETED", "COMPLETED"),
-    (INGEST, "INGESTED", "INGESTING"), (INGEST, "QUEUED", "INGESTED"), (INGEST, "TRANSFERRING", "QUEUED"),
+    (INGEST, "INGESTED", "INGESTING"),
+    (INGEST, "QUEUED", "INGESTED"),
+    (INGEST, "TRANSFERRING", "QUEUED"),
     (INGEST, "DUPLICATE", "QUEUED"),
-    (NODE, "READY", "DELETED"), (NODE, "DELETED", "READY"),
-    (RESOURCE_POOL, "DRAINING", "FROZEN"), (RESOURCE_POOL, "ACTIVE", "ACTIVE"),
+    (NODE, "READY", "DELETED"),
+    (NODE, "DELETED", "READY"),
+    (RESOURCE_POOL, "DRAINING", "FROZEN"),
+    (RESOURCE_POOL, "ACTIVE", "ACTIVE"),
 ]
 
 
@@ -95,8 +125,13 @@ def test_compare_and_set_moves_only_rows_in_allowed_states(session):
     job_type = make_job_type(session)
     pending, completed, canceled = (make_job(session, job_type, status=s) for s in ("PENDING", "COMPLETED", "CANCELED"))
     session.commit()
-    moved = JOB.compare_and_set(session, Job, [Job.id.in_([pending.id, completed.id, canceled.id])], "QUEUED", NOW,
-                                returning=Job.id).scalars().all()
+    moved = (
+        JOB.compare_and_set(
+            session, Job, [Job.id.in_([pending.id, completed.id, canceled.id])], "QUEUED", NOW, returning=Job.id
+        )
+        .scalars()
+        .all()
+    )
     session.commit()
     assert sorted(moved) == sorted([pending.id, canceled.id])
     session.expire_all()

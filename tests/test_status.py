@@ -1,4 +1,5 @@
 """GET /status/ and GET /v6/status/: built from the scheduler's report and the database; 503 when stale."""
+
 from __future__ import annotations
 
 import time
@@ -19,22 +20,46 @@ def node_report(node, online: bool = True, total=(4.0, 4096.0, 10000.0), running
     total_d = dict(zip(("cpus", "mem", "disk"), total))
     running_d = dict(zip(("cpus", "mem", "disk"), running))
     offered = {k: total_d[k] - running_d[k] for k in total_d}
-    return {"agent_id": node.slave_id, "hostname": node.hostname, "node_id": node.id, "online": online,
-            "last_offer": utcnow().isoformat(), "total": total_d, "offered": offered, "running": running_d,
-            "free": dict.fromkeys(total_d, 0.0), "unavailable": dict.fromkeys(total_d, 0.0), **extra}
+    return {
+        "agent_id": node.slave_id,
+        "hostname": node.hostname,
+        "node_id": node.id,
+        "online": online,
+        "last_offer": utcnow().isoformat(),
+        "total": total_d,
+        "offered": offered,
+        "running": running_d,
+        "free": dict.fromkeys(total_d, 0.0),
+        "unavailable": dict.fromkeys(total_d, 0.0),
+        **extra,
+    }
 
 
 def write_report(session, nodes=(), age: float = 0.0, state: str = "READY", **extra) -> Scheduler:
     """Write the Scheduler row's status as the scheduler process would, `age` seconds ago, and commit."""
     scheduler = session.get(Scheduler, 1)
     scheduler.status = {
-        "state": state, "hostname": "scheduler.test", "framework_id": "fw-1",
+        "state": state,
+        "hostname": "scheduler.test",
+        "framework_id": "fw-1",
         "master": {"hostname": "master.test", "port": 5050, "is_online": True},
-        "metrics": {"new_offers_per_sec": 2.5, "jobs_launched_per_sec": 1.0, "tasks_launched_per_sec": 1.0,
-                    "offers_launched_per_sec": 0.5, "task_updates_per_sec": 3.0, "jobs_finished_per_sec": 0.5,
-                    "new_offers": 100, "jobs_launched": 40, "tasks_launched": 40, "offers_launched": 20,
-                    "task_updates": 120, "jobs_finished": 30},
-        "queue_depth": 0, "warnings": [], "nodes": [node_report(n) if not isinstance(n, dict) else n for n in nodes],
+        "metrics": {
+            "new_offers_per_sec": 2.5,
+            "jobs_launched_per_sec": 1.0,
+            "tasks_launched_per_sec": 1.0,
+            "offers_launched_per_sec": 0.5,
+            "task_updates_per_sec": 3.0,
+            "jobs_finished_per_sec": 0.5,
+            "new_offers": 100,
+            "jobs_launched": 40,
+            "tasks_launched": 40,
+            "offers_launched": 20,
+            "task_updates": 120,
+            "jobs_finished": 30,
+        },
+        "queue_depth": 0,
+        "warnings": [],
+        "nodes": [node_report(n) if not isinstance(n, dict) else n for n in nodes],
         **extra,
     }
     scheduler.status_updated = utcnow() - timedelta(seconds=age)
@@ -43,6 +68,7 @@ def write_report(session, nodes=(), age: float = 0.0, state: str = "READY", **ex
 
 
 # ---------------------------------------------------------------- 503
+
 
 @pytest.mark.parametrize("url", ["/status/", "/v6/status/"])
 def test_status_is_503_without_a_report(client, url):
@@ -64,13 +90,16 @@ def test_status_is_503_when_the_report_is_stale(client, session, url, redis_serv
 
 # ---------------------------------------------------------------- /status/
 
+
 def test_status_reports_master_scheduler_queue_and_resources(client, session):
     job_type = make_job_type(session)
     node_a, node_b = make_node(session), make_node(session)
     for _ in range(3):
         make_job(session, job_type, "QUEUED")
     running = make_job(session, job_type, "RUNNING")
-    make_execution(session, running, "RUNNING", node_a, cpus_scheduled=1.5, mem_scheduled=256.0, disk_total_scheduled=10.0)
+    make_execution(
+        session, running, "RUNNING", node_a, cpus_scheduled=1.5, mem_scheduled=256.0, disk_total_scheduled=10.0
+    )
     session.get(Scheduler, 1).is_paused = True
     write_report(session, [node_a, node_b])
 
@@ -93,6 +122,7 @@ def test_status_leaves_out_resources_when_no_node_was_reported(client, session):
 
 # ---------------------------------------------------------------- /v6/status/
 
+
 def test_v6_status_nodes_states_and_execution_counts(client, session, redis_server):
     system_type = make_job_type(session, is_system=True)
     algo_type = make_job_type(session)
@@ -103,10 +133,20 @@ def test_v6_status_nodes_states_and_execution_counts(client, session, redis_serv
 
     make_execution(session, make_job(session, algo_type, "RUNNING"), "RUNNING", ready)
     make_execution(session, make_job(session, algo_type, "COMPLETED"), "COMPLETED", ready)
-    make_execution(session, make_job(session, system_type, "FAILED"), "FAILED", ready,
-                   error_id=error_by_name(session, "node-lost").id)
-    make_execution(session, make_job(session, algo_type, "FAILED"), "FAILED", ready,
-                   error_id=error_by_name(session, "algorithm-unknown").id)
+    make_execution(
+        session,
+        make_job(session, system_type, "FAILED"),
+        "FAILED",
+        ready,
+        error_id=error_by_name(session, "node-lost").id,
+    )
+    make_execution(
+        session,
+        make_job(session, algo_type, "FAILED"),
+        "FAILED",
+        ready,
+        error_id=error_by_name(session, "algorithm-unknown").id,
+    )
     old = utcnow() - timedelta(hours=4)
     make_execution(session, make_job(session, algo_type, "COMPLETED"), "COMPLETED", ready, ended=old)  # too old
     write_report(session, [ready, paused, node_report(offline, online=False)])
@@ -120,7 +160,13 @@ def test_v6_status_nodes_states_and_execution_counts(client, session, redis_serv
     assert nodes[paused.id]["state"]["name"] == "PAUSED"
     assert nodes[offline.id]["state"]["name"] == "OFFLINE"
     assert nodes[ready.id]["agent_id"] == ready.slave_id
-    assert nodes[ready.id]["resources"]["cpus"] == {"offered": 3.0, "total": 4.0, "running": 1.0, "free": 0.0, "unavailable": 0.0}
+    assert nodes[ready.id]["resources"]["cpus"] == {
+        "offered": 3.0,
+        "total": 4.0,
+        "running": 1.0,
+        "free": 0.0,
+        "unavailable": 0.0,
+    }
 
     executions = nodes[ready.id]["job_executions"]
     assert executions["running"] == {"total": 1, "by_job_type": [{"job_type_id": algo_type.id, "count": 1}]}
@@ -141,8 +187,9 @@ def test_v6_status_nodes_states_and_execution_counts(client, session, redis_serv
 
 
 def test_v6_status_shows_the_pause_and_the_automatic_pause_error(client, session, redis_server):
-    node = make_node(session, last_offer=utcnow(), is_paused=True, is_paused_errors=True,
-                     pause_reason="System failure rate too high")
+    node = make_node(
+        session, last_offer=utcnow(), is_paused=True, is_paused_errors=True, pause_reason="System failure rate too high"
+    )
     session.get(Scheduler, 1).is_paused = True
     write_report(session, [node])
 

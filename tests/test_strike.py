@@ -1,5 +1,6 @@
 """Strike file logic without watchdog: one event (`handle`) or one pass (`scan`) at a time, with the
 ingest service called directly. Real files in a temporary directory, a real SQLite database."""
+
 from __future__ import annotations
 
 import os
@@ -17,24 +18,38 @@ from app.services.ingest import checksum_file
 from app.services.strike import StrikeProcessor, slice_suffix
 from tests import factories as f
 
-TXT_RULE = {"filename_regex": r".*\.txt$", "data_types": ["text", "raw"], "workspace_path": "/incoming",
-            "workspace_name": "raw"}
+TXT_RULE = {
+    "filename_regex": r".*\.txt$",
+    "data_types": ["text", "raw"],
+    "workspace_path": "/incoming",
+    "workspace_name": "raw",
+}
 
 
 # ---------------------------------------------------------------- helpers (also used by the other Strike tests)
 
+
 def make_workspace(var_dir: Path, name: str = "raw", **kw):
     with session_scope() as s:
-        ws = f.make_workspace(s, name=name, json_config={"version": "1.0", "broker": {
-            "type": "host", "host_path": str(var_dir / "workspaces" / name)}}, **kw)
+        ws = f.make_workspace(
+            s,
+            name=name,
+            json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(var_dir / "workspaces" / name)}},
+            **kw,
+        )
         return ws.id
 
 
-def make_strike(name: str = "strike-1", rules: list[dict] | None = None, suffix: str = "_tmp",
-                mount: str | None = None) -> tuple[int, Path]:
+def make_strike(
+    name: str = "strike-1", rules: list[dict] | None = None, suffix: str = "_tmp", mount: str | None = None
+) -> tuple[int, Path]:
     """A Strike row (validated like the API does); returns (id, watched directory)."""
-    config = {"version": "1.0", "mount": mount or f"host:/transfer/{name}", "transfer_suffix": suffix,
-              "files_to_ingest": rules or [dict(TXT_RULE)]}
+    config = {
+        "version": "1.0",
+        "mount": mount or f"host:/transfer/{name}",
+        "transfer_suffix": suffix,
+        "files_to_ingest": rules or [dict(TXT_RULE)],
+    }
     with session_scope() as s:
         strike = strike_service.create_strike(s, name, config)
         directory = strike_service.strike_directory(strike.configuration)
@@ -74,6 +89,7 @@ def raw_workspace(scale_env):
 
 
 # ---------------------------------------------------------------- tests
+
 
 def test_suffix_is_sliced_not_stripped():
     assert slice_suffix("report_tmp", "_tmp") == "report"
@@ -169,8 +185,10 @@ def test_regex_that_matches_nothing_defers_every_file(scale_env, raw_workspace):
 
 def test_first_matching_rule_decides(scale_env, raw_workspace):
     make_workspace(scale_env, "other")
-    rules = [{"filename_regex": r"special_.*", "data_types": ["special"], "workspace_path": "sp", "workspace_name": "other"},
-             dict(TXT_RULE)]
+    rules = [
+        {"filename_regex": r"special_.*", "data_types": ["special"], "workspace_path": "sp", "workspace_name": "other"},
+        dict(TXT_RULE),
+    ]
     strike_id, directory = make_strike(rules=rules)
     processor = StrikeProcessor(strike_id, ingest_config(strike_id))
     for name in ("special_1.txt", "plain.txt"):
@@ -334,7 +352,9 @@ def test_restart_sends_queued_again_and_never_ingests_twice(scale_env, raw_works
     assert source_count() == 2
 
 
-@pytest.mark.parametrize("name, parked_in, expected", [("a.txt", "ingesting", "INGESTED"), ("a.png", "deferred", "DEFERRED")])
+@pytest.mark.parametrize(
+    "name, parked_in, expected", [("a.txt", "ingesting", "INGESTED"), ("a.png", "deferred", "DEFERRED")]
+)
 def test_crash_between_move_and_commit_is_repaired_by_the_scan(scale_env, raw_workspace, name, parked_in, expected):
     strike_id, directory = make_strike()
     (directory / name).write_text("a")
@@ -342,8 +362,16 @@ def test_crash_between_move_and_commit_is_repaired_by_the_scan(scale_env, raw_wo
     # Simulate: marked TRANSFERRED and moved out of the directory, then the process died before the commit.
     (directory / parked_in).mkdir()
     with session_scope() as s:
-        s.add(Ingest(strike_id=strike_id, file_name=name, status="TRANSFERRED", checksum=checksum_file(directory / name),
-                     file_size=1, transfer_started=utcnow()))
+        s.add(
+            Ingest(
+                strike_id=strike_id,
+                file_name=name,
+                status="TRANSFERRED",
+                checksum=checksum_file(directory / name),
+                file_size=1,
+                transfer_started=utcnow(),
+            )
+        )
     os.replace(directory / name, directory / parked_in / name)
 
     ingest_service.ingest_files(StrikeProcessor(strike_id, ingest_config(strike_id)).scan())
@@ -357,6 +385,7 @@ def ingest_config(strike_id: int) -> dict:
 
 
 # ---------------------------------------------------------------- batches
+
 
 def count_transactions(monkeypatch) -> list[int]:
     """Counts the transactions (`with_retry` calls) the Strike and ingest services open."""
@@ -419,8 +448,9 @@ def test_one_bad_file_never_fails_its_batch(scale_env, raw_workspace, monkeypatc
 
     # Recording: one file fails alone and is ERRORED, the others are INGESTED.
     real_uuid = ingest_service.source_uuid
-    monkeypatch.setattr(ingest_service, "source_uuid",
-                        lambda name, checksum: 1 / 0 if name == "bad.txt" else real_uuid(name, checksum))
+    monkeypatch.setattr(
+        ingest_service, "source_uuid", lambda name, checksum: 1 / 0 if name == "bad.txt" else real_uuid(name, checksum)
+    )
     results = {r.ingest_id: r.status for r in ingest_service.ingest_files(queued)}
     assert sorted(results.values()) == ["ERRORED", "INGESTED", "INGESTED"]
     row = ingest_row(strike_id, "bad.txt")

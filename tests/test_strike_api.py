@@ -1,4 +1,5 @@
 """Strike REST services: POST /strike/create/ (documented), /strikes/ list, create, validation, details, edits."""
+
 from __future__ import annotations
 
 import copy
@@ -50,17 +51,21 @@ def test_create_as_documented(client, rs):
     config = detail["configuration"]
     assert config["mount"] == "host:/my/path" and config["transfer_suffix"] == "_tmp"
     # Defaults filled and the documented leading '/' of workspace_path read as "from the workspace root".
-    assert config["files_to_ingest"] == [{"filename_regex": ".*txt", "data_types": [], "workspace_path": "my/path",
-                                          "workspace_name": "rs"}]
+    assert config["files_to_ingest"] == [
+        {"filename_regex": ".*txt", "data_types": [], "workspace_path": "my/path", "workspace_name": "rs"}
+    ]
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({}, ["Missing required fields: name, configuration"]),
-    (example(owner="me"), ["Unknown fields: owner"]),
-    (example(name="bad name!"), ["'name' may only contain"]),
-    (example(name="x" * 51), ["at most 50 characters"]),
-    (example(configuration="not an object"), ["'configuration' must be a JSON object"]),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({}, ["Missing required fields: name, configuration"]),
+        (example(owner="me"), ["Unknown fields: owner"]),
+        (example(name="bad name!"), ["'name' may only contain"]),
+        (example(name="x" * 51), ["at most 50 characters"]),
+        (example(configuration="not an object"), ["'configuration' must be a JSON object"]),
+    ],
+)
 def test_create_refuses_bad_fields(client, rs, body, expected):
     response = client.post("/strike/create/", json=body)
     assert response.status_code == 400
@@ -71,15 +76,19 @@ def test_create_refuses_bad_fields(client, rs, body, expected):
 
 
 def test_create_lists_every_field_problem_at_once(client, rs):
-    response = client.post("/strike/create/", json=example(name="bad name!", title=7, configuration={"mount": "host:/x"}))
+    response = client.post(
+        "/strike/create/", json=example(name="bad name!", title=7, configuration={"mount": "host:/x"})
+    )
     assert response.status_code == 400
     detail = response.get_json()["detail"]
     assert "'name' may only contain" in detail and "'title' must be a string" in detail and "transfer_suffix" in detail
 
 
 def test_create_lists_every_configuration_problem(client, rs):
-    config = {"mount": "no-colon", "files_to_ingest": [{"filename_regex": "([", "workspace_path": "../up",
-                                                        "workspace_name": "missing"}]}
+    config = {
+        "mount": "no-colon",
+        "files_to_ingest": [{"filename_regex": "([", "workspace_path": "../up", "workspace_name": "missing"}],
+    }
     response = client.post("/strike/create/", json=example(configuration=config))
     assert response.status_code == 400
     ids = {e["id"] for e in response.get_json()["errors"]}
@@ -124,18 +133,21 @@ def test_edit(client, rs):
     before = client.get(f"/strikes/{strike_id}/").get_json()
 
     new_config = dict(SPEC_EXAMPLE["configuration"], transfer_suffix=".part")
-    response = client.patch(f"/strikes/{strike_id}/", json={"title": "Renamed", "configuration": new_config,
-                                                            "is_active": False})
+    response = client.patch(
+        f"/strikes/{strike_id}/", json={"title": "Renamed", "configuration": new_config, "is_active": False}
+    )
     assert response.status_code == 200
     after = response.get_json()
     assert after["title"] == "Renamed" and after["is_active"] is False
     assert after["configuration"]["transfer_suffix"] == ".part"
     assert after["last_modified"] > before["last_modified"]
 
-    for body, text in [({"name": "other"}, "Unknown fields: name"),
-                       ({"configuration": {"mount": "host:/x"}}, "transfer_suffix"),
-                       ({"is_active": "maybe"}, "is_active"),
-                       ({}, "Nothing to change")]:
+    for body, text in [
+        ({"name": "other"}, "Unknown fields: name"),
+        ({"configuration": {"mount": "host:/x"}}, "transfer_suffix"),
+        ({"is_active": "maybe"}, "is_active"),
+        ({}, "Nothing to change"),
+    ]:
         rejected = client.patch(f"/strikes/{strike_id}/", json=body)
         assert rejected.status_code == 400, body
         assert text in rejected.get_json()["detail"]

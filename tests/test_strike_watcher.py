@@ -2,6 +2,7 @@
 
 The ingest service is called directly (no Celery) so the tests are about the watcher. Rescans are set
 far apart where a test must prove that watchdog events alone drive the ingest."""
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ def status_of(strike_id: int, name: str) -> str | None:
 
 @contextmanager
 def running_watcher(submit=ingest_service.ingest_files, rescan_interval: float = 60.0, settle_seconds: float = 0.3):
-    watcher = StrikeWatcher(submit=submit, poll_interval=0.2, rescan_interval=rescan_interval, settle_seconds=settle_seconds)
+    watcher = StrikeWatcher(
+        submit=submit, poll_interval=0.2, rescan_interval=rescan_interval, settle_seconds=settle_seconds
+    )
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     try:
@@ -87,7 +90,11 @@ def test_duplicate_sent_twice_is_set_aside(scale_env, raw_workspace):
         for _ in range(2):
             (directory / "a.txt_tmp").write_text("same")
             os.rename(directory / "a.txt_tmp", directory / "a.txt")
-            wait_for(lambda: not (directory / "a.txt").exists() and status_of(strike_id, "a.txt") in ("INGESTED", "DUPLICATE"))
+            wait_for(
+                lambda: (
+                    not (directory / "a.txt").exists() and status_of(strike_id, "a.txt") in ("INGESTED", "DUPLICATE")
+                )
+            )
         wait_for(lambda: (directory / "duplicate" / "a.txt").exists())
     assert status_of(strike_id, "a.txt") == "DUPLICATE"
     assert source_count() == 1
@@ -153,8 +160,12 @@ def test_new_strikes_and_edits_apply_without_restart(scale_env, raw_workspace):
             config = dict(strike.configuration)
             config["files_to_ingest"] = [{**config["files_to_ingest"][0], "filename_regex": r".*\.bin$"}]
             strike.configuration = config
-        wait_for(lambda: strike_id in watcher.watched
-                 and watcher.watched[strike_id].processor.rules[0].pattern.pattern == r".*\.bin$")
+        wait_for(
+            lambda: (
+                strike_id in watcher.watched
+                and watcher.watched[strike_id].processor.rules[0].pattern.pattern == r".*\.bin$"
+            )
+        )
         (directory / "b.bin_tmp").write_text("b")
         os.rename(directory / "b.bin_tmp", directory / "b.bin")
         wait_for(lambda: status_of(strike_id, "b.bin") == "INGESTED")

@@ -1,4 +1,5 @@
 """Ingest and parse trigger rules fired by real ingests and by a real job finish (post step)."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,24 @@ from app.specs.job_interface import validate_job_interface
 from tests import factories as f
 from tests.test_strike import age, ingest_config, ingest_row, make_strike, make_workspace
 
-FILE_IN = validate_job_interface({
-    "version": "1.0", "command": "process", "command_arguments": "${input_file} ${job_output_dir}",
-    "input_data": [{"name": "input_file", "type": "file", "media_types": ["text/plain"]}],
-    "output_data": [{"name": "result", "type": "file", "media_type": "text/plain"}],
-})
-FILES_IN = validate_job_interface({
-    "version": "1.0", "command": "many", "command_arguments": "${inputs}",
-    "input_data": [{"name": "inputs", "type": "files"}], "output_data": [],
-})
+FILE_IN = validate_job_interface(
+    {
+        "version": "1.0",
+        "command": "process",
+        "command_arguments": "${input_file} ${job_output_dir}",
+        "input_data": [{"name": "input_file", "type": "file", "media_types": ["text/plain"]}],
+        "output_data": [{"name": "result", "type": "file", "media_type": "text/plain"}],
+    }
+)
+FILES_IN = validate_job_interface(
+    {
+        "version": "1.0",
+        "command": "many",
+        "command_arguments": "${inputs}",
+        "input_data": [{"name": "inputs", "type": "files"}],
+        "output_data": [],
+    }
+)
 
 
 def rule_config(input_name: str = "input_file", workspace: str = "products", condition: dict | None = None) -> dict:
@@ -47,8 +57,11 @@ def jobs_of(job_type_id: int) -> list[Job]:
 
 def ingest_text_file(scale_env, name: str = "scene.txt", content: str = "text") -> int:
     """Drop a file into a Strike tagging it text+raw and ingest it; returns the source file id."""
-    strike_id, directory = make_strike(rules=[{"filename_regex": r".*", "data_types": ["text", "raw"],
-                                               "workspace_path": "in", "workspace_name": "raw"}])
+    strike_id, directory = make_strike(
+        rules=[
+            {"filename_regex": r".*", "data_types": ["text", "raw"], "workspace_path": "in", "workspace_name": "raw"}
+        ]
+    )
     (directory / name).write_text(content)
     age(directory / name)
     ingest_service.ingest_files(StrikeProcessor(strike_id, ingest_config(strike_id)).scan())
@@ -66,8 +79,9 @@ def workspaces(scale_env):
 
 def test_ingest_rule_launches_a_queued_job_with_the_file(scale_env, workspaces):
     with session_scope() as s:
-        rule_id, job_type_id = linked_job_type(s, "INGEST", rule_config(condition={"media_type": "text/plain",
-                                                                                  "data_types": ["text"]}))
+        rule_id, job_type_id = linked_job_type(
+            s, "INGEST", rule_config(condition={"media_type": "text/plain", "data_types": ["text"]})
+        )
     source_id = ingest_text_file(scale_env)
 
     [job] = jobs_of(job_type_id)
@@ -123,8 +137,13 @@ def test_ingest_rule_launches_a_recipe(scale_env, workspaces):
     definition = {
         "version": "1.0",
         "input_data": [{"name": "source", "type": "file", "media_types": ["text/plain"]}],
-        "jobs": [{"name": "first", "job_type": {"name": "step", "version": "1.0"},
-                  "recipe_inputs": [{"recipe_input": "source", "job_input": "input_file"}]}],
+        "jobs": [
+            {
+                "name": "first",
+                "job_type": {"name": "step", "version": "1.0"},
+                "recipe_inputs": [{"recipe_input": "source", "job_input": "input_file"}],
+            }
+        ],
     }
     with session_scope() as s:
         f.make_job_type(s, interface=FILE_IN, name="step", version="1.0")
@@ -146,24 +165,53 @@ def test_parse_results_update_the_source_and_fire_parse_rules(scale_env, workspa
     source_id = ingest_text_file(scale_env, "scene.txt")
     with session_scope() as s:
         parse_rule_id, follow_up = linked_job_type(s, "PARSE", rule_config(condition={"data_types": ["parsed"]}))
-        parser_type = f.make_job_type(s, interface=validate_job_interface({
-            "version": "1.0", "command": "parse", "command_arguments": "${input_file}",
-            "input_data": [{"name": "input_file", "type": "file"}], "output_data": []}))
-        job = f.make_job(s, parser_type, status="RUNNING",
-                         data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source_id}],
-                               "output_data": []})
+        parser_type = f.make_job_type(
+            s,
+            interface=validate_job_interface(
+                {
+                    "version": "1.0",
+                    "command": "parse",
+                    "command_arguments": "${input_file}",
+                    "input_data": [{"name": "input_file", "type": "file"}],
+                    "output_data": [],
+                }
+            ),
+        )
+        job = f.make_job(
+            s,
+            parser_type,
+            status="RUNNING",
+            data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source_id}], "output_data": []},
+        )
         exe = f.make_execution(s, job, status="RUNNING", task_state="TASK_FINISHED", job_exit_code=0)
         exe_id, parser_job_id = exe.id, job.id
     outputs = executions.exe_dir(exe_id) / "outputs"
     outputs.mkdir(parents=True)
-    footprint = {"type": "Feature", "properties": {"sensor": "X1"},
-                 "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 2], [0, 2], [0, 0]]]}}
-    (outputs / "results_manifest.json").write_text(json.dumps({
-        "version": "1.1", "output_data": [],
-        "parse_results": [{"filename": "scene.txt", "data_types": ["parsed"], "new_workspace_path": "parsed/2015",
-                           "geo_metadata": {"data_started": "2015-09-10T14:36:56Z", "data_ended": "2015-09-10T14:37:01Z",
-                                            "geo_json": footprint}}],
-    }))
+    footprint = {
+        "type": "Feature",
+        "properties": {"sensor": "X1"},
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 2], [0, 2], [0, 0]]]},
+    }
+    (outputs / "results_manifest.json").write_text(
+        json.dumps(
+            {
+                "version": "1.1",
+                "output_data": [],
+                "parse_results": [
+                    {
+                        "filename": "scene.txt",
+                        "data_types": ["parsed"],
+                        "new_workspace_path": "parsed/2015",
+                        "geo_metadata": {
+                            "data_started": "2015-09-10T14:36:56Z",
+                            "data_ended": "2015-09-10T14:37:01Z",
+                            "geo_json": footprint,
+                        },
+                    }
+                ],
+            }
+        )
+    )
 
     with session_scope() as s:
         outcome = executions.finish_execution(s, exe_id)
@@ -200,9 +248,18 @@ def test_parse_result_for_a_file_the_job_did_not_read_is_ignored(scale_env, work
     source_id = ingest_text_file(scale_env, "scene.txt")
     with session_scope() as s:
         jt = f.make_job_type(s, interface=FILE_IN)
-        job = f.make_job(s, jt, status="RUNNING", data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source_id}]})
-        manifest = {"parse_results": [{"filename": "other.txt", "data_types": ["x"]},
-                                      {"filename": "scene.txt", "new_workspace_path": "../escape"}]}
+        job = f.make_job(
+            s,
+            jt,
+            status="RUNNING",
+            data={"version": "1.0", "input_data": [{"name": "input_file", "file_id": source_id}]},
+        )
+        manifest = {
+            "parse_results": [
+                {"filename": "other.txt", "data_types": ["x"]},
+                {"filename": "scene.txt", "new_workspace_path": "../escape"},
+            ]
+        }
         assert apply_parse_results(s, job, manifest) == [source_id]
         source = s.get(ScaleFile, source_id)
         assert source.is_parsed

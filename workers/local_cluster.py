@@ -60,6 +60,7 @@ Behaviour (as the real master and its command executor, unless noted)
     a re-SUBSCRIBE with a torn-down framework id is accepted as a new framework; RECONCILE also
     answers for recently completed tasks (the last 10000) with their terminal state.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -281,7 +282,9 @@ class _Stream:
 
 
 class _Agent:
-    def __init__(self, agent_id: str, number: int, hostname: str, total: dict[str, float], attributes: dict[str, Any]) -> None:
+    def __init__(
+        self, agent_id: str, number: int, hostname: str, total: dict[str, float], attributes: dict[str, Any]
+    ) -> None:
         self.id = agent_id
         self.number = number
         self.hostname = hostname
@@ -328,7 +331,15 @@ class _Framework:
 
 
 class _Task:
-    def __init__(self, task_id: str, framework_id: str, agent: _Agent | None, agent_id: str, info: dict[str, Any], resources: dict[str, float]) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        framework_id: str,
+        agent: _Agent | None,
+        agent_id: str,
+        info: dict[str, Any],
+        resources: dict[str, float],
+    ) -> None:
         self.id = task_id
         self.framework_id = framework_id
         self.agent = agent
@@ -372,7 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
 
-    def reply(self, code: int, body: Any = None, content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
+    def reply(
+        self, code: int, body: Any = None, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
         if body is None:
             data = b""
         elif isinstance(body, (bytes, bytearray)):
@@ -535,7 +548,9 @@ class LocalCluster:
             agents = list(self._agents.values())
         log.info(
             "local cluster listening on %s with %d agent(s): %s",
-            self.url, len(agents), ", ".join(f"{a.hostname} {a.total}" for a in agents),
+            self.url,
+            len(agents),
+            ", ".join(f"{a.hostname} {a.total}" for a in agents),
         )
         return self
 
@@ -639,7 +654,13 @@ class LocalCluster:
                     fw.stream.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
             for task in [t for t in self._tasks.values() if t.agent is agent and t.state not in TERMINAL_STATES]:
                 self._signal(task, signal.SIGKILL)
-                self._update(task, "TASK_LOST", f"Agent {agent_id} ({agent.hostname}) removed", SOURCE_MASTER, "REASON_AGENT_REMOVED")
+                self._update(
+                    task,
+                    "TASK_LOST",
+                    f"Agent {agent_id} ({agent.hostname}) removed",
+                    SOURCE_MASTER,
+                    "REASON_AGENT_REMOVED",
+                )
                 lost.append(task.id)
             for fw in self._frameworks.values():
                 if fw.stream is not None:
@@ -692,7 +713,9 @@ class LocalCluster:
                 spec = json.loads(body) if body.strip() else {}
                 if not isinstance(spec, dict):
                     raise ValueError("body must be a JSON object")
-                agent_id = self.add_agent(**{k: spec[k] for k in ("hostname", "cpus", "mem", "disk", "attributes") if k in spec})
+                agent_id = self.add_agent(
+                    **{k: spec[k] for k in ("hostname", "cpus", "mem", "disk", "attributes") if k in spec}
+                )
             except (ValueError, TypeError) as exc:
                 h.reply(400, f"{exc}\n")
                 return
@@ -742,8 +765,16 @@ class LocalCluster:
             "ACKNOWLEDGE": self._on_acknowledge,
             "RECONCILE": self._on_reconcile,
         }
-        ignored = {"SHUTDOWN", "MESSAGE", "REQUEST", "ACCEPT_INVERSE_OFFERS", "DECLINE_INVERSE_OFFERS",
-                   "ACKNOWLEDGE_OPERATION_STATUS", "RECONCILE_OPERATIONS", "UPDATE_FRAMEWORK"}
+        ignored = {
+            "SHUTDOWN",
+            "MESSAGE",
+            "REQUEST",
+            "ACCEPT_INVERSE_OFFERS",
+            "DECLINE_INVERSE_OFFERS",
+            "ACKNOWLEDGE_OPERATION_STATUS",
+            "RECONCILE_OPERATIONS",
+            "UPDATE_FRAMEWORK",
+        }
         with self._lock:
             fw = self._frameworks.get(framework_id) if framework_id else None
             if fw is None:
@@ -798,14 +829,16 @@ class LocalCluster:
             fw.suppressed = bool(subscribe.get("suppressed_roles"))
             fw.disconnected_at = None
             stream = fw.stream = _Stream(framework_id)
-            stream.send({
-                "type": "SUBSCRIBED",
-                "subscribed": {
-                    "framework_id": {"value": framework_id},
-                    "heartbeat_interval_seconds": self.heartbeat_interval,
-                    "master_info": self._master_info(),
-                },
-            })
+            stream.send(
+                {
+                    "type": "SUBSCRIBED",
+                    "subscribed": {
+                        "framework_id": {"value": framework_id},
+                        "heartbeat_interval_seconds": self.heartbeat_interval,
+                        "master_info": self._master_info(),
+                    },
+                }
+            )
             now = time.monotonic()
             for task in self._tasks.values():
                 if task.framework_id == framework_id and task.pending:
@@ -964,12 +997,21 @@ class LocalCluster:
             elif op.get("type") == "LAUNCH_GROUP":
                 group = ((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or []
                 for ti in group:
-                    self._reject(fw, ti, None, "TASK_ERROR", "REASON_TASK_INVALID", "LAUNCH_GROUP is not supported by the local cluster")
+                    self._reject(
+                        fw,
+                        ti,
+                        None,
+                        "TASK_ERROR",
+                        "REASON_TASK_INVALID",
+                        "LAUNCH_GROUP is not supported by the local cluster",
+                    )
             else:
                 log.warning("ignoring unsupported %s operation from framework %s", op.get("type"), fw.id)
         if error:
             for ti in task_infos:
-                self._reject(fw, ti, None, "TASK_LOST", "REASON_INVALID_OFFERS", f"Task launched with invalid offers: {error}")
+                self._reject(
+                    fw, ti, None, "TASK_LOST", "REASON_INVALID_OFFERS", f"Task launched with invalid offers: {error}"
+                )
             return
         agent = offers[0].agent
         pool: dict[str, float] = {}
@@ -1009,8 +1051,14 @@ class LocalCluster:
             return pool
         user = (command or {}).get("user") or fw.info.get("user") or ""
         if not _user_exists(user):  # an agent switching to the framework's user cannot create the sandbox
-            self._reject(fw, ti, agent, "TASK_FAILED", "REASON_EXECUTOR_TERMINATED",
-                         f"Failed to create sandbox: user '{user}' does not exist on agent {agent.hostname}")
+            self._reject(
+                fw,
+                ti,
+                agent,
+                "TASK_FAILED",
+                "REASON_EXECUTOR_TERMINATED",
+                f"Failed to create sandbox: user '{user}' does not exist on agent {agent.hostname}",
+            )
             return pool
         task = _Task(task_id, fw.id, agent, agent.id, ti, resources)
         task.holds_resources = True
@@ -1019,7 +1067,9 @@ class LocalCluster:
         self._launch_queue.put(task)
         return _sub(pool, resources)
 
-    def _reject(self, fw: _Framework, ti: dict[str, Any], agent: _Agent | None, state: str, reason: str, message: str) -> None:
+    def _reject(
+        self, fw: _Framework, ti: dict[str, Any], agent: _Agent | None, state: str, reason: str, message: str
+    ) -> None:
         task_id = (ti.get("task_id") or {}).get("value")
         agent_id = agent.id if agent is not None else (ti.get("agent_id") or {}).get("value", "")
         log.warning("task %s rejected: %s", task_id, message)
@@ -1028,9 +1078,15 @@ class LocalCluster:
             self._tasks[task_id] = task
             self._update(task, state, message, SOURCE_MASTER, reason)
         elif fw.stream is not None:  # duplicate or unusable id: a one-off answer
-            status = {"task_id": {"value": task_id if isinstance(task_id, str) else ""}, "state": state,
-                      "agent_id": {"value": agent_id}, "source": SOURCE_MASTER, "reason": reason,
-                      "message": message, "timestamp": time.time()}
+            status = {
+                "task_id": {"value": task_id if isinstance(task_id, str) else ""},
+                "state": state,
+                "agent_id": {"value": agent_id},
+                "source": SOURCE_MASTER,
+                "reason": reason,
+                "message": message,
+                "timestamp": time.time(),
+            }
             fw.stream.send({"type": "UPDATE", "update": {"status": status}})
 
     def _on_kill(self, fw: _Framework, call: dict[str, Any]) -> None:
@@ -1039,7 +1095,9 @@ class LocalCluster:
         task = self._tasks.get(task_id)
         if task is None or task.framework_id != fw.id:
             agent_id = (kill.get("agent_id") or {}).get("value", "")
-            self._send_once(fw, task_id, agent_id, "TASK_LOST", "REASON_RECONCILIATION", "Attempted to kill an unknown task")
+            self._send_once(
+                fw, task_id, agent_id, "TASK_LOST", "REASON_RECONCILIATION", "Attempted to kill an unknown task"
+            )
             return
         if task.state in TERMINAL_STATES:
             return
@@ -1083,21 +1141,34 @@ class LocalCluster:
                 self._send_reconciled(fw, task)
             else:
                 agent_id = (item.get("agent_id") or {}).get("value", "")
-                self._send_once(fw, task_id, agent_id, "TASK_LOST", "REASON_RECONCILIATION", "Reconciliation: Task is unknown")
+                self._send_once(
+                    fw, task_id, agent_id, "TASK_LOST", "REASON_RECONCILIATION", "Reconciliation: Task is unknown"
+                )
 
     def _send_reconciled(self, fw: _Framework, task: _Task) -> None:
         if not task.status:
             return
         status = {k: v for k, v in task.status.items() if k != "uuid"}
-        status.update(source=SOURCE_MASTER, reason="REASON_RECONCILIATION", message="Reconciliation: Latest task state", timestamp=time.time())
+        status.update(
+            source=SOURCE_MASTER,
+            reason="REASON_RECONCILIATION",
+            message="Reconciliation: Latest task state",
+            timestamp=time.time(),
+        )
         if fw.stream is not None:
             fw.stream.send({"type": "UPDATE", "update": {"status": status}})
 
     def _send_once(self, fw: _Framework, task_id: Any, agent_id: str, state: str, reason: str, message: str) -> None:
         if fw.stream is None:
             return
-        status = {"task_id": {"value": task_id or ""}, "state": state, "source": SOURCE_MASTER, "reason": reason,
-                  "message": message, "timestamp": time.time()}
+        status = {
+            "task_id": {"value": task_id or ""},
+            "state": state,
+            "source": SOURCE_MASTER,
+            "reason": reason,
+            "message": message,
+            "timestamp": time.time(),
+        }
         if agent_id:
             status["agent_id"] = {"value": agent_id}
         fw.stream.send({"type": "UPDATE", "update": {"status": status}})
@@ -1163,6 +1234,7 @@ class LocalCluster:
             return  # not started yet: the launcher sees kill_requested
         self._signal(task, signal.SIGTERM)
         if task.kill_timer is None:
+
             def force() -> None:
                 with self._lock:
                     self._signal(task, signal.SIGKILL)
@@ -1209,13 +1281,15 @@ class LocalCluster:
         for var in (command.get("environment") or {}).get("variables") or []:
             if var.get("type", "VALUE") == "VALUE" and var.get("name"):
                 env[str(var["name"])] = str(var.get("value", ""))
-        env.update({
-            "MESOS_SANDBOX": str(sandbox),
-            "MESOS_DIRECTORY": str(sandbox),
-            "MESOS_TASK_ID": task.id,
-            "MESOS_AGENT_ID": task.agent_id,
-            "MESOS_FRAMEWORK_ID": framework_id,
-        })
+        env.update(
+            {
+                "MESOS_SANDBOX": str(sandbox),
+                "MESOS_DIRECTORY": str(sandbox),
+                "MESOS_TASK_ID": task.id,
+                "MESOS_AGENT_ID": task.agent_id,
+                "MESOS_FRAMEWORK_ID": framework_id,
+            }
+        )
         error = None
         proc = None
         try:
@@ -1223,9 +1297,16 @@ class LocalCluster:
             with open(sandbox / "stdout", "wb") as out, open(sandbox / "stderr", "wb") as err:
                 try:
                     proc = subprocess.Popen(
-                        argv, executable=executable, shell=False, cwd=sandbox, env=env,
-                        stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                        start_new_session=True, close_fds=True,
+                        argv,
+                        executable=executable,
+                        shell=False,
+                        cwd=sandbox,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        start_new_session=True,
+                        close_fds=True,
                     )
                 except (OSError, ValueError) as exc:
                     error = f"Failed to launch command: {exc}"
@@ -1364,22 +1445,27 @@ class LocalCluster:
         with self._lock:
             frameworks = []
             for fw in self._frameworks.values():
-                frameworks.append({
-                    "id": fw.id,
-                    "name": fw.info.get("name", ""),
-                    "role": fw.info.get("role", "*"),
-                    "active": fw.stream is not None,
-                    "connected": fw.stream is not None,
-                    "failover_timeout": fw.failover_timeout,
-                    "offers": [
-                        {"id": o.id, "slave_id": o.agent.id, "resources": dict(o.resources)}
-                        for o in self._offers.values() if o.framework_id == fw.id
-                    ],
-                    "tasks": [self._task_state(t) for t in self._tasks.values() if t.framework_id == fw.id],
-                    "completed_tasks": [
-                        self._task_state(t) for t in list(self._completed.values())[-1000:] if t.framework_id == fw.id
-                    ],
-                })
+                frameworks.append(
+                    {
+                        "id": fw.id,
+                        "name": fw.info.get("name", ""),
+                        "role": fw.info.get("role", "*"),
+                        "active": fw.stream is not None,
+                        "connected": fw.stream is not None,
+                        "failover_timeout": fw.failover_timeout,
+                        "offers": [
+                            {"id": o.id, "slave_id": o.agent.id, "resources": dict(o.resources)}
+                            for o in self._offers.values()
+                            if o.framework_id == fw.id
+                        ],
+                        "tasks": [self._task_state(t) for t in self._tasks.values() if t.framework_id == fw.id],
+                        "completed_tasks": [
+                            self._task_state(t)
+                            for t in list(self._completed.values())[-1000:]
+                            if t.framework_id == fw.id
+                        ],
+                    }
+                )
             return {
                 "version": MESOS_VERSION,
                 "id": self.master_id,
@@ -1406,12 +1492,25 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m workers.local_cluster",
         description="A Mesos master plus agents on this machine, serving the v1 scheduler API.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; tasks run arbitrary commands, keep it local)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; tasks run arbitrary commands, keep it local)",
+    )
     parser.add_argument("--port", type=int, default=settings.LOCAL_CLUSTER_PORT)
     parser.add_argument("--agents", type=int, default=settings.LOCAL_CLUSTER_AGENTS)
-    parser.add_argument("--cpus", type=float, default=settings.LOCAL_CLUSTER_CPUS, help="per agent; 0 derives from this machine")
-    parser.add_argument("--mem", type=float, default=settings.LOCAL_CLUSTER_MEM, help="MiB per agent; 0 derives from this machine")
-    parser.add_argument("--disk", type=float, default=settings.LOCAL_CLUSTER_DISK, help="MiB per agent; 0 derives from SCALE_VAR_DIR's free space")
+    parser.add_argument(
+        "--cpus", type=float, default=settings.LOCAL_CLUSTER_CPUS, help="per agent; 0 derives from this machine"
+    )
+    parser.add_argument(
+        "--mem", type=float, default=settings.LOCAL_CLUSTER_MEM, help="MiB per agent; 0 derives from this machine"
+    )
+    parser.add_argument(
+        "--disk",
+        type=float,
+        default=settings.LOCAL_CLUSTER_DISK,
+        help="MiB per agent; 0 derives from SCALE_VAR_DIR's free space",
+    )
     parser.add_argument("--attributes", default="", help='agent attributes in Mesos syntax, e.g. "rack:a;zone:1"')
     parser.add_argument("--heartbeat-interval", type=float, default=15.0)
     args = parser.parse_args(argv)

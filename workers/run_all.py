@@ -4,6 +4,7 @@ Processes that an environment variable points elsewhere are left out: no `redis`
 names another host, no `cluster` when MESOS_MASTER names a real Mesos master. MESOS_MASTER and
 LOCAL_CLUSTER_PORT come from one setting (app.settings.resolve_cluster); a contradiction is refused.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,20 +28,24 @@ def processes() -> list[str]:
 def main() -> None:
     settings.check()
     redis = urlparse(settings.REDIS_URL)
-    env = dict(os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir),
-               PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir), PYTHONUNBUFFERED="1"
+    )
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
-    print(f"""
+    print(
+        f"""
 Scale is starting (Ctrl-C stops every process):
   console       {api}/          (web pages: dashboard, jobs, recipes, ingest, nodes, metrics)
   REST API      {api}/jobs/ ... (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
   status        {api}/status/   and {api}/v6/status/
   Flower        http://{settings.API_HOST}:{settings.FLOWER_PORT}/
-  Mesos master  http://{settings.MESOS_MASTER}/   ({'local cluster' if 'cluster' in processes() else 'external'})
+  Mesos master  http://{settings.MESOS_MASTER}/   ({"local cluster" if "cluster" in processes() else "external"})
   Redis         {settings.REDIS_URL}
   database      {settings.database_url}
-""", flush=True)
+""",
+        flush=True,
+    )
     honcho = str(Path(sys.executable).parent / "honcho")
     os.execvpe(honcho, [honcho, "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", *processes()], env)
 

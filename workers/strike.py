@@ -6,6 +6,7 @@ transactions and their ingest message; every STRIKE_RESCAN_INTERVAL each directo
 every few seconds so new Strikes and configuration edits apply without a restart. Ingest ids that
 become QUEUED are handed to `submit` (by default the Celery task `tasks.ingest.ingest_files`).
 """
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,14 @@ class _Watched:
 class StrikeWatcher:
     """Runs every active Strike in this process. `run()` blocks until `stop()`."""
 
-    def __init__(self, submit: Submit | None = None, *, poll_interval: float = STRIKE_POLL_INTERVAL,
-                 rescan_interval: float | None = None, settle_seconds: float = SETTLE_SECONDS) -> None:
+    def __init__(
+        self,
+        submit: Submit | None = None,
+        *,
+        poll_interval: float = STRIKE_POLL_INTERVAL,
+        rescan_interval: float | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
+    ) -> None:
         self.submit = submit or send_ingest_tasks
         self.poll_interval = poll_interval
         self.rescan_interval = settings.STRIKE_RESCAN_INTERVAL if rescan_interval is None else rescan_interval
@@ -178,9 +185,10 @@ class StrikeWatcher:
             if watched is None:
                 continue
             for start in range(0, len(events), SUBMIT_BATCH):
-                group = events[start:start + SUBMIT_BATCH]
-                self._guarded(f"{len(group)} files in Strike {strike_id}",
-                              lambda p=watched.processor, g=group: p.handle_many(g))
+                group = events[start : start + SUBMIT_BATCH]
+                self._guarded(
+                    f"{len(group)} files in Strike {strike_id}", lambda p=watched.processor, g=group: p.handle_many(g)
+                )
 
     def _next_deadline(self, next_sync: float) -> float:
         deadlines = [next_sync]

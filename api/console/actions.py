@@ -2,6 +2,7 @@
 
 Every function commits its change or raises ApiError/SpecError (the view shows the message) with nothing written.
 """
+
 from __future__ import annotations
 
 from sqlalchemy.orm import Session

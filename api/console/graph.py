@@ -1,4 +1,5 @@
 """Lay a recipe definition's jobs out as a left-to-right DAG for an SVG drawing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,14 +45,22 @@ def layout(definition: dict | None, jobs_by_name: dict | None = None) -> Graph:
     for col, members in sorted(columns.items()):
         for row, j in enumerate(members):
             job_type = j.get("job_type") or {}
-            box = Box(j["name"], f"{job_type.get('name', '?')} {job_type.get('version', '')}".strip(),
-                      MARGIN + col * (NODE_WIDTH + COLUMN_GAP), MARGIN + row * (NODE_HEIGHT + ROW_GAP))
+            box = Box(
+                j["name"],
+                f"{job_type.get('name', '?')} {job_type.get('version', '')}".strip(),
+                MARGIN + col * (NODE_WIDTH + COLUMN_GAP),
+                MARGIN + row * (NODE_HEIGHT + ROW_GAP),
+            )
             job = (jobs_by_name or {}).get(j["name"])
             if job is not None:
                 box.status, box.job_id = job.status, job.id
             boxes[j["name"]] = box
-    edges = [(boxes[p].x + NODE_WIDTH, boxes[p].y + NODE_HEIGHT // 2, boxes[n].x, boxes[n].y + NODE_HEIGHT // 2)
-             for n, ps in parents.items() for p in ps if p in boxes and n in boxes]
+    edges = [
+        (boxes[p].x + NODE_WIDTH, boxes[p].y + NODE_HEIGHT // 2, boxes[n].x, boxes[n].y + NODE_HEIGHT // 2)
+        for n, ps in parents.items()
+        for p in ps
+        if p in boxes and n in boxes
+    ]
     width = MARGIN * 2 + max((b.x for b in boxes.values()), default=0) + NODE_WIDTH
     height = MARGIN * 2 + max((b.y for b in boxes.values()), default=0) + NODE_HEIGHT
     return Graph(list(boxes.values()), edges, width, height)

@@ -3,6 +3,7 @@
 Actions call exactly what the REST routes call, so validation and messages are the same; keep every such
 import here so a move of a service function means one edit.
 """
+
 from __future__ import annotations
 
 from api.resources.job_executions import read_log
@@ -16,5 +17,18 @@ from app.services.workspaces import broker_for
 
 cancel_job = JobDetails._cancel
 
-__all__ = ["REQUEUE_STATUSES", "broker_for", "cancel_job", "checked_scheduler_values", "metrics", "operations", "pools_json", "read_log",
-           "requeue", "scheduler_row", "status", "types", "write_node_change"]
+__all__ = [
+    "REQUEUE_STATUSES",
+    "broker_for",
+    "cancel_job",
+    "checked_scheduler_values",
+    "metrics",
+    "operations",
+    "pools_json",
+    "read_log",
+    "requeue",
+    "scheduler_row",
+    "status",
+    "types",
+    "write_node_change",
+]

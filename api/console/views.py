@@ -1,4 +1,5 @@
 """The console's routes: pages (GET), live fragments (GET .../live, polled by console.js) and buttons (POST)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,11 +14,17 @@ from app.db import utcnow
 from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
 
-bp = Blueprint("console", "api.console", template_folder="templates", static_folder="static",
-               static_url_path="/console/static")
+bp = Blueprint(
+    "console", "api.console", template_folder="templates", static_folder="static", static_url_path="/console/static"
+)
 
-TIME_RANGES = (("", "any time"), ("PT1H", "last hour"), ("PT6H", "last 6 hours"), ("P1D", "last day"),
-               ("P7D", "last week"))
+TIME_RANGES = (
+    ("", "any time"),
+    ("PT1H", "last hour"),
+    ("PT6H", "last 6 hours"),
+    ("P1D", "last day"),
+    ("P7D", "last week"),
+)
 REFRESH_MS = 2000
 
 
@@ -32,8 +39,13 @@ def _duration(pair) -> str:
     if not start:
         return ""
     seconds = int(((end or utcnow()) - start).total_seconds())
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m {seconds % 60}s" if seconds >= 3600 else \
-        f"{seconds // 60}m {seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+    return (
+        f"{seconds // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+        if seconds >= 3600
+        else f"{seconds // 60}m {seconds % 60}s"
+        if seconds >= 60
+        else f"{seconds}s"
+    )
 
 
 @bp.app_template_filter("size")
@@ -57,8 +69,12 @@ def _page_path() -> str:
 
 @bp.app_context_processor
 def _globals() -> dict:
-    return {"notice": request.args.get("notice"), "error": request.args.get("error"), "refresh_ms": REFRESH_MS,
-            "back": _page_path()}
+    return {
+        "notice": request.args.get("notice"),
+        "error": request.args.get("error"),
+        "refresh_ms": REFRESH_MS,
+        "back": _page_path(),
+    }
 
 
 @bp.before_request
@@ -108,12 +124,18 @@ def _flag(name: str) -> bool:
 
 # ---------------------------------------------------------------- dashboard
 
+
 def _dashboard_data() -> dict:
     session = get_session()
     doc, stale = queries.system_status(session)
-    return {"scheduler": services.scheduler_row(session), "doc": doc, "stale": stale,
-            "queue": queries.queue_depth(session), "counts": queries.job_counts(session),
-            "hours": queries.hourly_outcomes(session)}
+    return {
+        "scheduler": services.scheduler_row(session),
+        "doc": doc,
+        "stale": stale,
+        "queue": queries.queue_depth(session),
+        "counts": queries.job_counts(session),
+        "hours": queries.hourly_outcomes(session),
+    }
 
 
 @bp.route("/", endpoint="dashboard")
@@ -133,10 +155,15 @@ def scheduler_pause():
 
 # ---------------------------------------------------------------- jobs
 
+
 def _jobs_filters() -> dict:
     range_code = param_str("range", "", choices=[code for code, _ in TIME_RANGES])
-    return {"statuses": param_str_list("status", JOB_STATUSES), "job_type_ids": param_int_list("job_type_id"),
-            "range": range_code, "page": param_int("page", 1, minimum=1, maximum=10**9)}
+    return {
+        "statuses": param_str_list("status", JOB_STATUSES),
+        "job_type_ids": param_int_list("job_type_id"),
+        "range": range_code,
+        "page": param_int("page", 1, minimum=1, maximum=10**9),
+    }
 
 
 def _jobs_data() -> dict:
@@ -151,8 +178,13 @@ def _jobs_data() -> dict:
 
 @bp.route("/console/jobs")
 def jobs():
-    return render_template("console/jobs.html", statuses=JOB_STATUSES, ranges=TIME_RANGES,
-                           job_types=queries.job_types(get_session()), **_jobs_data())
+    return render_template(
+        "console/jobs.html",
+        statuses=JOB_STATUSES,
+        ranges=TIME_RANGES,
+        job_types=queries.job_types(get_session()),
+        **_jobs_data(),
+    )
 
 
 @bp.route("/console/jobs/live")
@@ -168,10 +200,17 @@ def _job_data(job_id: int) -> dict:
     inputs, properties = queries.job_inputs(session, job)
     exes = queries.executions(session, job_id)
     logs = {e.id: (queries.read_log_tail(e.stdout_path), queries.read_log_tail(e.stderr_path)) for e in exes}
-    return {"job": job, "inputs": inputs, "properties": properties, "products": queries.job_products(session, job_id),
-            "exes": exes, "logs": logs, "recipes": queries.recipes_of_job(session, job_id),
-            "can_cancel": job.status not in ("COMPLETED", "CANCELED"),
-            "can_requeue": job.status in services.REQUEUE_STATUSES}
+    return {
+        "job": job,
+        "inputs": inputs,
+        "properties": properties,
+        "products": queries.job_products(session, job_id),
+        "exes": exes,
+        "logs": logs,
+        "recipes": queries.recipes_of_job(session, job_id),
+        "can_cancel": job.status not in ("COMPLETED", "CANCELED"),
+        "can_requeue": job.status in services.REQUEUE_STATUSES,
+    }
 
 
 @bp.route("/console/jobs/<int:job_id>")
@@ -196,11 +235,14 @@ def job_requeue(job_id: int):
 
 # ---------------------------------------------------------------- recipes
 
+
 @bp.route("/console/recipes")
 def recipes():
     page = param_int("page", 1, minimum=1, maximum=10**9)
     session = get_session()
-    return render_template("console/recipes.html", page=queries.recipes_page(session, param_int_list("recipe_type_id"), page))
+    return render_template(
+        "console/recipes.html", page=queries.recipes_page(session, param_int_list("recipe_type_id"), page)
+    )
 
 
 def _recipe_data(recipe_id: int) -> dict:
@@ -223,21 +265,28 @@ def recipe_live(recipe_id: int):
 
 # ---------------------------------------------------------------- job types and recipe types
 
+
 @bp.route("/console/job-types")
 def job_types():
     session = get_session()
-    return render_template("console/job_types.html", job_types=queries.job_types(session),
-                           counts=queries.job_type_counts(session, utcnow() - timedelta(hours=3)))
+    return render_template(
+        "console/job_types.html",
+        job_types=queries.job_types(session),
+        counts=queries.job_type_counts(session, utcnow() - timedelta(hours=3)),
+    )
 
 
 @bp.route("/console/job-types/<int:job_type_id>")
 def job_type(job_type_id: int):
     session = get_session()
     jt = session.get(JobType, job_type_id) or abort(404)
-    return render_template("console/job_type.html", jt=jt,
-                           counts=queries.job_type_counts(session, utcnow() - timedelta(hours=24)).get(jt.id, {}),
-                           revisions=queries.job_type_revisions(session, jt.id),
-                           recipe_types=queries.recipe_types_using(session, jt))
+    return render_template(
+        "console/job_type.html",
+        jt=jt,
+        counts=queries.job_type_counts(session, utcnow() - timedelta(hours=24)).get(jt.id, {}),
+        revisions=queries.job_type_revisions(session, jt.id),
+        recipe_types=queries.recipe_types_using(session, jt),
+    )
 
 
 @bp.route("/console/job-types/<int:job_type_id>/pause", methods=["POST"])
@@ -254,16 +303,25 @@ def recipe_types():
 def recipe_type(recipe_type_id: int):
     session = get_session()
     rt = session.get(RecipeType, recipe_type_id) or abort(404)
-    return render_template("console/recipe_type.html", rt=rt, graph=graph.layout(rt.definition),
-                           revisions=queries.recipe_type_revisions(session, rt.id))
+    return render_template(
+        "console/recipe_type.html",
+        rt=rt,
+        graph=graph.layout(rt.definition),
+        revisions=queries.recipe_type_revisions(session, rt.id),
+    )
 
 
 # ---------------------------------------------------------------- ingest
 
+
 def _ingest_data() -> dict:
     session = get_session()
-    return {"strikes": queries.strikes(session), "ingests": queries.recent_ingests(session),
-            "sources": queries.recent_files(session, "SOURCE"), "products": queries.recent_files(session, "PRODUCT")}
+    return {
+        "strikes": queries.strikes(session),
+        "ingests": queries.recent_ingests(session),
+        "sources": queries.recent_files(session, "SOURCE"),
+        "products": queries.recent_files(session, "PRODUCT"),
+    }
 
 
 @bp.route("/console/ingest")
@@ -278,13 +336,19 @@ def ingest_live():
 
 # ---------------------------------------------------------------- nodes and pools
 
+
 def _nodes_data() -> dict:
     session = get_session()
     doc, stale = queries.system_status(session)
     reported = {n["id"]: n for n in (doc or {}).get("nodes", [])}
-    return {"nodes": queries.nodes(session), "reported": reported, "stale": stale,
-            "running": queries.running_by_node(session), "pools": queries.pools(session),
-            "auto_mode": queries.auto_mode(session)}
+    return {
+        "nodes": queries.nodes(session),
+        "reported": reported,
+        "stale": stale,
+        "running": queries.running_by_node(session),
+        "pools": queries.pools(session),
+        "auto_mode": queries.auto_mode(session),
+    }
 
 
 @bp.route("/console/nodes")
@@ -314,6 +378,7 @@ def auto_mode():
 
 # ---------------------------------------------------------------- metrics
 
+
 @bp.route("/console/metrics")
 def metrics():
     from api.console import charts
@@ -334,6 +399,14 @@ def metrics():
         columns = list(metric.columns)[:2]
     started = parse_timestamp("range", range_code)
     series = services.metrics.plot_data(session, metric, columns, selected or None, started, None)
-    return render_template("console/metrics.html", metric=metric, metric_types=metric_types, choices=choices,
-                           selected=selected, columns=columns, range_code=range_code,
-                           ranges=[r for r in TIME_RANGES if r[0]], charts=[charts.line_chart(s) for s in series])
+    return render_template(
+        "console/metrics.html",
+        metric=metric,
+        metric_types=metric_types,
+        choices=choices,
+        selected=selected,
+        columns=columns,
+        range_code=range_code,
+        ranges=[r for r in TIME_RANGES if r[0]],
+        charts=[charts.line_chart(s) for s in series],
+    )

@@ -1,5 +1,6 @@
 """Import/export services: GET/POST /configuration/, POST /configuration/validation/,
 GET /configuration/download/, POST /configuration/upload/."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,11 @@ from api.common import reject_nul, bad_request, check_fields, json_body, param_i
 from app.services import types
 from app.specs.base import warnings_to_dicts
 
-ns = Namespace("configuration", path="/configuration",
-               description="Export and import errors, job types and recipe types between installations")
+ns = Namespace(
+    "configuration",
+    path="/configuration",
+    description="Export and import errors, job types and recipe types between installations",
+)
 NAMESPACES = [ns]
 
 DOWNLOAD_FILE_NAME = "scale-configuration.json"
@@ -30,13 +34,22 @@ EXPORT_PARAMS = {
     "error_id": repeated_param("Only errors with this id", "integer"),
     "error_name": repeated_param("Only errors with this name"),
 }
-import_model = ns.model("ConfigurationImport", {
-    "import": fields.Raw(required=True, description="An exported configuration document (version, errors, "
-                                                    "job_types, recipe_types)"),
-})
+import_model = ns.model(
+    "ConfigurationImport",
+    {
+        "import": fields.Raw(
+            required=True, description="An exported configuration document (version, errors, job_types, recipe_types)"
+        ),
+    },
+)
 upload_parser = reqparse.RequestParser()
-upload_parser.add_argument("import_file", type=FileStorage, location="files", required=True,
-                           help="The exported configuration document as a JSON file")
+upload_parser.add_argument(
+    "import_file",
+    type=FileStorage,
+    location="files",
+    required=True,
+    help="The exported configuration document as a JSON file",
+)
 
 
 def _export() -> dict:
@@ -102,8 +115,11 @@ class ConfigurationDownload(Resource):
     def get(self):
         """The export as a file attachment."""
         body = json.dumps(_export(), indent=2)
-        return Response(body, mimetype="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{DOWNLOAD_FILE_NAME}"'})
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{DOWNLOAD_FILE_NAME}"'},
+        )
 
 
 def _uploaded_document():

@@ -1,4 +1,5 @@
 """Error services: GET/POST /errors/, GET/PATCH /errors/<id>/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -14,20 +15,28 @@ from app.services import types
 ns = Namespace("errors", path="/errors", description="Registered errors that failed jobs are mapped to")
 NAMESPACES = [ns]
 
-ORDER_FIELDS = {name: getattr(Error, name) for name in
-                ("id", "name", "title", "description", "category", "created", "last_modified")}
+ORDER_FIELDS = {
+    name: getattr(Error, name)
+    for name in ("id", "name", "title", "description", "category", "created", "last_modified")
+}
 
-error_create = ns.model("ErrorCreate", {
-    "name": fields.String(required=True, description="Stable name used in error mappings"),
-    "title": fields.String(),
-    "description": fields.String(),
-    "category": fields.String(required=True, enum=list(types.USER_ERROR_CATEGORIES)),
-})
-error_edit = ns.model("ErrorEdit", {
-    "title": fields.String(),
-    "description": fields.String(),
-    "category": fields.String(enum=list(types.USER_ERROR_CATEGORIES)),
-})
+error_create = ns.model(
+    "ErrorCreate",
+    {
+        "name": fields.String(required=True, description="Stable name used in error mappings"),
+        "title": fields.String(),
+        "description": fields.String(),
+        "category": fields.String(required=True, enum=list(types.USER_ERROR_CATEGORIES)),
+    },
+)
+error_edit = ns.model(
+    "ErrorEdit",
+    {
+        "title": fields.String(),
+        "description": fields.String(),
+        "category": fields.String(enum=list(types.USER_ERROR_CATEGORIES)),
+    },
+)
 
 
 @ns.route("/")

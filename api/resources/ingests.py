@@ -1,4 +1,5 @@
 """Ingest services: GET /ingests/, GET /ingests/<id>/, GET /ingests/status/."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -39,9 +40,23 @@ NAMESPACES = [ns]
 
 INGEST_TIMES = ("bytes_transferred", "transfer_started", "transfer_ended", "media_type", "file_size")
 ORDER_FIELDS = {
-    **{name: getattr(Ingest, name) for name in ("id", "file_name", "status", "bytes_transferred", "transfer_started",
-                                                 "transfer_ended", "media_type", "file_size", "ingest_started",
-                                                 "ingest_ended", "created", "last_modified")},
+    **{
+        name: getattr(Ingest, name)
+        for name in (
+            "id",
+            "file_name",
+            "status",
+            "bytes_transferred",
+            "transfer_started",
+            "transfer_ended",
+            "media_type",
+            "file_size",
+            "ingest_started",
+            "ingest_ended",
+            "created",
+            "last_modified",
+        )
+    },
     "strike__name": Strike.name,
     "source_file__created": ScaleFile.created,
     "source_file__file_name": ScaleFile.file_name,
@@ -67,8 +82,13 @@ def ingest_detail(ingest: Ingest) -> dict:
     transfer_path = None
     if ingest.strike is not None and (ingest.strike.configuration or {}).get("mount"):
         transfer_path = str(strike_directory(ingest.strike.configuration) / ingest.file_name)
-    out.update(transfer_path=transfer_path, file_path=ingest.file_path, ingest_path=ingest.ingest_path,
-               workspace=ser.workspace(ingest.workspace), checksum=ingest.checksum)
+    out.update(
+        transfer_path=transfer_path,
+        file_path=ingest.file_path,
+        ingest_path=ingest.ingest_path,
+        workspace=ser.workspace(ingest.workspace),
+        checksum=ingest.checksum,
+    )
     return out
 
 
@@ -78,17 +98,22 @@ def _with_relations(stmt):
 
 @ns.route("/")
 class IngestList(Resource):
-    @ns.doc(params={
-        **LIST_PARAMS,
-        "status": repeated_param("Only ingests in this status", enum=INGEST_STATUSES),
-        "strike_id": repeated_param("Only ingests of this Strike process", "integer"),
-        "file_name": repeated_param("Only ingests of a file with this name"),
-    })
+    @ns.doc(
+        params={
+            **LIST_PARAMS,
+            "status": repeated_param("Only ingests in this status", enum=INGEST_STATUSES),
+            "strike_id": repeated_param("Only ingests of this Strike process", "integer"),
+            "file_name": repeated_param("Only ingests of a file with this name"),
+        }
+    )
     def get(self):
         """Ingests, filtered by last_modified within started/ended."""
         started, ended = time_range()
-        stmt = select(Ingest).outerjoin(Strike, Strike.id == Ingest.strike_id) \
+        stmt = (
+            select(Ingest)
+            .outerjoin(Strike, Strike.id == Ingest.strike_id)
             .outerjoin(ScaleFile, ScaleFile.id == Ingest.source_file_id)
+        )
         stmt = filter_time(stmt, Ingest.last_modified, started, ended)
         stmt = filter_in(stmt, Ingest.status, param_str_list("status", choices=INGEST_STATUSES))
         stmt = filter_in(stmt, Ingest.strike_id, param_int_list("strike_id"))
@@ -108,10 +133,15 @@ class IngestDetails(Resource):
 
 @ns.route("/status/")
 class IngestStatus(Resource):
-    @ns.doc(params={
-        **PAGE_PARAMS, **TIME_PARAMS,
-        "use_ingest_time": query_param("Group by ingest time (true) or by data time (false, the default)", "boolean"),
-    })
+    @ns.doc(
+        params={
+            **PAGE_PARAMS,
+            **TIME_PARAMS,
+            "use_ingest_time": query_param(
+                "Group by ingest time (true) or by data time (false, the default)", "boolean"
+            ),
+        }
+    )
     def get(self):
         """Files and bytes ingested per Strike process in 1-hour slots (default: the past week, at most 31 days)."""
         now = utcnow()
@@ -123,10 +153,13 @@ class IngestStatus(Resource):
         if ended - started > MAX_STATUS_RANGE:
             raise bad_request("The time range must be within 31 days")
         statuses = ingest_service.ingest_status(get_session(), started, ended, param_bool("use_ingest_time", False))
-        return paginate_list(statuses, lambda s: {
-            "strike": strike_summary(s.strike),
-            "most_recent": iso(s.most_recent),
-            "files": s.files,
-            "size": s.size,
-            "values": [{"time": iso(t), "files": f, "size": b} for t, f, b in s.values],
-        })
+        return paginate_list(
+            statuses,
+            lambda s: {
+                "strike": strike_summary(s.strike),
+                "most_recent": iso(s.most_recent),
+                "files": s.files,
+                "size": s.size,
+                "values": [{"time": iso(t), "files": f, "size": b} for t, f, b in s.values],
+            },
+        )

@@ -1,4 +1,5 @@
 """Job execution services: GET /job-executions/, GET /job-executions/<id>/ and its logs."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,8 @@ ns = Namespace("job-executions", path="/job-executions", description="Job execut
 NAMESPACES = [ns]
 
 EXE_LIST_PARAMS = {
-    **LIST_PARAMS, **JOB_TYPE_PARAMS,
+    **LIST_PARAMS,
+    **JOB_TYPE_PARAMS,
     "status": repeated_param("Execution status", enum=EXE_STATUSES),
     "node_id": repeated_param("Node that ran the execution", "integer"),
 }
@@ -38,37 +40,57 @@ MAX_LOG_BYTES = 4 * 1024 * 1024
 
 
 def _job_type_column(column):
-    return (select(column).join(Job, Job.job_type_id == JobType.id).where(Job.id == JobExecution.job_id)
-            .scalar_subquery())
+    return (
+        select(column).join(Job, Job.job_type_id == JobType.id).where(Job.id == JobExecution.job_id).scalar_subquery()
+    )
 
 
-EXE_ORDER_FIELDS = {name: getattr(JobExecution, name) for name in (
-    "id", "status", "exe_num", "timeout", "pre_started", "pre_completed", "job_started", "job_completed",
-    "post_started", "post_completed", "created", "queued", "started", "ended", "last_modified")}
-EXE_ORDER_FIELDS.update({
-    "job": JobExecution.job_id,
-    "job__id": JobExecution.job_id,
-    "job__status": select(Job.status).where(Job.id == JobExecution.job_id).scalar_subquery(),
-    "job_type__id": select(Job.job_type_id).where(Job.id == JobExecution.job_id).scalar_subquery(),
-    "job_type__name": _job_type_column(JobType.name),
-    "job_type__version": _job_type_column(JobType.version),
-    "job_type__category": _job_type_column(JobType.category),
-    "node": JobExecution.node_id,
-    "node__id": JobExecution.node_id,
-    "node__hostname": select(Node.hostname).where(Node.id == JobExecution.node_id).scalar_subquery(),
-    "error__name": select(Error.name).where(Error.id == JobExecution.error_id).scalar_subquery(),
-    "error__category": select(Error.category).where(Error.id == JobExecution.error_id).scalar_subquery(),
-})
+EXE_ORDER_FIELDS = {
+    name: getattr(JobExecution, name)
+    for name in (
+        "id",
+        "status",
+        "exe_num",
+        "timeout",
+        "pre_started",
+        "pre_completed",
+        "job_started",
+        "job_completed",
+        "post_started",
+        "post_completed",
+        "created",
+        "queued",
+        "started",
+        "ended",
+        "last_modified",
+    )
+}
+EXE_ORDER_FIELDS.update(
+    {
+        "job": JobExecution.job_id,
+        "job__id": JobExecution.job_id,
+        "job__status": select(Job.status).where(Job.id == JobExecution.job_id).scalar_subquery(),
+        "job_type__id": select(Job.job_type_id).where(Job.id == JobExecution.job_id).scalar_subquery(),
+        "job_type__name": _job_type_column(JobType.name),
+        "job_type__version": _job_type_column(JobType.version),
+        "job_type__category": _job_type_column(JobType.category),
+        "node": JobExecution.node_id,
+        "node__id": JobExecution.node_id,
+        "node__hostname": select(Node.hostname).where(Node.id == JobExecution.node_id).scalar_subquery(),
+        "error__name": select(Error.name).where(Error.id == JobExecution.error_id).scalar_subquery(),
+        "error__category": select(Error.category).where(Error.id == JobExecution.error_id).scalar_subquery(),
+    }
+)
 
 # serializers.job_exe reads the execution's job brief, node brief and error.
 EXE_OPTIONS = (
-    selectinload(JobExecution.job).options(selectinload(Job.job_type), selectinload(Job.error),
-                                           defer(Job.data), defer(Job.results)),
+    selectinload(JobExecution.job).options(
+        selectinload(Job.job_type), selectinload(Job.error), defer(Job.data), defer(Job.results)
+    ),
     selectinload(JobExecution.node),
     selectinload(JobExecution.error),
 )
-EXE_HEAVY_COLUMNS = (defer(JobExecution.environment), defer(JobExecution.results),
-                     defer(JobExecution.results_manifest))
+EXE_HEAVY_COLUMNS = (defer(JobExecution.environment), defer(JobExecution.results), defer(JobExecution.results_manifest))
 
 
 def _get_exe(exe_id: int, *, light: bool = False) -> JobExecution:
@@ -115,8 +137,9 @@ class JobExecutionList(Resource):
             stmt = stmt.join(Job, Job.id == JobExecution.job_id).where(job_types.whereclause)
         started, ended = time_range()
         stmt = filter_time(stmt, JobExecution.last_modified, started, ended)
-        rows, count, page, page_size = fetch_page(session, stmt, JobExecution.id, EXE_COLUMNS, EXE_ORDER_FIELDS,
-                                                  ["last_modified"])
+        rows, count, page, page_size = fetch_page(
+            session, stmt, JobExecution.id, EXE_COLUMNS, EXE_ORDER_FIELDS, ["last_modified"]
+        )
         results = executions_json(session, rows)
         jobs = job_briefs_json(session, (r.job_id for r in rows))
         for out in results:

@@ -1,5 +1,6 @@
 """Job type services: GET/POST /job-types/, POST /job-types/validation/, GET/PATCH /job-types/<id>/,
 GET /job-types/status/, GET /job-types/running/, GET /job-types/system-failures/."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -48,17 +49,24 @@ def restx_fields(rules: Mapping[str, types.FieldRule]) -> dict:
     return {name: _RESTX_FIELDS[rule.kind]() for name, rule in rules.items()}
 
 
-job_type_edit = ns.model("JobTypeEdit", {
-    **restx_fields(types.JOB_TYPE_FIELDS),
-    "interface": fields.Raw(description="Job interface 1.0"),
-    "error_mapping": fields.Raw(description="Error interface 1.0: exit code -> error name"),
-    "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
-})
-job_type_create = ns.clone("JobTypeCreate", job_type_edit, {
-    "name": fields.String(required=True),
-    "version": fields.String(required=True),
-    "interface": fields.Raw(required=True, description="Job interface 1.0"),
-})
+job_type_edit = ns.model(
+    "JobTypeEdit",
+    {
+        **restx_fields(types.JOB_TYPE_FIELDS),
+        "interface": fields.Raw(description="Job interface 1.0"),
+        "error_mapping": fields.Raw(description="Error interface 1.0: exit code -> error name"),
+        "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
+    },
+)
+job_type_create = ns.clone(
+    "JobTypeCreate",
+    job_type_edit,
+    {
+        "name": fields.String(required=True),
+        "version": fields.String(required=True),
+        "interface": fields.Raw(required=True, description="Job interface 1.0"),
+    },
+)
 
 
 def job_count(count: dict) -> dict:
@@ -73,8 +81,11 @@ def job_type_details(job_type: JobType) -> dict:
     out["error_mapping"] = job_type.error_mapping
     out["trigger_rule"] = ser.trigger_rule(job_type.trigger_rule)
     names = sorted(error_names(job_type.error_mapping))
-    out["errors"] = [ser.error(e) for e in
-                     session.scalars(select(Error).where(Error.name.in_(names)).order_by(Error.name))] if names else []
+    out["errors"] = (
+        [ser.error(e) for e in session.scalars(select(Error).where(Error.name.in_(names)).order_by(Error.name))]
+        if names
+        else []
+    )
     now = utcnow()
     for hours in COUNT_WINDOWS_HOURS:
         counts = types.job_counts_by_status(session, [job_type.id], now - timedelta(hours=hours))[job_type.id]
@@ -84,8 +95,13 @@ def job_type_details(job_type: JobType) -> dict:
 
 @ns.route("/")
 class JobTypeList(Resource):
-    @ns.doc(params={**LIST_PARAMS, "name": repeated_param("Only job types with this name"),
-                    "category": repeated_param("Only job types of this category")})
+    @ns.doc(
+        params={
+            **LIST_PARAMS,
+            "name": repeated_param("Only job types with this name"),
+            "category": repeated_param("Only job types of this category"),
+        }
+    )
     def get(self):
         """Job types, filtered by last_modified within started/ended; ordered by name, version by default."""
         started, ended = time_range()
@@ -139,10 +155,13 @@ class JobTypeStatus(Resource):
         session = get_session()
         stmt = select(JobType).order_by(JobType.name, JobType.version, JobType.id)
         envelope = paginate(session, stmt, lambda jt: jt)
-        counts = types.job_counts_by_status(session, [jt.id for jt in envelope["results"]], started, ended,
-                                            include_running=True)
-        envelope["results"] = [{"job_type": ser.job_type_base(jt), "job_counts": [job_count(c) for c in counts[jt.id]]}
-                               for jt in envelope["results"]]
+        counts = types.job_counts_by_status(
+            session, [jt.id for jt in envelope["results"]], started, ended, include_running=True
+        )
+        envelope["results"] = [
+            {"job_type": ser.job_type_base(jt), "job_counts": [job_count(c) for c in counts[jt.id]]}
+            for jt in envelope["results"]
+        ]
         return envelope
 
 
@@ -159,12 +178,25 @@ class JobTypeRunning(Resource):
     def get(self):
         """Job types with RUNNING jobs: how many, and since when the longest one runs."""
         longest = func.min(Job.started)
-        rows = get_session().execute(
-            select(Job.job_type_id, func.count().label("count"), longest.label("longest_running"))
-            .where(Job.status == "RUNNING").group_by(Job.job_type_id).order_by(longest, Job.job_type_id)).all()
+        rows = (
+            get_session()
+            .execute(
+                select(Job.job_type_id, func.count().label("count"), longest.label("longest_running"))
+                .where(Job.status == "RUNNING")
+                .group_by(Job.job_type_id)
+                .order_by(longest, Job.job_type_id)
+            )
+            .all()
+        )
         job_types = _job_types_by_id(r.job_type_id for r in rows)
-        return paginate_list(rows, lambda r: {"job_type": ser.job_type_base(job_types.get(r.job_type_id)),
-                                              "count": r.count, "longest_running": iso(r.longest_running)})
+        return paginate_list(
+            rows,
+            lambda r: {
+                "job_type": ser.job_type_base(job_types.get(r.job_type_id)),
+                "count": r.count,
+                "longest_running": iso(r.longest_running),
+            },
+        )
 
 
 @ns.route("/system-failures/")
@@ -173,15 +205,32 @@ class JobTypeSystemFailures(Resource):
     def get(self):
         """FAILED jobs with a SYSTEM error, per job type and error, latest failure first."""
         when = func.coalesce(Job.ended, Job.last_status_change)
-        rows = get_session().execute(
-            select(Job.job_type_id, Job.error_id, func.count().label("count"), func.min(when).label("first_error"),
-                   func.max(when).label("last_error"))
-            .join(Error, Job.error_id == Error.id)
-            .where(Job.status == "FAILED", Error.category == "SYSTEM")
-            .group_by(Job.job_type_id, Job.error_id)
-            .order_by(func.max(when).desc(), Job.job_type_id, Job.error_id)).all()
+        rows = (
+            get_session()
+            .execute(
+                select(
+                    Job.job_type_id,
+                    Job.error_id,
+                    func.count().label("count"),
+                    func.min(when).label("first_error"),
+                    func.max(when).label("last_error"),
+                )
+                .join(Error, Job.error_id == Error.id)
+                .where(Job.status == "FAILED", Error.category == "SYSTEM")
+                .group_by(Job.job_type_id, Job.error_id)
+                .order_by(func.max(when).desc(), Job.job_type_id, Job.error_id)
+            )
+            .all()
+        )
         job_types = _job_types_by_id(r.job_type_id for r in rows)
         errors = {e.id: e for e in get_session().scalars(select(Error).where(Error.id.in_({r.error_id for r in rows})))}
-        return paginate_list(rows, lambda r: {
-            "job_type": ser.job_type_base(job_types.get(r.job_type_id)), "error": ser.error(errors.get(r.error_id)),
-            "count": r.count, "first_error": iso(r.first_error), "last_error": iso(r.last_error)})
+        return paginate_list(
+            rows,
+            lambda r: {
+                "job_type": ser.job_type_base(job_types.get(r.job_type_id)),
+                "error": ser.error(errors.get(r.error_id)),
+                "count": r.count,
+                "first_error": iso(r.first_error),
+                "last_error": iso(r.last_error),
+            },
+        )

@@ -2,6 +2,7 @@
 
 The queries and job shapes other resources reuse live in api/queries.py.
 """
+
 from __future__ import annotations
 
 
@@ -47,15 +48,19 @@ ns = Namespace("jobs", path="/jobs", description="Jobs: lists, details and cance
 NAMESPACES = [ns]
 
 JOB_LIST_PARAMS = {
-    **LIST_PARAMS, **JOB_TYPE_PARAMS,
+    **LIST_PARAMS,
+    **JOB_TYPE_PARAMS,
     "status": repeated_param("Job status", enum=JOB_STATUSES),
     "error_category": repeated_param("Category of the job's error", enum=ERROR_CATEGORIES),
 }
-job_cancel = ns.model("JobCancel", {"status": fields.String(required=True, enum=["CANCELED"],
-                                                            description="The only accepted change: CANCELED")})
+job_cancel = ns.model(
+    "JobCancel",
+    {"status": fields.String(required=True, enum=["CANCELED"], description="The only accepted change: CANCELED")},
+)
 
 
 # ---------------------------------------------------------------- resources
+
 
 @ns.route("/")
 class JobList(Resource):
@@ -63,8 +68,9 @@ class JobList(Resource):
     def get(self):
         """Jobs, filtered on last_modified (started/ended), status, ids, job type and error category."""
         session = get_session()
-        rows, count, page, page_size = fetch_page(session, filtered_jobs(), Job.id, JOB_COLUMNS, JOB_ORDER_FIELDS,
-                                                  ["last_modified"])
+        rows, count, page, page_size = fetch_page(
+            session, filtered_jobs(), Job.id, JOB_COLUMNS, JOB_ORDER_FIELDS, ["last_modified"]
+        )
         return page_envelope(jobs_json(session, rows), count, page, page_size)
 
 
@@ -92,6 +98,7 @@ class JobDetails(Resource):
     @staticmethod
     def _cancel(session: Session, job_id: int, attempts: int = 5) -> list[int]:
         """Cancel in the request's transaction; retried when a concurrent writer (the scheduler) won the race."""
+
         def cancel() -> list[int]:
             job = session.get(Job, job_id, populate_existing=True)
             if job is None:
@@ -111,9 +118,14 @@ class JobUpdates(Resource):
     def get(self):
         """Jobs whose status changed in the time range, ordered by last_status_change, with their input files."""
         session = get_session()
-        rows, count, page, page_size = fetch_page(session, filtered_jobs(Job.last_status_change, with_job_ids=False),
-                                                  Job.id, JOB_COLUMNS + (Job.data,), JOB_ORDER_FIELDS,
-                                                  ["last_status_change"])
+        rows, count, page, page_size = fetch_page(
+            session,
+            filtered_jobs(Job.last_status_change, with_job_ids=False),
+            Job.id,
+            JOB_COLUMNS + (Job.data,),
+            JOB_ORDER_FIELDS,
+            ["last_status_change"],
+        )
         files = load_files(session, (fid for r in rows for fid in data_file_ids(r.data)))
         results = jobs_json(session, rows)
         for out, row in zip(results, rows):
@@ -127,12 +139,16 @@ class JobsWithExecutions(Resource):
     def get(self):
         """Jobs with their most recent execution."""
         session = get_session()
-        rows, count, page, page_size = fetch_page(session, filtered_jobs(with_job_ids=False), Job.id, JOB_COLUMNS,
-                                                  JOB_ORDER_FIELDS, ["last_modified"])
+        rows, count, page, page_size = fetch_page(
+            session, filtered_jobs(with_job_ids=False), Job.id, JOB_COLUMNS, JOB_ORDER_FIELDS, ["last_modified"]
+        )
         latest = {}
         if rows:
-            latest_ids = (select(func.max(JobExecution.id)).where(JobExecution.job_id.in_([r.id for r in rows]))
-                          .group_by(JobExecution.job_id))
+            latest_ids = (
+                select(func.max(JobExecution.id))
+                .where(JobExecution.job_id.in_([r.id for r in rows]))
+                .group_by(JobExecution.job_id)
+            )
             exes = session.execute(select(*EXE_COLUMNS).where(JobExecution.id.in_(latest_ids))).all()
             latest = {exe["job"]["id"]: exe for exe in executions_json(session, exes)}
         results = jobs_json(session, rows)

@@ -2,6 +2,7 @@
 
 The metric types are job-types, ingests and errors (daily rows written by tasks.metrics.daily_metrics).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -60,9 +61,16 @@ class MetricDetails(Resource):
 
 @ns.route("/<string:name>/plot-data/")
 class MetricPlotData(Resource):
-    @ns.doc(params={"started": "From (ISO-8601 datetime or duration)", "ended": "Until", "choice_id": "Repeatable",
-                    "column": "Column name (repeatable)", "group": "Group name (repeatable)"},
-            responses={400: "Unknown column, group or choice", 404: "Unknown metrics type"})
+    @ns.doc(
+        params={
+            "started": "From (ISO-8601 datetime or duration)",
+            "ended": "Until",
+            "choice_id": "Repeatable",
+            "column": "Column name (repeatable)",
+            "group": "Group name (repeatable)",
+        },
+        responses={400: "Unknown column, group or choice", 404: "Unknown metrics type"},
+    )
     def get(self, name: str):
         """One series per selected column, values sorted oldest first. Without choice_id the values of all
         choices are combined per day with the column's aggregate; with several, each value names its choice."""

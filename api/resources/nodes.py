@@ -1,5 +1,6 @@
 """Node services (GET /nodes/, GET|PUT|PATCH /nodes/<id>/, GET /nodes/status/) and the cluster operator
 routes: hold, unhold, vacate and delete nodes; resource pools with freeze, restore and drain; auto mode."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -38,14 +39,31 @@ from app.services import operations, status
 from app.services.nodes import is_online, pool_node_ids
 
 ns = Namespace("nodes", path="/nodes", description="Nodes (Mesos agents): pause, hold, vacate, delete")
-pools_ns = Namespace("resource-pools", path="/resource-pools",
-                     description="Resource pools: groups of nodes (by hostname pattern or agent attribute) to freeze, drain and restore")
+pools_ns = Namespace(
+    "resource-pools",
+    path="/resource-pools",
+    description="Resource pools: groups of nodes (by hostname pattern or agent attribute) to freeze, drain and restore",
+)
 cluster_ns = Namespace("cluster", path="/cluster", description="Cluster-wide operator settings")
 NAMESPACES = [ns, pools_ns, cluster_ns]
 
-NODE_ORDER_FIELDS: dict[str, Any] = {name: getattr(Node, name) for name in (
-    "id", "hostname", "port", "slave_id", "pause_reason", "is_paused", "is_paused_errors", "is_active", "archived",
-    "created", "last_offer", "last_modified")}
+NODE_ORDER_FIELDS: dict[str, Any] = {
+    name: getattr(Node, name)
+    for name in (
+        "id",
+        "hostname",
+        "port",
+        "slave_id",
+        "pause_reason",
+        "is_paused",
+        "is_paused_errors",
+        "is_active",
+        "archived",
+        "created",
+        "last_offer",
+        "last_modified",
+    )
+}
 NODE_WRITE_FIELDS = ("hostname", "port", "pause_reason", "is_paused", "is_active")
 DEFAULT_STATUS_RANGE = timedelta(hours=3)
 
@@ -60,13 +78,18 @@ def _write(session: Session, action: Callable[[], Any]) -> Any:
 
 # ---------------------------------------------------------------- node shapes
 
+
 def _running_executions(session: Session, node_ids: list[int]) -> dict[int, list[JobExecution]]:
     if not node_ids:
         return {}
     rows = session.scalars(
         select(JobExecution)
-        .options(selectinload(JobExecution.job).selectinload(Job.job_type), selectinload(JobExecution.job).selectinload(Job.error),
-                 selectinload(JobExecution.node), selectinload(JobExecution.error))
+        .options(
+            selectinload(JobExecution.job).selectinload(Job.job_type),
+            selectinload(JobExecution.job).selectinload(Job.error),
+            selectinload(JobExecution.node),
+            selectinload(JobExecution.error),
+        )
         .where(JobExecution.node_id.in_(node_ids), JobExecution.status == "RUNNING")
         .order_by(JobExecution.started, JobExecution.id)
     )
@@ -99,9 +122,13 @@ def _node_changes(body: dict, required: tuple[str, ...] = ()) -> dict:
         raise bad_request("No fields were specified. Fields: " + ", ".join(NODE_WRITE_FIELDS))
     changes: dict[str, Any] = {}
     problems = []
-    for name, read in (("hostname", lambda: body_str(body, "hostname", 250)), ("port", lambda: body_int(body, "port", 1)),
-                       ("pause_reason", lambda: body_str(body, "pause_reason", 250)),
-                       ("is_paused", lambda: body_bool(body, "is_paused")), ("is_active", lambda: body_bool(body, "is_active"))):
+    for name, read in (
+        ("hostname", lambda: body_str(body, "hostname", 250)),
+        ("port", lambda: body_int(body, "port", 1)),
+        ("pause_reason", lambda: body_str(body, "pause_reason", 250)),
+        ("is_paused", lambda: body_bool(body, "is_paused")),
+        ("is_active", lambda: body_bool(body, "is_active")),
+    ):
         if name not in body:
             continue
         try:
@@ -133,11 +160,19 @@ def _update_node(node_id: int, changes: dict):
 
 # ---------------------------------------------------------------- /nodes/
 
+
 @ns.route("/")
 class NodeList(Resource):
-    @ns.doc(params={"started": "last_modified from (ISO-8601 datetime or duration)", "ended": "last_modified until",
-                    "order": "Field to order by, '-' for descending (repeatable)",
-                    "include_inactive": "Include archived nodes (default false)", "page": "Page number", "page_size": "1-1000"})
+    @ns.doc(
+        params={
+            "started": "last_modified from (ISO-8601 datetime or duration)",
+            "ended": "last_modified until",
+            "order": "Field to order by, '-' for descending (repeatable)",
+            "include_inactive": "Include archived nodes (default false)",
+            "page": "Page number",
+            "page_size": "1-1000",
+        }
+    )
     def get(self):
         """All active nodes (with include_inactive=true, archived ones too)."""
         session = get_session()
@@ -152,8 +187,14 @@ class NodeList(Resource):
 
 @ns.route("/status/")
 class NodeStatus(Resource):
-    @ns.doc(params={"started": "Executions that ended from (default 3 hours ago)", "ended": "until (default now)",
-                    "page": "Page number", "page_size": "1-1000"})
+    @ns.doc(
+        params={
+            "started": "Executions that ended from (default 3 hours ago)",
+            "ended": "until (default now)",
+            "page": "Page number",
+            "page_size": "1-1000",
+        }
+    )
     def get(self):
         """Per active node: online flag, execution counts by status (RUNNING ones whatever the range), running executions."""
         session = get_session()
@@ -164,12 +205,15 @@ class NodeStatus(Resource):
         running = _running_executions(session, ids)
         reported = status.reported_nodes_if_fresh(session, nodes)
         now = utcnow()
-        return paginate_list(nodes, lambda n: {
-            "node": ser.node(n),
-            "is_online": is_online(n, now, reported.get(n.id)),
-            "job_exe_counts": counts.get(n.id, []),
-            "job_exes_running": [_running_json(e) for e in running.get(n.id, [])],
-        })
+        return paginate_list(
+            nodes,
+            lambda n: {
+                "node": ser.node(n),
+                "is_online": is_online(n, now, reported.get(n.id)),
+                "job_exe_counts": counts.get(n.id, []),
+                "job_exes_running": [_running_json(e) for e in running.get(n.id, [])],
+            },
+        )
 
 
 @ns.route("/<int:node_id>/")
@@ -248,16 +292,25 @@ class NodeVacate(Resource):
 
 # ---------------------------------------------------------------- /resource-pools/
 
+
 def _pool_json(pool: ResourcePool, node_ids: list[int], nodes: dict[int, Node], running: dict[int, int]) -> dict:
     running_total = sum(running.get(i, 0) for i in node_ids)
     return {
-        "id": pool.id, "name": pool.name, "hostname_pattern": pool.hostname_pattern,
-        "attribute_name": pool.attribute_name, "attribute_value": pool.attribute_value, "state": pool.state,
+        "id": pool.id,
+        "name": pool.name,
+        "hostname_pattern": pool.hostname_pattern,
+        "attribute_name": pool.attribute_name,
+        "attribute_value": pool.attribute_value,
+        "state": pool.state,
         "is_drained": pool.state == "DRAINING" and running_total == 0,
-        "nodes": [{**ser.node_brief(nodes[i]), "is_paused": nodes[i].is_paused, "job_exes_running": running.get(i, 0)}
-                  for i in node_ids],
-        "num_nodes": len(node_ids), "job_exes_running": running_total,
-        "created": iso(pool.created), "last_modified": iso(pool.last_modified),
+        "nodes": [
+            {**ser.node_brief(nodes[i]), "is_paused": nodes[i].is_paused, "job_exes_running": running.get(i, 0)}
+            for i in node_ids
+        ],
+        "num_nodes": len(node_ids),
+        "job_exes_running": running_total,
+        "created": iso(pool.created),
+        "last_modified": iso(pool.last_modified),
     }
 
 
@@ -304,7 +357,9 @@ class PoolList(Resource):
     def get(self):
         """Resource pools with their state, member nodes and running executions."""
         session = get_session()
-        return paginate_list(pools_json(session, list(session.scalars(select(ResourcePool).order_by(ResourcePool.name)))))
+        return paginate_list(
+            pools_json(session, list(session.scalars(select(ResourcePool).order_by(ResourcePool.name))))
+        )
 
     @pools_ns.doc(responses={201: "Created", 400: "Invalid fields (all listed)"})
     def post(self):
@@ -377,6 +432,7 @@ class PoolRestore(Resource):
 
 
 # ---------------------------------------------------------------- /cluster/auto-mode/
+
 
 @cluster_ns.route("/auto-mode/")
 class AutoMode(Resource):

@@ -1,4 +1,5 @@
 """Product services: GET /products/, GET /products/<id>/, GET /products/updates/."""
+
 from __future__ import annotations
 
 from flask_restx import Namespace, Resource
@@ -72,12 +73,18 @@ def source_files_of(session: Session, products: list[ScaleFile]) -> dict[int, li
             if not frontier:
                 break
             seen_jobs |= frontier
-            file_ids = {fid for job in session.scalars(select(Job).where(Job.id.in_(frontier)))
-                        for ids in input_file_ids(job.data or {}).values() for fid in ids}
+            file_ids = {
+                fid
+                for job in session.scalars(select(Job).where(Job.id.in_(frontier)))
+                for ids in input_file_ids(job.data or {}).values()
+                for fid in ids
+            }
             frontier = set()
             if not file_ids:
                 break
-            for f in session.scalars(select(ScaleFile).options(joinedload(ScaleFile.workspace)).where(ScaleFile.id.in_(file_ids))):
+            for f in session.scalars(
+                select(ScaleFile).options(joinedload(ScaleFile.workspace)).where(ScaleFile.id.in_(file_ids))
+            ):
                 if f.file_type == "SOURCE":
                     sources[f.id] = f
                 elif f.job_id is not None:
@@ -88,9 +95,13 @@ def source_files_of(session: Session, products: list[ScaleFile]) -> dict[int, li
 
 def _products():
     started, ended = time_range()
-    stmt = select(ScaleFile).join(Workspace, Workspace.id == ScaleFile.workspace_id) \
-        .outerjoin(JobType, JobType.id == ScaleFile.job_type_id) \
-        .options(joinedload(ScaleFile.workspace)).where(ScaleFile.file_type == "PRODUCT")
+    stmt = (
+        select(ScaleFile)
+        .join(Workspace, Workspace.id == ScaleFile.workspace_id)
+        .outerjoin(JobType, JobType.id == ScaleFile.job_type_id)
+        .options(joinedload(ScaleFile.workspace))
+        .where(ScaleFile.file_type == "PRODUCT")
+    )
     stmt = filter_time(stmt, ScaleFile.last_modified, started, ended)
     stmt = filter_in(stmt, ScaleFile.job_type_id, param_int_list("job_type_id"))
     stmt = filter_in(stmt, JobType.name, param_str_list("job_type_name"))
@@ -112,8 +123,14 @@ def _with_sources(session: Session, envelope: dict, extra=None) -> dict:
     """Replace the page's ScaleFile rows by their JSON, with the source files they came from."""
     files = envelope["results"]
     sources = source_files_of(session, files)
-    envelope["results"] = [{**_product(session, f), **(extra(f) if extra else {}),
-                            "source_files": [ser.source_file(s) for s in sources[f.id]]} for f in files]
+    envelope["results"] = [
+        {
+            **_product(session, f),
+            **(extra(f) if extra else {}),
+            "source_files": [ser.source_file(s) for s in sources[f.id]],
+        }
+        for f in files
+    ]
     return envelope
 
 
@@ -132,7 +149,9 @@ class ProductUpdates(Resource):
     def get(self):
         """Products published, unpublished or deleted within started/ended, with their source files."""
         session = get_session()
-        return _with_sources(session, paginate(session, _products(), lambda f: f), extra=lambda f: {"update": product_update(f)})
+        return _with_sources(
+            session, paginate(session, _products(), lambda f: f), extra=lambda f: {"update": product_update(f)}
+        )
 
 
 @ns.route("/<int:product_id>/", endpoint="product_details")
@@ -143,8 +162,10 @@ class ProductDetails(Resource):
         product = session.get(ScaleFile, product_id)
         if product is None or product.file_type != "PRODUCT":
             raise not_found("Product", product_id)
-        return {**_product(session, product),
-                "source_files": [ser.source_file(s) for s in source_files_of(session, [product])[product.id]]}
+        return {
+            **_product(session, product),
+            "source_files": [ser.source_file(s) for s in source_files_of(session, [product])[product.id]],
+        }
 
 
 @ns.route("/<int:product_id>/content/", endpoint="product_content")

@@ -2,6 +2,7 @@
 
 Also the OSS-era POST /queue/requeue-job/ (one job_id).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
@@ -43,25 +44,34 @@ REQUEUE_STATUSES = ("CANCELED", "FAILED")
 # Ids per statement: well under every database's bound-parameter limit.
 BATCH = 500
 
-new_job = ns.model("QueueNewJob", {
-    "job_type_id": fields.Integer(required=True, description="Job type of the new job"),
-    "job_data": fields.Raw(description="Job data 1.0 (inputs and output workspaces)"),
-})
-new_recipe = ns.model("QueueNewRecipe", {
-    "recipe_type_id": fields.Integer(required=True, description="Recipe type of the new recipe"),
-    "recipe_data": fields.Raw(description="Recipe data 1.0"),
-})
-requeue_filters = ns.model("RequeueJobs", {
-    "started": fields.String(description="Start of the last_modified range (ISO-8601 datetime or duration)"),
-    "ended": fields.String(description="End of the last_modified range"),
-    "status": fields.List(fields.String(enum=list(REQUEUE_STATUSES))),
-    "job_ids": fields.List(fields.Integer),
-    "job_type_ids": fields.List(fields.Integer),
-    "job_type_names": fields.List(fields.String),
-    "job_type_categories": fields.List(fields.String),
-    "error_categories": fields.List(fields.String(enum=list(ERROR_CATEGORIES))),
-    "priority": fields.Integer(description="New priority of the requeued jobs"),
-})
+new_job = ns.model(
+    "QueueNewJob",
+    {
+        "job_type_id": fields.Integer(required=True, description="Job type of the new job"),
+        "job_data": fields.Raw(description="Job data 1.0 (inputs and output workspaces)"),
+    },
+)
+new_recipe = ns.model(
+    "QueueNewRecipe",
+    {
+        "recipe_type_id": fields.Integer(required=True, description="Recipe type of the new recipe"),
+        "recipe_data": fields.Raw(description="Recipe data 1.0"),
+    },
+)
+requeue_filters = ns.model(
+    "RequeueJobs",
+    {
+        "started": fields.String(description="Start of the last_modified range (ISO-8601 datetime or duration)"),
+        "ended": fields.String(description="End of the last_modified range"),
+        "status": fields.List(fields.String(enum=list(REQUEUE_STATUSES))),
+        "job_ids": fields.List(fields.Integer),
+        "job_type_ids": fields.List(fields.Integer),
+        "job_type_names": fields.List(fields.String),
+        "job_type_categories": fields.List(fields.String),
+        "error_categories": fields.List(fields.String(enum=list(ERROR_CATEGORIES))),
+        "priority": fields.Integer(description="New priority of the requeued jobs"),
+    },
+)
 requeue_one = ns.model("RequeueJob", {"job_id": fields.Integer(required=True)})
 
 
@@ -104,7 +114,9 @@ class QueueNewJob(Resource):
         session = get_session()
         job_type = get_or_404(session, JobType, job_type_id, "Job type")
         if not job_type.is_active:
-            raise bad_request(f"Job type {job_type.name} {job_type.version} is archived (not active) and cannot be queued")
+            raise bad_request(
+                f"Job type {job_type.name} {job_type.version} is archived (not active) and cannot be queued"
+            )
 
         def work() -> int:
             return create_job(session, job_type, job_data, queued=True)[0].id
@@ -125,16 +137,19 @@ class QueueNewRecipe(Resource):
         session = get_session()
         recipe_type = get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
         if not recipe_type.is_active:
-            raise bad_request(f"Recipe type {recipe_type.name} {recipe_type.version} is archived (not active) "
-                              "and cannot be queued")
+            raise bad_request(
+                f"Recipe type {recipe_type.name} {recipe_type.version} is archived (not active) and cannot be queued"
+            )
         recipe_id = _commit_or_rollback(session, lambda: create_recipe(session, recipe_type, recipe_data)[0].id)
         return recipe_details(session, recipe_id), 201, {"Location": recipe_detail_url(recipe_id)}
 
 
 # ---------------------------------------------------------------- requeue
 
-def _body_list(body: Mapping[str, Any], name: str, kind: type, problems: list[str],
-               choices: tuple[str, ...] | None = None) -> list:
+
+def _body_list(
+    body: Mapping[str, Any], name: str, kind: type, problems: list[str], choices: tuple[str, ...] | None = None
+) -> list:
     """A list field of ints or strings (a single value counts as a one-element list)."""
     raw = body.get(name)
     if raw is None:
@@ -166,8 +181,17 @@ def _body_timestamp(body: Mapping[str, Any], name: str, problems: list[str]):
         return None
 
 
-REQUEUE_FIELDS = ("started", "ended", "status", "job_ids", "job_type_ids", "job_type_names", "job_type_categories",
-                  "error_categories", "priority")
+REQUEUE_FIELDS = (
+    "started",
+    "ended",
+    "status",
+    "job_ids",
+    "job_type_ids",
+    "job_type_names",
+    "job_type_categories",
+    "error_categories",
+    "priority",
+)
 
 
 def requeue_candidates(body: Mapping[str, Any]):
@@ -208,10 +232,11 @@ def requeue_candidates(body: Mapping[str, Any]):
 
 def requeue(session: Session, job_ids: list[int], priority: int | None) -> list[int]:
     """Requeue in the request's transaction, then let the recipes of requeued jobs move along."""
+
     def work() -> tuple[list[int], list[int]]:
         requeued, recipe_ids = [], set()
         for start in range(0, len(job_ids), BATCH):
-            done = requeue_jobs(session, job_ids[start:start + BATCH], priority)
+            done = requeue_jobs(session, job_ids[start : start + BATCH], priority)
             requeued.extend(done)
             recipe_ids.update(recipe_ids_for_jobs(session, done))
         return sorted(requeued), sorted(recipe_ids)
@@ -231,8 +256,10 @@ class RequeueJobs(Resource):
         stmt, priority = requeue_candidates(json_body())
         requeued = requeue(session, list(session.scalars(stmt)), priority)
         page, page_size = page_params()
-        page_ids = requeued[(page - 1) * page_size:page * page_size]
-        rows = session.execute(select(*JOB_COLUMNS).where(Job.id.in_(page_ids)).order_by(Job.id)).all() if page_ids else []
+        page_ids = requeued[(page - 1) * page_size : page * page_size]
+        rows = (
+            session.execute(select(*JOB_COLUMNS).where(Job.id.in_(page_ids)).order_by(Job.id)).all() if page_ids else []
+        )
         return page_envelope(jobs_json(session, rows), len(requeued), page, page_size)
 
 
@@ -254,20 +281,39 @@ class RequeueJob(Resource):
 
 # ---------------------------------------------------------------- status
 
+
 @ns.route("/status/")
 class QueueStatus(Resource):
     def get(self):
         """Queued jobs grouped by job type."""
-        rows = get_session().execute(
-            select(JobType.name, JobType.version, JobType.is_paused, func.count(Job.id).label("count"),
-                   func.min(Job.queued).label("longest_queued"), func.min(Job.priority).label("highest_priority"))
-            .join(JobType, JobType.id == Job.job_type_id)
-            .where(Job.status == "QUEUED")
-            .group_by(JobType.id, JobType.name, JobType.version, JobType.is_paused)
-            .order_by(func.min(Job.priority), func.min(Job.queued), JobType.name)
-        ).all()
-        return {"queue_status": [
-            {"count": r.count, "longest_queued": iso(r.longest_queued), "job_type_name": r.name,
-             "job_type_version": r.version, "highest_priority": r.highest_priority, "is_job_type_paused": r.is_paused}
-            for r in rows
-        ]}
+        rows = (
+            get_session()
+            .execute(
+                select(
+                    JobType.name,
+                    JobType.version,
+                    JobType.is_paused,
+                    func.count(Job.id).label("count"),
+                    func.min(Job.queued).label("longest_queued"),
+                    func.min(Job.priority).label("highest_priority"),
+                )
+                .join(JobType, JobType.id == Job.job_type_id)
+                .where(Job.status == "QUEUED")
+                .group_by(JobType.id, JobType.name, JobType.version, JobType.is_paused)
+                .order_by(func.min(Job.priority), func.min(Job.queued), JobType.name)
+            )
+            .all()
+        )
+        return {
+            "queue_status": [
+                {
+                    "count": r.count,
+                    "longest_queued": iso(r.longest_queued),
+                    "job_type_name": r.name,
+                    "job_type_version": r.version,
+                    "highest_priority": r.highest_priority,
+                    "is_job_type_paused": r.is_paused,
+                }
+                for r in rows
+            ]
+        }

@@ -3,6 +3,7 @@
 All or nothing: every item is checked first and every problem is answered at once (400, naming each item
 by its index); only when all are valid are the jobs created and queued, in one transaction.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,18 +23,32 @@ from tasks.celery_app import notify_queue_changed
 
 MAX_JOBS_PER_REQUEST = 1000
 
-_item = ns.model("QueueNewJobsItem", {
-    "job_type_id": fields.Integer(required=True, description="Job type of the new job"),
-    "job_data": fields.Raw(description="Job data 1.0 (inputs and output workspaces)"),
-})
-new_jobs = ns.model("QueueNewJobs", {
-    "jobs": fields.List(fields.Nested(_item), required=True, min_items=1, max_items=MAX_JOBS_PER_REQUEST,
-                        description=f"The jobs to queue (1 to {MAX_JOBS_PER_REQUEST})"),
-})
-queued = ns.model("QueueNewJobsAnswer", {
-    "count": fields.Integer(description="How many jobs were queued"),
-    "jobs": fields.List(fields.Nested(ns.model("QueuedJob", {"id": fields.Integer, "url": fields.String}))),
-})
+_item = ns.model(
+    "QueueNewJobsItem",
+    {
+        "job_type_id": fields.Integer(required=True, description="Job type of the new job"),
+        "job_data": fields.Raw(description="Job data 1.0 (inputs and output workspaces)"),
+    },
+)
+new_jobs = ns.model(
+    "QueueNewJobs",
+    {
+        "jobs": fields.List(
+            fields.Nested(_item),
+            required=True,
+            min_items=1,
+            max_items=MAX_JOBS_PER_REQUEST,
+            description=f"The jobs to queue (1 to {MAX_JOBS_PER_REQUEST})",
+        ),
+    },
+)
+queued = ns.model(
+    "QueueNewJobsAnswer",
+    {
+        "count": fields.Integer(description="How many jobs were queued"),
+        "jobs": fields.List(fields.Nested(ns.model("QueuedJob", {"id": fields.Integer, "url": fields.String}))),
+    },
+)
 
 
 def _items(body: dict[str, Any]) -> list[Any]:
@@ -77,7 +92,9 @@ class QueueNewJobs(Resource):
         session = get_session()
         problems: list[str] = []
         type_ids = [_job_type_id(item, f"jobs[{i}]", problems) for i, item in enumerate(items)]
-        types = {jt.id: jt for jt in session.query(JobType).filter(JobType.id.in_({t for t in type_ids if t is not None}))}
+        types = {
+            jt.id: jt for jt in session.query(JobType).filter(JobType.id.in_({t for t in type_ids if t is not None}))
+        }
         revisions = {jt.id: current_revision(session, jt) for jt in types.values()}
         files, workspaces = lookup_files(session), lookup_workspaces(session)
         valid: list[tuple[JobType, dict]] = []
@@ -88,11 +105,17 @@ class QueueNewJobs(Resource):
             if job_type is None:
                 problems.append(f"jobs[{i}]: job type {type_id} does not exist")
             elif not job_type.is_active:
-                problems.append(f"jobs[{i}]: job type {job_type.name} {job_type.version} is archived and cannot be queued")
+                problems.append(
+                    f"jobs[{i}]: job type {job_type.name} {job_type.version} is archived and cannot be queued"
+                )
             else:
                 try:
-                    data, _warnings = validate_job_data(item.get("job_data") or {}, revisions[type_id].interface,
-                                                        lookup_files=files, lookup_workspaces=workspaces)
+                    data, _warnings = validate_job_data(
+                        item.get("job_data") or {},
+                        revisions[type_id].interface,
+                        lookup_files=files,
+                        lookup_workspaces=workspaces,
+                    )
                 except SpecError as exc:
                     problems.extend(f"jobs[{i}]: {p.message}" for p in exc.problems)
                     continue
@@ -101,11 +124,16 @@ class QueueNewJobs(Resource):
             raise bad_request("Nothing was queued: " + "; ".join(problems), problems=problems)
 
         def work() -> list[int]:
-            jobs = [create_job(session, jt, data, validated=True, revision=revisions[jt.id], flush=False, queued=True)[0]
-                    for jt, data in valid]
+            jobs = [
+                create_job(session, jt, data, validated=True, revision=revisions[jt.id], flush=False, queued=True)[0]
+                for jt, data in valid
+            ]
             session.flush()
             return [job.id for job in jobs]
 
         ids = write(session, work)
         notify_queue_changed()
-        return {"count": len(ids), "jobs": [{"id": i, "url": url_for("job_details", job_id=i, _external=True)} for i in ids]}, 201
+        return {
+            "count": len(ids),
+            "jobs": [{"id": i, "url": url_for("job_details", job_id=i, _external=True)} for i in ids],
+        }, 201

@@ -1,5 +1,6 @@
 """Recipe type services: GET/POST /recipe-types/, POST /recipe-types/validation/,
 GET/PATCH /recipe-types/<id>/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -17,20 +18,39 @@ from app.specs.base import warnings_to_dicts
 ns = Namespace("recipe-types", path="/recipe-types", description="Recipe types: jobs wired together")
 NAMESPACES = [ns]
 
-ORDER_FIELDS = {name: getattr(RecipeType, name) for name in
-                ("id", "name", "version", "title", "description", "is_active", "revision_num", "created", "archived",
-                 "last_modified")}
+ORDER_FIELDS = {
+    name: getattr(RecipeType, name)
+    for name in (
+        "id",
+        "name",
+        "version",
+        "title",
+        "description",
+        "is_active",
+        "revision_num",
+        "created",
+        "archived",
+        "last_modified",
+    )
+}
 
-recipe_type_edit = ns.model("RecipeTypeEdit", {
-    **restx_fields(types.RECIPE_TYPE_FIELDS),
-    "definition": fields.Raw(description="Recipe definition 1.0"),
-    "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
-})
-recipe_type_create = ns.clone("RecipeTypeCreate", recipe_type_edit, {
-    "name": fields.String(required=True),
-    "version": fields.String(required=True),
-    "definition": fields.Raw(required=True, description="Recipe definition 1.0"),
-})
+recipe_type_edit = ns.model(
+    "RecipeTypeEdit",
+    {
+        **restx_fields(types.RECIPE_TYPE_FIELDS),
+        "definition": fields.Raw(description="Recipe definition 1.0"),
+        "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
+    },
+)
+recipe_type_create = ns.clone(
+    "RecipeTypeCreate",
+    recipe_type_edit,
+    {
+        "name": fields.String(required=True),
+        "version": fields.String(required=True),
+        "definition": fields.Raw(required=True, description="Recipe definition 1.0"),
+    },
+)
 
 
 def recipe_type_summary(rt: RecipeType) -> dict:
@@ -43,8 +63,10 @@ def recipe_type_details(rt: RecipeType) -> dict:
     """The details shape: the summary with the full trigger rule and the job types the definition uses."""
     out = ser.recipe_type(rt)
     out["trigger_rule"] = ser.trigger_rule(rt.trigger_rule)
-    out["job_types"] = [{**ser.job_type_base(jt), "interface": jt.interface}
-                        for jt in types.job_types_of_definition(get_session(), rt.definition)]
+    out["job_types"] = [
+        {**ser.job_type_base(jt), "interface": jt.interface}
+        for jt in types.job_types_of_definition(get_session(), rt.definition)
+    ]
     return out
 
 

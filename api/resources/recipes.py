@@ -1,4 +1,5 @@
 """Recipe services: GET /recipes/, GET /recipes/<id>/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -43,15 +44,17 @@ def _recipe_type_column(column):
 
 
 RECIPE_ORDER_FIELDS = {name: getattr(Recipe, name) for name in ("id", "created", "completed", "last_modified")}
-RECIPE_ORDER_FIELDS.update({
-    "recipe_type": Recipe.recipe_type_id,
-    "recipe_type__id": Recipe.recipe_type_id,
-    "recipe_type__name": _recipe_type_column(RecipeType.name),
-    "recipe_type__version": _recipe_type_column(RecipeType.version),
-    "recipe_type__title": _recipe_type_column(RecipeType.title),
-    "event": Recipe.event_id,
-    "event__id": Recipe.event_id,
-})
+RECIPE_ORDER_FIELDS.update(
+    {
+        "recipe_type": Recipe.recipe_type_id,
+        "recipe_type__id": Recipe.recipe_type_id,
+        "recipe_type__name": _recipe_type_column(RecipeType.name),
+        "recipe_type__version": _recipe_type_column(RecipeType.version),
+        "recipe_type__title": _recipe_type_column(RecipeType.title),
+        "event": Recipe.event_id,
+        "event__id": Recipe.event_id,
+    }
+)
 
 
 def recipe_detail_url(recipe_id: int) -> str:
@@ -61,9 +64,14 @@ def recipe_detail_url(recipe_id: int) -> str:
 def recipe_details(session: Session, recipe_id: int) -> dict:
     """GET /recipes/<id>/ (also the body of POST /queue/new-recipe/)."""
     recipe = session.scalar(
-        select(Recipe).where(Recipe.id == recipe_id).execution_options(populate_existing=True)
-        .options(selectinload(Recipe.recipe_type), selectinload(Recipe.recipe_type_rev),
-                 selectinload(Recipe.event).selectinload(TriggerEvent.rule))
+        select(Recipe)
+        .where(Recipe.id == recipe_id)
+        .execution_options(populate_existing=True)
+        .options(
+            selectinload(Recipe.recipe_type),
+            selectinload(Recipe.recipe_type_rev),
+            selectinload(Recipe.event).selectinload(TriggerEvent.rule),
+        )
     )
     if recipe is None:
         raise not_found("Recipe", recipe_id)
@@ -75,13 +83,23 @@ def recipe_details(session: Session, recipe_id: int) -> dict:
     out["data"] = recipe.data
     files = load_files(session, data_file_ids(recipe.data))
     out["input_files"] = input_files_json(recipe.data, files)
-    out["inputs"] = merged_values((rev.definition or {}).get("input_data", []), (recipe.data or {}).get("input_data"),
-                                  files, ser.scale_file)
+    out["inputs"] = merged_values(
+        (rev.definition or {}).get("input_data", []), (recipe.data or {}).get("input_data"), files, ser.scale_file
+    )
     recipe_jobs = session.scalars(
-        select(RecipeJob).where(RecipeJob.recipe_id == recipe.id).order_by(RecipeJob.id)
-        .options(selectinload(RecipeJob.job).options(
-            selectinload(Job.job_type), selectinload(Job.job_type_rev), selectinload(Job.error),
-            selectinload(Job.event).selectinload(TriggerEvent.rule), defer(Job.data), defer(Job.results)))
+        select(RecipeJob)
+        .where(RecipeJob.recipe_id == recipe.id)
+        .order_by(RecipeJob.id)
+        .options(
+            selectinload(RecipeJob.job).options(
+                selectinload(Job.job_type),
+                selectinload(Job.job_type_rev),
+                selectinload(Job.error),
+                selectinload(Job.event).selectinload(TriggerEvent.rule),
+                defer(Job.data),
+                defer(Job.results),
+            )
+        )
         .execution_options(populate_existing=True)
     ).all()
     out["jobs"] = [{"job_name": rj.job_name, "job": job_with_full_revision(rj.job)} for rj in recipe_jobs]
@@ -90,8 +108,13 @@ def recipe_details(session: Session, recipe_id: int) -> dict:
 
 @ns.route("/")
 class RecipeList(Resource):
-    @ns.doc(params={**LIST_PARAMS, "type_id": repeated_param("Recipe type id", "integer"),
-                    "type_name": repeated_param("Recipe type name")})
+    @ns.doc(
+        params={
+            **LIST_PARAMS,
+            "type_id": repeated_param("Recipe type id", "integer"),
+            "type_name": repeated_param("Recipe type name"),
+        }
+    )
     def get(self):
         """Recipes, filtered on last_modified (started/ended) and recipe type."""
         session = get_session()
@@ -103,8 +126,12 @@ class RecipeList(Resource):
         started, ended = time_range()
         stmt = filter_time(stmt, Recipe.last_modified, started, ended)
         count_stmt = count_of(stmt)
-        stmt = apply_order(stmt.options(*RECIPE_SUMMARY_OPTIONS, defer(Recipe.data)), RECIPE_ORDER_FIELDS,
-                           ["last_modified"], Recipe.id.asc())
+        stmt = apply_order(
+            stmt.options(*RECIPE_SUMMARY_OPTIONS, defer(Recipe.data)),
+            RECIPE_ORDER_FIELDS,
+            ["last_modified"],
+            Recipe.id.asc(),
+        )
         return paginate(session, stmt, recipe_summary, count_stmt)
 
 

@@ -1,4 +1,5 @@
 """Scheduler services: GET/PATCH /scheduler/, GET /version/ and GET /v6/version/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -19,12 +20,15 @@ QUEUE_MODES = ("FIFO", "LIFO")
 LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SCHEDULER_FIELDS = ("is_paused", "num_message_handlers", "system_logging_level", "queue_mode")
 
-scheduler_edit = ns.model("SchedulerEdit", {
-    "is_paused": fields.Boolean(description="Pause every node without touching their own pause state"),
-    "num_message_handlers": fields.Integer(min=0),
-    "system_logging_level": fields.String(enum=list(LOGGING_LEVELS)),
-    "queue_mode": fields.String(enum=list(QUEUE_MODES)),
-})
+scheduler_edit = ns.model(
+    "SchedulerEdit",
+    {
+        "is_paused": fields.Boolean(description="Pause every node without touching their own pause state"),
+        "num_message_handlers": fields.Integer(min=0),
+        "system_logging_level": fields.String(enum=list(LOGGING_LEVELS)),
+        "queue_mode": fields.String(enum=list(QUEUE_MODES)),
+    },
+)
 
 
 def scheduler_row(session) -> Scheduler:

@@ -1,4 +1,5 @@
 """Source file services: GET /sources/, GET /sources/<id>/, GET /sources/updates/."""
+
 from __future__ import annotations
 
 from flask import send_file
@@ -31,10 +32,17 @@ from app.services.workspaces import WorkspacePathError, broker_for
 ns = Namespace("sources", path="/sources", description="Source files: files ingested by Strike")
 NAMESPACES = [ns]
 
-FILE_ORDER_FIELDS = {name: getattr(ScaleFile, name) for name in ser.FILE_FIELDS if name not in ("geometry", "center_point",
-                                                                                                 "meta_data", "countries")}
-ORDER_FIELDS = {**FILE_ORDER_FIELDS, "is_parsed": ScaleFile.is_parsed, "parsed": ScaleFile.parsed,
-                "workspace__name": Workspace.name}
+FILE_ORDER_FIELDS = {
+    name: getattr(ScaleFile, name)
+    for name in ser.FILE_FIELDS
+    if name not in ("geometry", "center_point", "meta_data", "countries")
+}
+ORDER_FIELDS = {
+    **FILE_ORDER_FIELDS,
+    "is_parsed": ScaleFile.is_parsed,
+    "parsed": ScaleFile.parsed,
+    "workspace__name": Workspace.name,
+}
 PARAMS = {
     **LIST_PARAMS,
     "is_parsed": query_param("Only sources that were (true) or were not (false) parsed", "boolean"),
@@ -56,8 +64,12 @@ def source_update(f: ScaleFile) -> dict:
 def _sources():
     """SOURCE files with the list filters of the request applied."""
     started, ended = time_range()
-    stmt = select(ScaleFile).join(Workspace, Workspace.id == ScaleFile.workspace_id) \
-        .options(joinedload(ScaleFile.workspace)).where(ScaleFile.file_type == "SOURCE")
+    stmt = (
+        select(ScaleFile)
+        .join(Workspace, Workspace.id == ScaleFile.workspace_id)
+        .options(joinedload(ScaleFile.workspace))
+        .where(ScaleFile.file_type == "SOURCE")
+    )
     stmt = filter_time(stmt, ScaleFile.last_modified, started, ended)
     is_parsed = param_bool("is_parsed")
     if is_parsed is not None:
@@ -66,8 +78,11 @@ def _sources():
     return apply_order(stmt, ORDER_FIELDS, ("last_modified",), tiebreak=ScaleFile.id)
 
 
-CONTENT_RESPONSES = {200: "The file's bytes (streamed)", 400: "The stored path leaves the workspace",
-                     404: "No such file, or its content is not in the workspace"}
+CONTENT_RESPONSES = {
+    200: "The file's bytes (streamed)",
+    400: "The stored path leaves the workspace",
+    404: "No such file, or its content is not in the workspace",
+}
 
 
 def file_content(f: ScaleFile, what: str):
@@ -82,8 +97,13 @@ def file_content(f: ScaleFile, what: str):
         raise ApiError(404, f"{what} {f.id}: {exc}") from None
     if not path.is_file():
         raise ApiError(404, f"{what} {f.id}: the file is missing from workspace {f.workspace.name}")
-    return send_file(path, mimetype=f.media_type or "application/octet-stream", as_attachment=True,
-                     download_name=f.file_name, max_age=0)
+    return send_file(
+        path,
+        mimetype=f.media_type or "application/octet-stream",
+        as_attachment=True,
+        download_name=f.file_name,
+        max_age=0,
+    )
 
 
 @ns.route("/")
@@ -110,8 +130,12 @@ class SourceDetails(Resource):
         source = session.get(ScaleFile, source_id)
         if source is None or source.file_type != "SOURCE":
             raise not_found("Source file", source_id)
-        ingests = session.scalars(select(Ingest).options(joinedload(Ingest.strike))
-                                  .where(Ingest.source_file_id == source.id).order_by(Ingest.id)).all()
+        ingests = session.scalars(
+            select(Ingest)
+            .options(joinedload(Ingest.strike))
+            .where(Ingest.source_file_id == source.id)
+            .order_by(Ingest.id)
+        ).all()
         return {**ser.source_file(source), "ingests": [ingest_item(i, source=False) for i in ingests]}
 
 

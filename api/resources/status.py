@@ -2,6 +2,7 @@
 
 Both answer 503 when the scheduler's report is missing or older than SCHEDULER_STATUS_STALE.
 """
+
 from __future__ import annotations
 
 from flask_restx import Namespace, Resource
@@ -11,7 +12,9 @@ from api.common import ApiError
 from app.services import status
 
 ns = Namespace("status", path="/status", description="Master, scheduler, queue depth and cluster resources")
-v6_ns = Namespace("v6-status", path="/v6/status", description="Scheduler status with dependencies, nodes and executions")
+v6_ns = Namespace(
+    "v6-status", path="/v6/status", description="Scheduler status with dependencies, nodes and executions"
+)
 NAMESPACES = [ns, v6_ns]
 
 _RESPONSES = {200: "Status", 503: "The scheduler is offline, or its status is stale"}

@@ -1,5 +1,6 @@
 """Strike services: POST /strike/create/ (as documented), GET/POST /strikes/, POST /strikes/validation/,
 GET/PATCH /strikes/<id>/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -40,23 +41,36 @@ NAMESPACES = [create_ns, ns]
 
 CREATE_FIELDS = ("name", "title", "description", "configuration")
 EDIT_FIELDS = ("title", "description", "configuration", "is_active")
-ORDER_FIELDS = {name: getattr(Strike, name) for name in ("id", "name", "title", "is_active", "created", "last_modified")}
+ORDER_FIELDS = {
+    name: getattr(Strike, name) for name in ("id", "name", "title", "is_active", "created", "last_modified")
+}
 
-strike_create = ns.model("StrikeCreate", {
-    "name": fields.String(required=True, description="Unique name of the Strike process"),
-    "title": fields.String(description="Display title"),
-    "description": fields.String(description="Description"),
-    "configuration": fields.Raw(required=True, description="Strike configuration 1.0 (mount, transfer_suffix, files_to_ingest)"),
-})
-strike_edit = ns.model("StrikeEdit", {
-    "title": fields.String(description="Display title"),
-    "description": fields.String(description="Description"),
-    "configuration": fields.Raw(description="Strike configuration 1.0; applied by the Strike process within seconds"),
-    "is_active": fields.Boolean(description="false stops watching the directory"),
-})
+strike_create = ns.model(
+    "StrikeCreate",
+    {
+        "name": fields.String(required=True, description="Unique name of the Strike process"),
+        "title": fields.String(description="Display title"),
+        "description": fields.String(description="Description"),
+        "configuration": fields.Raw(
+            required=True, description="Strike configuration 1.0 (mount, transfer_suffix, files_to_ingest)"
+        ),
+    },
+)
+strike_edit = ns.model(
+    "StrikeEdit",
+    {
+        "title": fields.String(description="Display title"),
+        "description": fields.String(description="Description"),
+        "configuration": fields.Raw(
+            description="Strike configuration 1.0; applied by the Strike process within seconds"
+        ),
+        "is_active": fields.Boolean(description="false stops watching the directory"),
+    },
+)
 
 
 # ---------------------------------------------------------------- serializers (shared with the ingest resources)
+
 
 def strike_ref(strike: Strike | None) -> dict | None:
     """The short form the ingest list shows."""
@@ -67,8 +81,14 @@ def strike_ref(strike: Strike | None) -> dict | None:
 
 def strike_summary(strike: Strike) -> dict:
     job = get_session().get(Job, strike.job_id) if strike.job_id is not None else None
-    out = {"id": strike.id, "name": strike.name, "title": strike.title, "description": strike.description,
-           "is_active": strike.is_active, "job": ser.job_brief(job) if job is not None else None}
+    out = {
+        "id": strike.id,
+        "name": strike.name,
+        "title": strike.title,
+        "description": strike.description,
+        "is_active": strike.is_active,
+        "job": ser.job_brief(job) if job is not None else None,
+    }
     out.update(created=iso(strike.created), last_modified=iso(strike.last_modified))
     return out
 
@@ -81,8 +101,12 @@ def strike_detail(strike: Strike) -> dict:
 
 # ---------------------------------------------------------------- body checks
 
+
 def _text_fields(body: dict) -> dict:
-    return {"title": body_str(body, "title", max_length=50), "description": body_str(body, "description", max_length=500)}
+    return {
+        "title": body_str(body, "title", max_length=50),
+        "description": body_str(body, "description", max_length=500),
+    }
 
 
 def _checked_new_strike(body: dict) -> tuple[dict, list]:
@@ -103,8 +127,10 @@ def _checked_new_strike(body: dict) -> tuple[dict, list]:
     session = get_session()
     if name is not None and session.scalar(select(Strike.id).where(Strike.name == name)) is not None:
         problems.append(f"A Strike process named '{name}' already exists")
-    text = {key: attempt(lambda k=key, n=limit: body_str(body, k, max_length=n))
-            for key, limit in (("title", 50), ("description", 500))}
+    text = {
+        key: attempt(lambda k=key, n=limit: body_str(body, k, max_length=n))
+        for key, limit in (("title", 50), ("description", 500))
+    }
     configuration = attempt(lambda: body_dict(body, "configuration"))
     config, warnings = None, []
     if configuration is not None:
@@ -122,8 +148,9 @@ def _checked_new_strike(body: dict) -> tuple[dict, list]:
 def _create(body: dict) -> Strike:
     values, _ = _checked_new_strike(body)
     session = get_session()
-    strike = strike_service.create_strike(session, values["name"], values["configuration"], title=values["title"],
-                                          description=values["description"])
+    strike = strike_service.create_strike(
+        session, values["name"], values["configuration"], title=values["title"], description=values["description"]
+    )
     try:
         session.commit()
     except IntegrityError:
@@ -133,6 +160,7 @@ def _create(body: dict) -> Strike:
 
 
 # ---------------------------------------------------------------- routes
+
 
 @create_ns.route("/create/")
 class StrikeCreate(Resource):

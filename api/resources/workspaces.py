@@ -1,4 +1,5 @@
 """Workspace services: GET/POST /workspaces/, POST /workspaces/validation/, GET/PATCH /workspaces/<id>/."""
+
 from __future__ import annotations
 
 from flask import url_for
@@ -28,14 +29,21 @@ NAMESPACES = [ns]
 
 ORDER_FIELDS = {name: getattr(Workspace, name) for name in ser.WORKSPACE_FIELDS}
 
-workspace_edit = ns.model("WorkspaceEdit", {
-    **restx_fields(types.WORKSPACE_FIELDS),
-    "json_config": fields.Raw(description="Workspace configuration 1.0 (broker nfs or host)"),
-})
-workspace_create = ns.clone("WorkspaceCreate", workspace_edit, {
-    "name": fields.String(required=True),
-    "json_config": fields.Raw(required=True, description="Workspace configuration 1.0 (broker nfs or host)"),
-})
+workspace_edit = ns.model(
+    "WorkspaceEdit",
+    {
+        **restx_fields(types.WORKSPACE_FIELDS),
+        "json_config": fields.Raw(description="Workspace configuration 1.0 (broker nfs or host)"),
+    },
+)
+workspace_create = ns.clone(
+    "WorkspaceCreate",
+    workspace_edit,
+    {
+        "name": fields.String(required=True),
+        "json_config": fields.Raw(required=True, description="Workspace configuration 1.0 (broker nfs or host)"),
+    },
+)
 
 
 @ns.route("/")

@@ -54,6 +54,7 @@ agents; ``bench/scheduling_pass.py`` measures it):
   cluster ends the pass after at most one such job per agent, and the pass stops as
   soon as no agent has free, unreserved resources.
 """
+
 from __future__ import annotations
 
 import math
@@ -228,8 +229,22 @@ class _Pool:
     """
 
     __slots__ = (
-        "ids", "fc", "fm", "fd", "cap", "reclaim", "cap_front", "ic", "im", "idk", "slack",
-        "keys", "key_of", "version", "heaps", "heap_list",
+        "ids",
+        "fc",
+        "fm",
+        "fd",
+        "cap",
+        "reclaim",
+        "cap_front",
+        "ic",
+        "im",
+        "idk",
+        "slack",
+        "keys",
+        "key_of",
+        "version",
+        "heaps",
+        "heap_list",
     )
 
     def __init__(self, agents: Iterable[AgentResources]):
@@ -562,4 +577,3 @@ def match(
         if examined < total:
             skipped[stop_reason] = total - examined
     return result
-

@@ -12,6 +12,7 @@ Pure: no database, Mesos or Celery.  Jobs are treated as immutable values: to ch
 queued job (e.g. a new priority), ``add`` a new ``QueuedJob`` with the same ``job_id``;
 never mutate one already added.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -82,8 +83,8 @@ class _Ordering:
         for k, job in new:
             at = bisect_left(keys, k)
             while g < n_gone and gone[g] < at:
-                out_keys += keys[start:gone[g]]
-                out_jobs += jobs[start:gone[g]]
+                out_keys += keys[start : gone[g]]
+                out_jobs += jobs[start : gone[g]]
                 start = gone[g] + 1
                 g += 1
             if at > start:
@@ -93,8 +94,8 @@ class _Ordering:
             out_keys.append(k)
             out_jobs.append(job)
         while g < n_gone:
-            out_keys += keys[start:gone[g]]
-            out_jobs += jobs[start:gone[g]]
+            out_keys += keys[start : gone[g]]
+            out_jobs += jobs[start : gone[g]]
             start = gone[g] + 1
             g += 1
         out_keys += keys[start:]

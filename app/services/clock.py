@@ -9,6 +9,7 @@ fires once on recovery, and short schedules (PT15M) never stall.
 What a firing does is decided by the processor registered under the rule's `name`
 (`register_processor`). Each rule runs in its own transaction, so one bad rule never stops the others.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,6 +40,7 @@ _warned_unregistered: set[str] = set()
 
 def register_processor(name: str, processor: ClockProcessor | None = None):
     """Register the function run when the clock rule called `name` fires (usable as a decorator)."""
+
     def add(fn: ClockProcessor) -> ClockProcessor:
         PROCESSORS[name] = fn
         _warned_unregistered.discard(name)
@@ -53,6 +55,7 @@ def add_daily_metrics_hook(hook: Callable[[Session, date], None]) -> None:
 
 
 # ---------------------------------------------------------------- the schedule
+
 
 def _midnight(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -78,14 +81,24 @@ def is_due(schedule: timedelta, last_fired: datetime | None, now: datetime) -> b
 
 # ---------------------------------------------------------------- firing
 
+
 def last_fired(session: Session, rule: TriggerRule, event_type: str) -> datetime | None:
-    return session.scalar(select(TriggerEvent.occurred).where(TriggerEvent.rule_id == rule.id, TriggerEvent.type == event_type)
-                          .order_by(TriggerEvent.occurred.desc()).limit(1))
+    return session.scalar(
+        select(TriggerEvent.occurred)
+        .where(TriggerEvent.rule_id == rule.id, TriggerEvent.type == event_type)
+        .order_by(TriggerEvent.occurred.desc())
+        .limit(1)
+    )
 
 
 def active_clock_rule_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(TriggerRule.id).where(
-        TriggerRule.type == "CLOCK", TriggerRule.is_active.is_(True), TriggerRule.archived.is_(None)).order_by(TriggerRule.id)))
+    return list(
+        session.scalars(
+            select(TriggerRule.id)
+            .where(TriggerRule.type == "CLOCK", TriggerRule.is_active.is_(True), TriggerRule.archived.is_(None))
+            .order_by(TriggerRule.id)
+        )
+    )
 
 
 def fire_if_due(session: Session, rule_id: int, now: datetime) -> int | None:
@@ -107,8 +120,12 @@ def fire_if_due(session: Session, rule_id: int, now: datetime) -> int | None:
     previous = last_fired(session, rule, config["event_type"])
     if not is_due(timedelta(seconds=config["schedule_seconds"]), previous, now):
         return None
-    event = TriggerEvent(type=config["event_type"], rule_id=rule.id, occurred=now,
-                         description={"version": "1.0", "rule": rule.name, "schedule": config["schedule"]})
+    event = TriggerEvent(
+        type=config["event_type"],
+        rule_id=rule.id,
+        occurred=now,
+        description={"version": "1.0", "rule": rule.name, "schedule": config["schedule"]},
+    )
     session.add(event)
     session.flush()
     try:
@@ -136,6 +153,7 @@ def tick(now: datetime | None = None) -> list[int]:
 
 
 # ---------------------------------------------------------------- built-in processors
+
 
 def days_to_compute(last: datetime | None, now: datetime) -> list[date]:
     """Complete UTC days not computed yet: since the day of the last run (which was not complete) to yesterday."""

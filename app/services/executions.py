@@ -3,6 +3,7 @@
 Every function is idempotent: running it again with the same ids changes nothing, so Celery's
 at-least-once delivery and the periodic reconcile are safe.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,10 +92,20 @@ def error_by_name(session: Session, name: str) -> Error:
 
 # ---------------------------------------------------------------- launch
 
+
 def _input_paths(session: Session, data: dict) -> tuple[dict[str, list[Path]], dict[str, list[ScaleFile]]]:
     ids_by_name = input_file_ids(data)
     all_ids = [i for ids in ids_by_name.values() for i in ids]
-    files = {f.id: f for f in session.scalars(select(ScaleFile).options(joinedload(ScaleFile.workspace)).where(ScaleFile.id.in_(all_ids)))} if all_ids else {}
+    files = (
+        {
+            f.id: f
+            for f in session.scalars(
+                select(ScaleFile).options(joinedload(ScaleFile.workspace)).where(ScaleFile.id.in_(all_ids))
+            )
+        }
+        if all_ids
+        else {}
+    )
     paths, records = {}, {}
     for name, ids in ids_by_name.items():
         paths[name] = []
@@ -142,45 +153,99 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
         return []
     by_job = {p.job_id: p for p in placements}
     now = utcnow()
-    claimed = set(JOB.compare_and_set(session, Job, [Job.id.in_(list(by_job))], "RUNNING", now, returning=Job.id,
-                                      num_exes=Job.num_exes + 1, started=now).scalars())
+    claimed = set(
+        JOB.compare_and_set(
+            session,
+            Job,
+            [Job.id.in_(list(by_job))],
+            "RUNNING",
+            now,
+            returning=Job.id,
+            num_exes=Job.num_exes + 1,
+            started=now,
+        ).scalars()
+    )
     if not claimed:
         return []
-    jobs = session.scalars(select(Job).options(joinedload(Job.job_type), joinedload(Job.job_type_rev))
-                           .where(Job.id.in_(claimed)).order_by(Job.id)).all()
-    rows = [dict(job_id=job.id, exe_num=job.num_exes, status="RUNNING", timeout=job.timeout,
-                 node_id=by_job[job.id].node_id, cpus_scheduled=by_job[job.id].cpus, mem_scheduled=by_job[job.id].mem,
-                 disk_in_scheduled=job.disk_in_required, disk_out_scheduled=job.disk_out_required,
-                 disk_total_scheduled=by_job[job.id].disk, created=now, last_modified=now, queued=job.queued,
-                 started=now, pre_started=now, environment={}, requires_cleanup=False)
-            for job in jobs]
+    jobs = session.scalars(
+        select(Job)
+        .options(joinedload(Job.job_type), joinedload(Job.job_type_rev))
+        .where(Job.id.in_(claimed))
+        .order_by(Job.id)
+    ).all()
+    rows = [
+        dict(
+            job_id=job.id,
+            exe_num=job.num_exes,
+            status="RUNNING",
+            timeout=job.timeout,
+            node_id=by_job[job.id].node_id,
+            cpus_scheduled=by_job[job.id].cpus,
+            mem_scheduled=by_job[job.id].mem,
+            disk_in_scheduled=job.disk_in_required,
+            disk_out_scheduled=job.disk_out_required,
+            disk_total_scheduled=by_job[job.id].disk,
+            created=now,
+            last_modified=now,
+            queued=job.queued,
+            started=now,
+            pre_started=now,
+            environment={},
+            requires_cleanup=False,
+        )
+        for job in jobs
+    ]
     exe_ids = session.scalars(insert(JobExecution).returning(JobExecution.id, sort_by_parameter_order=True), rows).all()
     launches, prepared, failed = [], [], []
     for job, exe_id in zip(jobs, exe_ids):
         p = by_job[job.id]
         task_id = task_id_for(exe_id)
         sandbox = sandbox_dir(task_id)
-        values = {"id": exe_id, "task_id": task_id, "stdout_path": str(sandbox / "stdout"),
-                  "stderr_path": str(sandbox / "stderr"), "pre_completed": utcnow()}
+        values = {
+            "id": exe_id,
+            "task_id": task_id,
+            "stdout_path": str(sandbox / "stdout"),
+            "stderr_path": str(sandbox / "stderr"),
+            "pre_completed": utcnow(),
+        }
         try:
             argv = pre_step(session, exe_id, job)
             check_launchable(argv)
         except Exception as exc:  # noqa: BLE001 - whatever one job raises fails that job alone
-            error_name = "filesystem-io" if isinstance(exc, (OSError, WorkspacePathError, RuntimeError)) else "task-launch"
+            error_name = (
+                "filesystem-io" if isinstance(exc, (OSError, WorkspacePathError, RuntimeError)) else "task-launch"
+            )
             log.warning("execution %s of job %s cannot be launched: %r", exe_id, job.id, exc)
-            values.update(pre_exit_code=4 if error_name == "filesystem-io" else 1, task_state="TASK_ERROR",
-                          task_message=_storable(f"pre step failed: {type(exc).__name__}: {exc}"))
+            values.update(
+                pre_exit_code=4 if error_name == "filesystem-io" else 1,
+                task_state="TASK_ERROR",
+                task_message=_storable(f"pre step failed: {type(exc).__name__}: {exc}"),
+            )
             prepared.append(values)
             failed.append((exe_id, job, error_name))
             continue
-        env = {"SCALE_JOB_ID": str(job.id), "SCALE_EXE_ID": str(exe_id), "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe_id) / "outputs")}
+        env = {
+            "SCALE_JOB_ID": str(job.id),
+            "SCALE_EXE_ID": str(exe_id),
+            "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe_id) / "outputs"),
+        }
         values.update(pre_exit_code=0, command_arguments=display_command_arguments(argv), environment=env)
         prepared.append(values)
-        launches.append(LaunchSpec(
-            exe_id=exe_id, job_id=job.id, task_id=task_id, agent_id=p.agent_id,
-            name=f"{job.job_type.name} {job.job_type.version} job {job.id}", argv=argv,
-            cpus=p.cpus, mem=p.mem, disk=p.disk, environment=env, timeout=job.timeout,
-        ))
+        launches.append(
+            LaunchSpec(
+                exe_id=exe_id,
+                job_id=job.id,
+                task_id=task_id,
+                agent_id=p.agent_id,
+                name=f"{job.job_type.name} {job.job_type.version} job {job.id}",
+                argv=argv,
+                cpus=p.cpus,
+                mem=p.mem,
+                disk=p.disk,
+                environment=env,
+                timeout=job.timeout,
+            )
+        )
     session.execute(update(JobExecution), prepared)
     for exe_id, job, error_name in failed:
         _fail(session, session.get(JobExecution, exe_id), job, error_by_name(session, error_name))
@@ -212,6 +277,7 @@ def _storable(text: str) -> str:
 
 
 # ---------------------------------------------------------------- task updates
+
 
 def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
     """Record Mesos task updates; returns the ids of executions whose task has just ended.
@@ -251,6 +317,7 @@ def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
 
 
 # ---------------------------------------------------------------- finish
+
 
 def _fail(session: Session, exe: JobExecution, job: Job, error: Error) -> None:
     """Fail the execution; retry the job when the error allows it, else fail the job."""
@@ -314,9 +381,16 @@ def _manifest_outputs(manifest: dict, artifacts: list[tuple[str, str]]) -> dict[
 def guess_media_type(file_name: str) -> str:
     import mimetypes
 
-    extra = {".json": "application/json", ".geojson": "application/vnd.geo+json", ".h5": "image/x-hdf5-image",
-             ".ntf": "image/nitf", ".nitf": "image/nitf", ".xml": "application/xml", ".tif": "image/tiff",
-             ".tiff": "image/tiff"}
+    extra = {
+        ".json": "application/json",
+        ".geojson": "application/vnd.geo+json",
+        ".h5": "image/x-hdf5-image",
+        ".ntf": "image/nitf",
+        ".nitf": "image/nitf",
+        ".xml": "application/xml",
+        ".tif": "image/tiff",
+        ".tiff": "image/tiff",
+    }
     suffix = os.path.splitext(file_name)[1].lower()
     return extra.get(suffix) or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
 
@@ -368,10 +442,20 @@ def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
                 return error_by_name(session, "filesystem-io")
             media_type = output.get("media_type") or guess_media_type(src.name)
             product = ScaleFile(
-                file_type="PRODUCT", file_name=src.name, media_type=media_type, file_size=stored.stat().st_size,
-                file_path=rel, workspace_id=workspace.id, job_type_id=job.job_type_id, job_id=job.id,
-                job_exe_id=exe.id, is_operational=job.job_type.is_operational, is_published=True,
-                has_been_published=True, published=utcnow(), uuid=product_uuid(job, name, src.name),
+                file_type="PRODUCT",
+                file_name=src.name,
+                media_type=media_type,
+                file_size=stored.stat().st_size,
+                file_path=rel,
+                workspace_id=workspace.id,
+                job_type_id=job.job_type_id,
+                job_id=job.id,
+                job_exe_id=exe.id,
+                is_operational=job.job_type.is_operational,
+                is_published=True,
+                has_been_published=True,
+                published=utcnow(),
+                uuid=product_uuid(job, name, src.name),
             )
             session.add(product)
             session.flush()
@@ -431,8 +515,12 @@ def _maybe_pause_node(session: Session, node_id: int) -> int | None:
     count = session.scalar(
         select(func.count(func.distinct(JobExecution.job_id)))
         .join(Error, Error.id == JobExecution.error_id)
-        .where(JobExecution.node_id == node_id, JobExecution.status == "FAILED", Error.category == "SYSTEM",
-               JobExecution.ended >= since)
+        .where(
+            JobExecution.node_id == node_id,
+            JobExecution.status == "FAILED",
+            Error.category == "SYSTEM",
+            JobExecution.ended >= since,
+        )
     )
     if count < settings.NODE_MAX_ERRORS:
         return None
@@ -441,7 +529,9 @@ def _maybe_pause_node(session: Session, node_id: int) -> int | None:
         return None
     node.is_paused = True
     node.is_paused_errors = True
-    node.pause_reason = f"System failure rate too high: {count} jobs failed with system errors in {int(settings.NODE_ERROR_PERIOD)} s"
+    node.pause_reason = (
+        f"System failure rate too high: {count} jobs failed with system errors in {int(settings.NODE_ERROR_PERIOD)} s"
+    )
     return node.id
 
 
@@ -450,14 +540,20 @@ def finish_executions(session: Session, exe_ids: Iterable[int]) -> list[FinishOu
     ids = sorted(set(exe_ids))
     if not ids:
         return []
-    exes = session.scalars(
-        select(JobExecution)
-        .where(JobExecution.id.in_(ids), JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None))
-        .options(joinedload(JobExecution.job).joinedload(Job.job_type),
-                 joinedload(JobExecution.job).joinedload(Job.job_type_rev))
-        .order_by(JobExecution.id)
-        .with_for_update(of=JobExecution)  # PostgreSQL: a duplicate message waits, then finds nothing to do
-    ).unique().all()
+    exes = (
+        session.scalars(
+            select(JobExecution)
+            .where(JobExecution.id.in_(ids), JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None))
+            .options(
+                joinedload(JobExecution.job).joinedload(Job.job_type),
+                joinedload(JobExecution.job).joinedload(Job.job_type_rev),
+            )
+            .order_by(JobExecution.id)
+            .with_for_update(of=JobExecution)  # PostgreSQL: a duplicate message waits, then finds nothing to do
+        )
+        .unique()
+        .all()
+    )
     outcomes = []
     for exe in exes:
         outcome = _finish_one(session, exe)
@@ -478,13 +574,24 @@ def _finish_one(session: Session, exe: JobExecution) -> FinishOutcome | None:
         if exe is None or exe.status != "RUNNING":
             return None
         job = exe.job
-        exe.task_message = _storable(f"{exe.task_message or ''} (finishing failed: {type(exc).__name__}: {exc})".strip())
-        _fail(session, exe, job, error_by_name(session, "filesystem-io" if isinstance(exc, OSError | UnicodeError) else "unknown"))
+        exe.task_message = _storable(
+            f"{exe.task_message or ''} (finishing failed: {type(exc).__name__}: {exc})".strip()
+        )
+        _fail(
+            session,
+            exe,
+            job,
+            error_by_name(session, "filesystem-io" if isinstance(exc, OSError | UnicodeError) else "unknown"),
+        )
         return FinishOutcome(exe.id, job.id, job.status, recipe_update=job.status in ("COMPLETED", "FAILED"))
 
 
 def unfinished_execution_ids(session: Session, limit: int = 1000) -> list[int]:
     """Executions whose task ended but were never finished (a lost message): for the reconcile."""
-    return list(session.scalars(
-        select(JobExecution.id).where(JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None)).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(JobExecution.id)
+            .where(JobExecution.status == "RUNNING", JobExecution.task_state.is_not(None))
+            .limit(limit)
+        )
+    )

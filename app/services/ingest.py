@@ -5,6 +5,7 @@ claims the row (QUEUED -> INGESTING) in its own short transaction, the file is m
 transaction (a large copy must not hold the database), and the result is recorded in a last
 transaction together with the ingest triggers, so the rules fire exactly once per ingest.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,9 +65,14 @@ def find_duplicate_sources(session: Session, files: Iterable[tuple[str, str]]) -
         return {}
     rows = session.execute(
         select(ScaleFile.id, ScaleFile.file_name, ScaleFile.checksum)
-        .where(ScaleFile.file_type == "SOURCE", ScaleFile.file_name.in_({n for n, _ in files}),
-               ScaleFile.checksum.in_({c for _, c in files}), ScaleFile.is_deleted.is_(False))
-        .order_by(ScaleFile.id))
+        .where(
+            ScaleFile.file_type == "SOURCE",
+            ScaleFile.file_name.in_({n for n, _ in files}),
+            ScaleFile.checksum.in_({c for _, c in files}),
+            ScaleFile.is_deleted.is_(False),
+        )
+        .order_by(ScaleFile.id)
+    )
     found: dict[tuple[str, str], int] = {}
     for row in rows:
         if (row.file_name, row.checksum) in files:
@@ -74,8 +80,9 @@ def find_duplicate_sources(session: Session, files: Iterable[tuple[str, str]]) -
     return found
 
 
-def run_batch(items: list[T], work: Callable[[Session, list[T]], list[R]],
-              on_error: Callable[[T, Exception], None]) -> list[R]:
+def run_batch(
+    items: list[T], work: Callable[[Session, list[T]], list[R]], on_error: Callable[[T, Exception], None]
+) -> list[R]:
     """`work(session, items)` in one transaction; when that fails, each item in its own, so one bad item never
     loses the others (`on_error(item, exc)` is told about each item that fails alone). A batch of one is simply
     tried alone. The database itself failing (OperationalError, after the retries) is raised to the caller."""
@@ -113,6 +120,7 @@ def source_uuid(file_name: str, checksum: str) -> str:
 
 # ---------------------------------------------------------------- the three steps
 
+
 @dataclass(frozen=True)
 class _Claim:
     ingest_id: int
@@ -133,19 +141,44 @@ def _claim_all(session: Session, ingest_ids: list[int], now: datetime) -> list[_
     """QUEUED (or abandoned INGESTING) -> INGESTING in one statement; files whose content is already stored -> DUPLICATE."""
     stale = now - STALE_INGESTING
     rows = INGEST.compare_and_set(
-        session, Ingest, [Ingest.id.in_(ingest_ids), or_(Ingest.status == "QUEUED", Ingest.ingest_started < stale)],
-        "INGESTING", now, sources={"QUEUED", "INGESTING"}, synchronize=False, ingest_started=now, error_message=None,
-        returning=(Ingest.id, Ingest.strike_id, Ingest.file_name, Ingest.ingest_path, Ingest.file_path, Ingest.checksum,
-                   Ingest.media_type, Ingest.data_type, Ingest.workspace_id),
+        session,
+        Ingest,
+        [Ingest.id.in_(ingest_ids), or_(Ingest.status == "QUEUED", Ingest.ingest_started < stale)],
+        "INGESTING",
+        now,
+        sources={"QUEUED", "INGESTING"},
+        synchronize=False,
+        ingest_started=now,
+        error_message=None,
+        returning=(
+            Ingest.id,
+            Ingest.strike_id,
+            Ingest.file_name,
+            Ingest.ingest_path,
+            Ingest.file_path,
+            Ingest.checksum,
+            Ingest.media_type,
+            Ingest.data_type,
+            Ingest.workspace_id,
+        ),
     ).all()
     if not rows:
         return []
     workspace_ids = {r.workspace_id for r in rows if r.workspace_id is not None}
-    configs = dict(session.execute(select(Workspace.id, Workspace.json_config).where(Workspace.id.in_(workspace_ids))).all()) \
-        if workspace_ids else {}
+    configs = (
+        dict(session.execute(select(Workspace.id, Workspace.json_config).where(Workspace.id.in_(workspace_ids))).all())
+        if workspace_ids
+        else {}
+    )
     strike_ids = {r.strike_id for r in rows if r.strike_id is not None}
-    mounts = {s.id: (s.configuration or {}).get("mount") for s in session.scalars(select(Strike).where(Strike.id.in_(strike_ids)))} \
-        if strike_ids else {}
+    mounts = (
+        {
+            s.id: (s.configuration or {}).get("mount")
+            for s in session.scalars(select(Strike).where(Strike.id.in_(strike_ids)))
+        }
+        if strike_ids
+        else {}
+    )
     # Another Strike may have ingested the same file since this one was queued.
     duplicates = find_duplicate_sources(session, [(r.file_name, r.checksum) for r in rows if r.checksum])
     claims = []
@@ -153,17 +186,28 @@ def _claim_all(session: Session, ingest_ids: list[int], now: datetime) -> list[_
         dup = duplicates.get((row.file_name, row.checksum))
         if dup is not None:
             _finish(session, row.id, "DUPLICATE", None, dup)
-        claims.append(_Claim(
-            ingest_id=row.id, strike_id=row.strike_id, file_name=row.file_name, ingest_path=row.ingest_path or "",
-            file_path=row.file_path or "", checksum=row.checksum, media_type=row.media_type, data_type=row.data_type,
-            workspace_id=row.workspace_id, workspace_config=configs.get(row.workspace_id) or {},
-            strike_mount=mounts.get(row.strike_id), duplicate_of=dup,
-        ))
+        claims.append(
+            _Claim(
+                ingest_id=row.id,
+                strike_id=row.strike_id,
+                file_name=row.file_name,
+                ingest_path=row.ingest_path or "",
+                file_path=row.file_path or "",
+                checksum=row.checksum,
+                media_type=row.media_type,
+                data_type=row.data_type,
+                workspace_id=row.workspace_id,
+                workspace_config=configs.get(row.workspace_id) or {},
+                strike_mount=mounts.get(row.strike_id),
+                duplicate_of=dup,
+            )
+        )
     return claims
 
 
-def _finish(session: Session, ingest_id: int, status: str, error: str | None = None,
-            source_file_id: int | None = None) -> None:
+def _finish(
+    session: Session, ingest_id: int, status: str, error: str | None = None, source_file_id: int | None = None
+) -> None:
     now = utcnow()
     values = {"error_message": error, "ingest_ended": now}
     if source_file_id is not None:
@@ -215,7 +259,9 @@ def _set_aside_duplicate(claim: _Claim) -> None:
     src = Path(claim.ingest_path) if claim.ingest_path else None
     if src is None or not src.exists():
         return
-    directory = mount_path(claim.strike_mount) / DUPLICATE_DIR if claim.strike_mount else src.parent.parent / DUPLICATE_DIR
+    directory = (
+        mount_path(claim.strike_mount) / DUPLICATE_DIR if claim.strike_mount else src.parent.parent / DUPLICATE_DIR
+    )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         os.replace(src, unique_target(directory, claim.file_name))
@@ -234,23 +280,49 @@ def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[Inges
     for claim, rel in items:
         dest = broker_for(claim.workspace_config).resolve(rel)
         checksum = claim.checksum or checksum_file(dest)
-        sources.append(ScaleFile(
-            file_type="SOURCE", file_name=claim.file_name, media_type=claim.media_type or guess_media_type(claim.file_name),
-            file_size=dest.stat().st_size, data_type=claim.data_type, file_path=rel, workspace_id=claim.workspace_id,
-            checksum=checksum, uuid=source_uuid(claim.file_name, checksum), created=now, last_modified=now,
-        ))
+        sources.append(
+            ScaleFile(
+                file_type="SOURCE",
+                file_name=claim.file_name,
+                media_type=claim.media_type or guess_media_type(claim.file_name),
+                file_size=dest.stat().st_size,
+                data_type=claim.data_type,
+                file_path=rel,
+                workspace_id=claim.workspace_id,
+                checksum=checksum,
+                uuid=source_uuid(claim.file_name, checksum),
+                created=now,
+                last_modified=now,
+            )
+        )
     session.add_all(sources)
     session.flush()
     for (claim, rel), source in zip(items, sources):
         marked = INGEST.compare_and_set(
-            session, Ingest, [Ingest.id == claim.ingest_id], "INGESTED", now, synchronize=False,
-            file_path=rel, source_file_id=source.id, file_size=source.file_size, ingest_ended=now)
+            session,
+            Ingest,
+            [Ingest.id == claim.ingest_id],
+            "INGESTED",
+            now,
+            synchronize=False,
+            file_path=rel,
+            source_file_id=source.id,
+            file_size=source.file_size,
+            ingest_ended=now,
+        )
         if marked.rowcount != 1:
             raise _AlreadyDone(claim.ingest_id)
-    fired = triggers.RuleSet(session, "INGEST").fire_many(session, [
-        (source, triggers.ingest_description(source, claim.ingest_id, claim.strike_id)) for (claim, _), source in zip(items, sources)])
-    return [IngestResult(claim.ingest_id, "INGESTED", source.id, tuple(f.job_ids), tuple(f.recipe_ids))
-            for (claim, _), source, f in zip(items, sources, fired)]
+    fired = triggers.RuleSet(session, "INGEST").fire_many(
+        session,
+        [
+            (source, triggers.ingest_description(source, claim.ingest_id, claim.strike_id))
+            for (claim, _), source in zip(items, sources)
+        ],
+    )
+    return [
+        IngestResult(claim.ingest_id, "INGESTED", source.id, tuple(f.job_ids), tuple(f.recipe_ids))
+        for (claim, _), source, f in zip(items, sources, fired)
+    ]
 
 
 def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
@@ -283,8 +355,13 @@ def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
     def failed(item: tuple[_Claim, str], exc: Exception) -> None:
         claim = item[0]
         if not isinstance(exc, _AlreadyDone):
-            log.error("ingest %s (%s): recording the source file failed: %s", claim.ingest_id, claim.file_name, exc,
-                      exc_info=exc)
+            log.error(
+                "ingest %s (%s): recording the source file failed: %s",
+                claim.ingest_id,
+                claim.file_name,
+                exc,
+                exc_info=exc,
+            )
             errors.append((claim, f"recording the source file failed: {exc}"))
 
     results.extend(run_batch(to_record, _record_all, failed))
@@ -297,11 +374,19 @@ def ingest_files(ingest_ids: Iterable[int]) -> list[IngestResult]:
 def stalled_ingest_ids(session: Session, older_than: timedelta, limit: int = 1000) -> list[int]:
     """QUEUED ingests whose message seems lost, and INGESTING ones abandoned by a dead worker (for the reconcile)."""
     cutoff = utcnow() - older_than
-    return list(session.scalars(
-        select(Ingest.id).where(or_((Ingest.status == "QUEUED") & (Ingest.last_modified < cutoff),
-                                    (Ingest.status == "INGESTING") & (Ingest.ingest_started < utcnow() - STALE_INGESTING)))
-        .order_by(Ingest.id).limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Ingest.id)
+            .where(
+                or_(
+                    (Ingest.status == "QUEUED") & (Ingest.last_modified < cutoff),
+                    (Ingest.status == "INGESTING") & (Ingest.ingest_started < utcnow() - STALE_INGESTING),
+                )
+            )
+            .order_by(Ingest.id)
+            .limit(limit)
+        )
+    )
 
 
 def ingest_file(ingest_id: int) -> IngestResult | None:
@@ -333,6 +418,7 @@ def move_file(src: Path, directory: Path, name: str) -> Path:
 
 # ---------------------------------------------------------------- ingest status (hourly counts per Strike)
 
+
 @dataclass
 class StrikeIngestStatus:
     strike: Strike
@@ -354,7 +440,9 @@ def _as_hour(value) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def ingest_status(session: Session, started: datetime, ended: datetime, use_ingest_time: bool = False) -> list[StrikeIngestStatus]:
+def ingest_status(
+    session: Session, started: datetime, ended: datetime, use_ingest_time: bool = False
+) -> list[StrikeIngestStatus]:
     """INGESTED files per Strike in 1-hour slots, by ingest time or by data time.
 
     Data time is the source file's data_started; a file whose data time is unknown counts at its ingest time.
@@ -365,9 +453,15 @@ def ingest_status(session: Session, started: datetime, ended: datetime, use_inge
         when = type_coerce(func.coalesce(ScaleFile.data_started, Ingest.ingest_ended), UTCDateTime)
     hour = _hour_bucket(session, when)
     rows = session.execute(
-        select(Ingest.strike_id, hour.label("hour"), func.count(Ingest.id), func.coalesce(func.sum(Ingest.file_size), 0),
-               func.max(Ingest.ingest_ended))
-        .select_from(Ingest).outerjoin(ScaleFile, ScaleFile.id == Ingest.source_file_id)
+        select(
+            Ingest.strike_id,
+            hour.label("hour"),
+            func.count(Ingest.id),
+            func.coalesce(func.sum(Ingest.file_size), 0),
+            func.max(Ingest.ingest_ended),
+        )
+        .select_from(Ingest)
+        .outerjoin(ScaleFile, ScaleFile.id == Ingest.source_file_id)
         .where(Ingest.status == "INGESTED", Ingest.strike_id.is_not(None), when >= started, when <= ended)
         .group_by(Ingest.strike_id, hour)
     ).all()
@@ -387,6 +481,13 @@ def ingest_status(session: Session, started: datetime, ended: datetime, use_inge
     for strike in session.scalars(select(Strike).order_by(Strike.name, Strike.id)):
         counts = by_strike.get(strike.id, {})
         values = [(h, *counts.get(h, (0, 0))) for h in hours]
-        statuses.append(StrikeIngestStatus(strike, latest.get(strike.id), sum(c for c, _ in counts.values()),
-                                           sum(s for _, s in counts.values()), values))
+        statuses.append(
+            StrikeIngestStatus(
+                strike,
+                latest.get(strike.id),
+                sum(c for c, _ in counts.values()),
+                sum(s for _, s in counts.values()),
+                values,
+            )
+        )
     return statuses

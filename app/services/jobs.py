@@ -1,4 +1,5 @@
 """Creating, queueing, canceling and requeueing jobs. Every function works inside the caller's transaction."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,9 @@ MIB = 1024 * 1024
 
 def current_revision(session: Session, job_type: JobType) -> JobTypeRevision:
     rev = session.scalar(
-        select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type.id, JobTypeRevision.revision_num == job_type.revision_num)
+        select(JobTypeRevision).where(
+            JobTypeRevision.job_type_id == job_type.id, JobTypeRevision.revision_num == job_type.revision_num
+        )
     )
     if rev is None:  # a job type always has its revisions; repair rather than fail
         rev = JobTypeRevision(job_type_id=job_type.id, revision_num=job_type.revision_num, interface=job_type.interface)
@@ -35,9 +38,18 @@ def disk_required(job_type: JobType, input_bytes: int) -> tuple[float, float]:
     return disk_in, disk_out
 
 
-def create_job(session: Session, job_type: JobType, data: dict | None, *, event: TriggerEvent | None = None,
-               priority: int | None = None, validated: bool = False, revision: JobTypeRevision | None = None,
-               flush: bool = True, queued: bool = False) -> tuple[Job, list]:
+def create_job(
+    session: Session,
+    job_type: JobType,
+    data: dict | None,
+    *,
+    event: TriggerEvent | None = None,
+    priority: int | None = None,
+    validated: bool = False,
+    revision: JobTypeRevision | None = None,
+    flush: bool = True,
+    queued: bool = False,
+) -> tuple[Job, list]:
     """A PENDING job of `job_type` with validated data (QUEUED when `queued`: inserted so, without a
     second UPDATE). Returns (job, warnings).
 
@@ -47,18 +59,30 @@ def create_job(session: Session, job_type: JobType, data: dict | None, *, event:
     rev = revision or current_revision(session, job_type)
     warnings: list = []
     if not validated:
-        data, warnings = validate_job_data(data or {}, rev.interface, lookup_files=lookup_files(session),
-                                           lookup_workspaces=lookup_workspaces(session))
+        data, warnings = validate_job_data(
+            data or {}, rev.interface, lookup_files=lookup_files(session), lookup_workspaces=lookup_workspaces(session)
+        )
     file_ids = [fid for ids in input_file_ids(data).values() for fid in ids]
     sizes = lookup_files(session)(file_ids)
     disk_in, disk_out = disk_required(job_type, sum(f["file_size"] for f in sizes.values()))
     now = utcnow()
     job = Job(
-        job_type_id=job_type.id, job_type_rev_id=rev.id, event_id=event.id if event is not None else None,
-        status="PENDING", priority=job_type.priority if priority is None else priority, num_exes=0,
-        timeout=job_type.timeout, max_tries=job_type.max_tries, cpus_required=job_type.cpus_required,
-        mem_required=job_type.mem_required, disk_in_required=disk_in, disk_out_required=disk_out,
-        data=data, created=now, last_status_change=now, last_modified=now,
+        job_type_id=job_type.id,
+        job_type_rev_id=rev.id,
+        event_id=event.id if event is not None else None,
+        status="PENDING",
+        priority=job_type.priority if priority is None else priority,
+        num_exes=0,
+        timeout=job_type.timeout,
+        max_tries=job_type.max_tries,
+        cpus_required=job_type.cpus_required,
+        mem_required=job_type.mem_required,
+        disk_in_required=disk_in,
+        disk_out_required=disk_out,
+        data=data,
+        created=now,
+        last_status_change=now,
+        last_modified=now,
     )
     if queued:
         JOB.move(job, "QUEUED", now, ident="(new)")
@@ -84,7 +108,9 @@ def cancel_job(session: Session, job: Job) -> None:
     """Cancel one job; a COMPLETED or CANCELED job is refused (InvalidTransition)."""
     JOB.check(job.status, "CANCELED", job.id)
     now = utcnow()
-    for exe in session.scalars(select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status.in_(("QUEUED", "RUNNING")))):
+    for exe in session.scalars(
+        select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status.in_(("QUEUED", "RUNNING")))
+    ):
         EXECUTION.move(exe, "CANCELED", now)
         exe.kill_reason = "canceled"
     JOB.move(job, "CANCELED", now)

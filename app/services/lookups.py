@@ -2,6 +2,7 @@
 
 A leaf module: every service that validates data imports it, and it imports no service.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -24,10 +25,14 @@ def lookup_files(session: Session):
         if not ids:
             return {}
         rows = session.execute(
-            select(ScaleFile.id, ScaleFile.media_type, ScaleFile.file_size, ScaleFile.workspace_id)
-            .where(ScaleFile.id.in_(ids), ScaleFile.is_deleted.is_(False))
+            select(ScaleFile.id, ScaleFile.media_type, ScaleFile.file_size, ScaleFile.workspace_id).where(
+                ScaleFile.id.in_(ids), ScaleFile.is_deleted.is_(False)
+            )
         )
-        return {r.id: {"media_type": r.media_type, "file_size": r.file_size or 0, "workspace_id": r.workspace_id} for r in rows}
+        return {
+            r.id: {"media_type": r.media_type, "file_size": r.file_size or 0, "workspace_id": r.workspace_id}
+            for r in rows
+        }
 
     return lookup
 
@@ -47,7 +52,9 @@ def lookup_workspaces_by_name(session: Session):
     def lookup(names: Sequence[str]) -> dict[str, dict]:
         if not names:
             return {}
-        rows = session.execute(select(Workspace.id, Workspace.name, Workspace.is_active).where(Workspace.name.in_(list(names))))
+        rows = session.execute(
+            select(Workspace.id, Workspace.name, Workspace.is_active).where(Workspace.name.in_(list(names)))
+        )
         return {r.name: {"id": r.id, "is_active": r.is_active} for r in rows}
 
     return lookup

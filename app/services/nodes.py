@@ -1,4 +1,5 @@
 """Nodes: agents that send offers, their pause state, and what the scheduler may use."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -29,7 +30,9 @@ class NodeState:
 
 NODE_STATES = {
     "READY": NodeState("READY", "Ready", "Node is ready to run new jobs."),
-    "PAUSED": NodeState("PAUSED", "Paused", "Node is paused, so no new jobs will be scheduled. Existing jobs will continue to run."),
+    "PAUSED": NodeState(
+        "PAUSED", "Paused", "Node is paused, so no new jobs will be scheduled. Existing jobs will continue to run."
+    ),
     "DEGRADED": NodeState("DEGRADED", "Degraded", "Node reports errors; it still runs jobs."),
     "OFFLINE": NodeState("OFFLINE", "Offline", "Node has not offered resources lately, so no jobs can run on it."),
     "DELETED": NodeState("DELETED", "Deleted", "Node was removed from the cluster."),
@@ -47,13 +50,20 @@ def register_agents(session: Session, agents: Iterable[dict]) -> dict[str, int]:
     if not agents:
         return {}
     now = utcnow()
-    by_host = {n.hostname: n for n in session.scalars(select(Node).where(Node.hostname.in_([a["hostname"] for a in agents])))}
+    by_host = {
+        n.hostname: n for n in session.scalars(select(Node).where(Node.hostname.in_([a["hostname"] for a in agents])))
+    }
     result = {}
     for a in agents:
         node = by_host.get(a["hostname"])
         if node is None:
-            node = Node(hostname=a["hostname"], port=a.get("port") or 5051, slave_id=a["agent_id"],
-                        attributes=a.get("attributes") or {}, created=now)
+            node = Node(
+                hostname=a["hostname"],
+                port=a.get("port") or 5051,
+                slave_id=a["agent_id"],
+                attributes=a.get("attributes") or {},
+                created=now,
+            )
             session.add(node)
             by_host[a["hostname"]] = node
         node.slave_id = a["agent_id"]
@@ -74,6 +84,7 @@ def register_agents(session: Session, agents: Iterable[dict]) -> dict[str, int]:
 
 # ---------------------------------------------------------------- resource pools
 
+
 def pool_matches(pool: ResourcePool, hostname: str, attributes: dict | None) -> bool:
     """A node belongs to a pool when it matches every selector the pool sets (hostname glob, attribute)."""
     if pool.hostname_pattern and not fnmatch.fnmatchcase(hostname.lower(), pool.hostname_pattern.lower()):
@@ -87,7 +98,9 @@ def pool_matches(pool: ResourcePool, hostname: str, attributes: dict | None) -> 
     return bool(pool.hostname_pattern or pool.attribute_name)
 
 
-def pool_node_ids(session: Session, pools: Sequence[ResourcePool], include_inactive: bool = False) -> dict[int, list[int]]:
+def pool_node_ids(
+    session: Session, pools: Sequence[ResourcePool], include_inactive: bool = False
+) -> dict[int, list[int]]:
     """pool id -> ids of the nodes it holds."""
     result: dict[int, list[int]] = {p.id: [] for p in pools}
     if not pools:
@@ -104,7 +117,9 @@ def pool_node_ids(session: Session, pools: Sequence[ResourcePool], include_inact
 
 def blocking_pools_by_node(session: Session) -> dict[int, ResourcePool]:
     """node id -> a FROZEN or DRAINING pool it belongs to (for display and scheduling)."""
-    pools = session.scalars(select(ResourcePool).where(ResourcePool.state.in_(BLOCKING_POOL_STATES)).order_by(ResourcePool.id)).all()
+    pools = session.scalars(
+        select(ResourcePool).where(ResourcePool.state.in_(BLOCKING_POOL_STATES)).order_by(ResourcePool.id)
+    ).all()
     result: dict[int, ResourcePool] = {}
     for pool_id, node_ids in pool_node_ids(session, pools).items():
         pool = next(p for p in pools if p.id == pool_id)
@@ -125,6 +140,7 @@ def paused_node_ids(session: Session) -> set[int]:
 
 
 # ---------------------------------------------------------------- derived node state
+
 
 def is_online(node: Node, now: datetime | None = None, reported: dict | None = None) -> bool:
     """Online per the scheduler's report when there is one, else by the age of the last offer."""

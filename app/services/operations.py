@@ -4,6 +4,7 @@ that can be frozen, drained and restored; auto mode. All state is in the databas
 Each function works inside the caller's transaction and raises `InvalidTransition` (a 400 in the API) with
 the reason when the action is not allowed in the current state.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -24,13 +25,15 @@ def running_counts(session: Session, node_ids: Iterable[int]) -> dict[int, int]:
     if not ids:
         return {}
     rows = session.execute(
-        select(JobExecution.node_id, func.count()).where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING")
+        select(JobExecution.node_id, func.count())
+        .where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING")
         .group_by(JobExecution.node_id)
     )
     return {node_id: count for node_id, count in rows}
 
 
 # ---------------------------------------------------------------- nodes
+
 
 def _operator_state(node: Node) -> str:
     """The node's state as operator actions see it: being online or not changes none of them
@@ -64,12 +67,14 @@ def vacate_node_ids(session: Session, node_ids: Iterable[int]) -> list[int]:
     ids = list(node_ids)
     if not ids:
         return []
-    return list(session.scalars(
-        update(JobExecution)
-        .where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING", JobExecution.kill_reason.is_(None))
-        .values(kill_reason="vacate", last_modified=utcnow())
-        .returning(JobExecution.id)
-    ))
+    return list(
+        session.scalars(
+            update(JobExecution)
+            .where(JobExecution.node_id.in_(ids), JobExecution.status == "RUNNING", JobExecution.kill_reason.is_(None))
+            .values(kill_reason="vacate", last_modified=utcnow())
+            .returning(JobExecution.id)
+        )
+    )
 
 
 def vacate_node(session: Session, node: Node) -> list[int]:
@@ -152,7 +157,6 @@ def save_pool(session: Session, fields: dict, pool: ResourcePool | None = None) 
     return pool, vacated
 
 
-
 def _change_pool_state(pool: ResourcePool, target: str) -> None:
     now = utcnow()
     RESOURCE_POOL.move(pool, target, now, f"{pool.id} ({pool.name})")
@@ -182,6 +186,7 @@ def delete_pool(session: Session, pool: ResourcePool) -> None:
 
 
 # ---------------------------------------------------------------- auto mode
+
 
 def scheduler_row(session: Session) -> Scheduler:
     scheduler = session.get(Scheduler, 1)

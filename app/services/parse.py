@@ -4,6 +4,7 @@ Called by the post step inside the transaction that completes the job, so the PA
 exactly once per completed job (a job is finished once). File moves inside a workspace are idempotent:
 if the transaction is rolled back and the finish runs again, a file already at its new path stays there.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def geo_fields(geo_json: dict) -> tuple[dict | None, dict | None, dict]:
         geometry = geo_json.get("geometry")
         properties = geo_json.get("properties") or {}
     elif kind == "FeatureCollection":
-        geometries = [f.get("geometry") for f in geo_json.get("features", []) if isinstance(f, dict) and f.get("geometry")]
+        geometries = [
+            f.get("geometry") for f in geo_json.get("features", []) if isinstance(f, dict) and f.get("geometry")
+        ]
         geometry = {"type": "GeometryCollection", "geometries": geometries} if geometries else None
     else:
         geometry = geo_json
@@ -77,7 +80,9 @@ def _gis_file(session: Session, job: Job, path: str) -> dict | None:
     """The GeoJSON named by a 1.0 `gis_data_path` (absolute, or relative to the execution's output directory)."""
     candidate = Path(path)
     if not candidate.is_absolute():
-        exe_id = session.scalar(select(JobExecution.id).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()).limit(1))
+        exe_id = session.scalar(
+            select(JobExecution.id).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()).limit(1)
+        )
         if exe_id is None:
             return None
         candidate = exe_dir(exe_id) / "outputs" / path
@@ -113,15 +118,20 @@ def apply_parse_results(session: Session, job: Job, manifest: dict) -> list[int]
     if not ids:
         return []
     by_name: dict[str, ScaleFile] = {}
-    for source in session.scalars(select(ScaleFile).where(ScaleFile.id.in_(ids), ScaleFile.file_type == "SOURCE")
-                                  .order_by(ScaleFile.id)):
+    for source in session.scalars(
+        select(ScaleFile).where(ScaleFile.id.in_(ids), ScaleFile.file_type == "SOURCE").order_by(ScaleFile.id)
+    ):
         by_name.setdefault(source.file_name, source)
     updated: list[ScaleFile] = []
     now = utcnow()
     for result in results:
         source = by_name.get(result.get("filename"))
         if source is None:
-            log.info("job %s: parse result for %s, which is not one of its source inputs, ignored", job.id, result.get("filename"))
+            log.info(
+                "job %s: parse result for %s, which is not one of its source inputs, ignored",
+                job.id,
+                result.get("filename"),
+            )
             continue
         if source in updated:
             continue

@@ -1,5 +1,6 @@
 """A recipe's dependency graph (worked out once per definition and cached) and where a requeued job of a
 recipe must wait. No other service is imported here: jobs and recipes both build on it."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,6 @@ from app.specs.recipe_definition import job_by_name, parents, topological_order,
 BLOCKING_STATUSES = frozenset({"FAILED", "CANCELED", "BLOCKED"})
 # Only jobs that never ran are moved by the recipe; every other status belongs to the execution lifecycle.
 WAITING_STATUSES = frozenset({"PENDING", "BLOCKED"})
-
-
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,8 @@ def blocked_or_pending(session: Session, job: Job) -> str | None:
     """
     links = session.execute(
         select(RecipeJob.recipe_id, RecipeJob.job_name, Recipe.recipe_type_rev_id)
-        .join(Recipe, Recipe.id == RecipeJob.recipe_id).where(RecipeJob.job_id == job.id)
+        .join(Recipe, Recipe.id == RecipeJob.recipe_id)
+        .where(RecipeJob.job_id == job.id)
     ).all()
     if not links:
         return None
@@ -83,10 +83,17 @@ def blocked_or_pending(session: Session, job: Job) -> str | None:
     waiting: str | None = None
     for recipe_id, job_name, rev_id in links:
         parent_names = graphs.get(rev_id).parents_of.get(job_name, set())
-        parent_statuses = list(session.scalars(
-            select(Job.status).join(RecipeJob, RecipeJob.job_id == Job.id)
-            .where(RecipeJob.recipe_id == recipe_id, RecipeJob.job_name.in_(sorted(parent_names)))
-        )) if parent_names else []
+        parent_statuses = (
+            list(
+                session.scalars(
+                    select(Job.status)
+                    .join(RecipeJob, RecipeJob.job_id == Job.id)
+                    .where(RecipeJob.recipe_id == recipe_id, RecipeJob.job_name.in_(sorted(parent_names)))
+                )
+            )
+            if parent_names
+            else []
+        )
         if any(s in BLOCKING_STATUSES for s in parent_statuses):
             return "BLOCKED"
         if len(parent_statuses) < len(parent_names) or any(s != "COMPLETED" for s in parent_statuses):

@@ -3,6 +3,7 @@
 There is no edge table: the dependencies come from the recipe type revision's definition and are re-evaluated
 on every update, so an update is a pure function of the current job statuses (and therefore idempotent).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,12 +38,15 @@ log = logging.getLogger(__name__)
 
 def current_recipe_type_revision(session: Session, recipe_type: RecipeType) -> RecipeTypeRevision:
     rev = session.scalar(
-        select(RecipeTypeRevision).where(RecipeTypeRevision.recipe_type_id == recipe_type.id,
-                                         RecipeTypeRevision.revision_num == recipe_type.revision_num)
+        select(RecipeTypeRevision).where(
+            RecipeTypeRevision.recipe_type_id == recipe_type.id,
+            RecipeTypeRevision.revision_num == recipe_type.revision_num,
+        )
     )
     if rev is None:  # a recipe type always has its revisions; repair rather than fail
-        rev = RecipeTypeRevision(recipe_type_id=recipe_type.id, revision_num=recipe_type.revision_num,
-                                 definition=recipe_type.definition)
+        rev = RecipeTypeRevision(
+            recipe_type_id=recipe_type.id, revision_num=recipe_type.revision_num, definition=recipe_type.definition
+        )
         session.add(rev)
         session.flush()
     return rev
@@ -62,8 +66,9 @@ def _entry_for(name: str, input_type: str, source: dict) -> dict:
     return {"name": name, "file_ids": file_ids}
 
 
-def _assemble_job_data(recipe_job: dict, interface: dict, recipe_data: dict,
-                       parent_results: dict[str, dict | None]) -> dict:
+def _assemble_job_data(
+    recipe_job: dict, interface: dict, recipe_data: dict, parent_results: dict[str, dict | None]
+) -> dict:
     """Job data from the recipe's inputs and the parents' results, before validation.
 
     Optional recipe inputs that were not given and optional outputs that were not produced are simply left out.
@@ -84,21 +89,31 @@ def _assemble_job_data(recipe_job: dict, interface: dict, recipe_data: dict,
             if source is not None and spec is not None:
                 input_data.append(_entry_for(conn["input"], spec["type"], source))
     workspace_id = recipe_data.get("workspace_id")
-    output_data = [{"name": name, "workspace_id": workspace_id} for name in output_names(interface)] \
-        if workspace_id is not None else []
+    output_data = (
+        [{"name": name, "workspace_id": workspace_id} for name in output_names(interface)]
+        if workspace_id is not None
+        else []
+    )
     return {"version": "1.0", "input_data": input_data, "output_data": output_data}
 
 
 def _validate_job_data(session: Session, data: dict, interface: dict) -> tuple[dict, list[Problem]]:
-    return validate_job_data(data, interface, lookup_files=lookup_files(session),
-                             lookup_workspaces=lookup_workspaces(session))
+    return validate_job_data(
+        data, interface, lookup_files=lookup_files(session), lookup_workspaces=lookup_workspaces(session)
+    )
 
 
 # ---------------------------------------------------------------- creation
 
 
-def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, *, event: TriggerEvent | None = None,
-                  priority: int | None = None) -> tuple[Recipe, list[Problem]]:
+def create_recipe(
+    session: Session,
+    recipe_type: RecipeType,
+    data: dict | None,
+    *,
+    event: TriggerEvent | None = None,
+    priority: int | None = None,
+) -> tuple[Recipe, list[Problem]]:
     """Create a recipe of `recipe_type`'s current revision with one job per definition job, and queue the roots.
 
     Everything is validated before anything is inserted: invalid data (or a definition that no longer fits its
@@ -114,9 +129,13 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
     job_key = {job["name"]: (job["job_type"]["name"], job["job_type"]["version"]) for job in definition["jobs"]}
     job_interfaces = {name: normalized[key] for name, key in job_key.items()}
 
-    recipe_data, warnings = validate_recipe_data(data, definition, job_interfaces=job_interfaces,
-                                                 lookup_files=lookup_files(session),
-                                                 lookup_workspaces=lookup_workspaces(session))
+    recipe_data, warnings = validate_recipe_data(
+        data,
+        definition,
+        job_interfaces=job_interfaces,
+        lookup_files=lookup_files(session),
+        lookup_workspaces=lookup_workspaces(session),
+    )
 
     # Root jobs get their data now; validate all of it before writing so a failure leaves nothing behind.
     c = Collector()
@@ -135,15 +154,28 @@ def create_recipe(session: Session, recipe_type: RecipeType, data: dict | None, 
     warnings = list(warnings) + c.warnings
 
     now = utcnow()
-    recipe = Recipe(recipe_type_id=recipe_type.id, recipe_type_rev_id=rev.id,
-                    event_id=event.id if event is not None else None, data=recipe_data,
-                    created=now, last_modified=now)
+    recipe = Recipe(
+        recipe_type_id=recipe_type.id,
+        recipe_type_rev_id=rev.id,
+        event_id=event.id if event is not None else None,
+        data=recipe_data,
+        created=now,
+        last_modified=now,
+    )
     session.add(recipe)
     session.flush()
     for job in definition["jobs"]:
         name = job["name"]
-        created, _ = create_job(session, job_types[job_key[name]], root_data.get(name), event=event,
-                                priority=priority, validated=True, revision=revisions[job_key[name]], flush=False)
+        created, _ = create_job(
+            session,
+            job_types[job_key[name]],
+            root_data.get(name),
+            event=event,
+            priority=priority,
+            validated=True,
+            revision=revisions[job_key[name]],
+            flush=False,
+        )
         recipe.recipe_jobs.append(RecipeJob(recipe_id=recipe.id, job_name=name, job=created, is_original=True))
     if not definition["jobs"]:
         RECIPE.move(recipe, "COMPLETED", now)  # nothing to run
@@ -187,13 +219,17 @@ def _set_waiting_status(session: Session, job_id: int, expected: str, status: st
     return result.rowcount == 1
 
 
-def _build_job_data(session: Session, recipe: Recipe, graph: RecipeGraph, name: str, job: Job,
-                    jobs_by_name: dict[str, Job]) -> bool:
+def _build_job_data(
+    session: Session, recipe: Recipe, graph: RecipeGraph, name: str, job: Job, jobs_by_name: dict[str, Job]
+) -> bool:
     """Fill in a ready job's data from the recipe data and its parents' results; False when it is invalid."""
     interface = validate_job_interface(job.job_type_rev.interface)
     recipe_job = graph.jobs[name]
-    parent_results = {dep["name"]: jobs_by_name[dep["name"]].results
-                      for dep in recipe_job.get("dependencies", []) if dep["name"] in jobs_by_name}
+    parent_results = {
+        dep["name"]: jobs_by_name[dep["name"]].results
+        for dep in recipe_job.get("dependencies", [])
+        if dep["name"] in jobs_by_name
+    }
     assembled = _assemble_job_data(recipe_job, interface, recipe.data or {}, parent_results)
     try:
         data, warnings = _validate_job_data(session, assembled, interface)
@@ -213,7 +249,8 @@ def _build_job_data(session: Session, recipe: Recipe, graph: RecipeGraph, name: 
 def _update_recipe(session: Session, recipe: Recipe, graph: RecipeGraph) -> list[int]:
     # Statuses of every job, but whole rows (data, results) only for the jobs about to be queued and their parents.
     rows = session.execute(
-        select(RecipeJob.job_name, Job.id, Job.status).join(Job, Job.id == RecipeJob.job_id)
+        select(RecipeJob.job_name, Job.id, Job.status)
+        .join(Job, Job.id == RecipeJob.job_id)
         .where(RecipeJob.recipe_id == recipe.id)
     ).all()
     job_ids = {name: job_id for name, job_id, _ in rows}
@@ -224,8 +261,9 @@ def _update_recipe(session: Session, recipe: Recipe, graph: RecipeGraph) -> list
     jobs_by_name: dict[str, Job] = {}
     if wanted:
         by_id = {job_ids[name]: name for name in wanted if name in job_ids}
-        for job in session.scalars(select(Job).where(Job.id.in_(list(by_id)))
-                                   .execution_options(populate_existing=True)):
+        for job in session.scalars(
+            select(Job).where(Job.id.in_(list(by_id))).execution_options(populate_existing=True)
+        ):
             jobs_by_name[by_id[job.id]] = job
 
     to_queue: list[int] = []
@@ -281,13 +319,17 @@ def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
     A recipe qualifies when a waiting job is due to be queued, blocked or unblocked, or when every job is
     COMPLETED but the recipe is not marked completed.
     """
-    waiting_job = exists().where(RecipeJob.recipe_id == Recipe.id, RecipeJob.job_id == Job.id,
-                                 Job.status.in_(WAITING_STATUSES))
-    unfinished_job = exists().where(RecipeJob.recipe_id == Recipe.id, RecipeJob.job_id == Job.id,
-                                    Job.status != "COMPLETED")
-    candidates = select(Recipe.id, Recipe.recipe_type_rev_id).where(
-        Recipe.completed.is_(None), waiting_job | ~unfinished_job
-    ).order_by(Recipe.id)
+    waiting_job = exists().where(
+        RecipeJob.recipe_id == Recipe.id, RecipeJob.job_id == Job.id, Job.status.in_(WAITING_STATUSES)
+    )
+    unfinished_job = exists().where(
+        RecipeJob.recipe_id == Recipe.id, RecipeJob.job_id == Job.id, Job.status != "COMPLETED"
+    )
+    candidates = (
+        select(Recipe.id, Recipe.recipe_type_rev_id)
+        .where(Recipe.completed.is_(None), waiting_job | ~unfinished_job)
+        .order_by(Recipe.id)
+    )
 
     graphs = GraphCache(session)
     found: list[int] = []
@@ -300,7 +342,8 @@ def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
         last_id = batch[-1].id
         statuses: dict[int, dict[str, str]] = {r.id: {} for r in batch}
         for recipe_id, job_name, job_status in session.execute(
-            select(RecipeJob.recipe_id, RecipeJob.job_name, Job.status).join(Job, Job.id == RecipeJob.job_id)
+            select(RecipeJob.recipe_id, RecipeJob.job_name, Job.status)
+            .join(Job, Job.id == RecipeJob.job_id)
             .where(RecipeJob.recipe_id.in_(list(statuses)))
         ):
             statuses[recipe_id][job_name] = job_status
@@ -318,4 +361,3 @@ def recipes_needing_update(session: Session, limit: int = 1000) -> list[int]:
         if len(batch) < batch_size:
             break
     return found[:limit]
-

@@ -3,6 +3,7 @@
 `/status/` (the older shape) and `/v6/status/` (the newer one) are both built here; the API answers 503
 when the report is missing or stale (`is_fresh`).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -28,11 +29,21 @@ REDIS_TIMEOUT = 0.5
 
 SCHEDULER_STATES = {
     "READY": {"name": "READY", "title": "Ready", "description": "Scheduler is ready to run new jobs."},
-    "PAUSED": {"name": "PAUSED", "title": "Paused",
-               "description": "Scheduler is paused, so no new jobs will be scheduled. Existing jobs will continue to run."},
+    "PAUSED": {
+        "name": "PAUSED",
+        "title": "Paused",
+        "description": "Scheduler is paused, so no new jobs will be scheduled. Existing jobs will continue to run.",
+    },
 }
-PER_SEC_METRICS = ("task_updates_per_sec", "new_offers_per_sec", "jobs_finished_per_sec", "jobs_launched_per_sec",
-                   "tasks_launched_per_sec", "offers_launched_per_sec", "tasks_finished_per_sec")
+PER_SEC_METRICS = (
+    "task_updates_per_sec",
+    "new_offers_per_sec",
+    "jobs_finished_per_sec",
+    "jobs_launched_per_sec",
+    "tasks_launched_per_sec",
+    "offers_launched_per_sec",
+    "tasks_finished_per_sec",
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -40,6 +51,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 # ---------------------------------------------------------------- the scheduler's report
+
 
 def status_age(scheduler: Scheduler, now: datetime | None = None) -> float | None:
     if scheduler.status is None or scheduler.status_updated is None:
@@ -56,8 +68,10 @@ def stale_reason(scheduler: Scheduler, now: datetime | None = None) -> str:
     age = status_age(scheduler, now)
     if age is None:
         return "The scheduler has not reported its status: it is offline or has not started yet"
-    return (f"The scheduler status is stale: last updated {iso(scheduler.status_updated)} ({age:.0f} s ago, "
-            f"limit {settings.SCHEDULER_STATUS_STALE:g} s); the scheduler is offline or overloaded")
+    return (
+        f"The scheduler status is stale: last updated {iso(scheduler.status_updated)} ({age:.0f} s ago, "
+        f"limit {settings.SCHEDULER_STATUS_STALE:g} s); the scheduler is offline or overloaded"
+    )
 
 
 def reported_nodes(status: dict | None, nodes: Iterable[Node]) -> dict[int, dict]:
@@ -82,7 +96,7 @@ def resources_by_name(entries: Iterable[dict]) -> dict[str, dict[str, float]]:
     entries = list(entries)
     for entry in entries:
         for kind in RESOURCE_KINDS:
-            for name in (entry.get(kind) or {}):
+            for name in entry.get(kind) or {}:
                 if name not in names:
                     names.append(name)
     totals = {name: {kind: 0.0 for kind in RESOURCE_KINDS} for name in names}
@@ -95,11 +109,22 @@ def resources_by_name(entries: Iterable[dict]) -> dict[str, dict[str, float]]:
 
 def scheduled_resources(session: Session, node_ids: Iterable[int] | None = None) -> dict[int | None, dict[str, float]]:
     """Resources held by RUNNING executions, per node (the database's view of "scheduled")."""
-    stmt = select(JobExecution.node_id, func.sum(JobExecution.cpus_scheduled), func.sum(JobExecution.mem_scheduled),
-                  func.sum(JobExecution.disk_total_scheduled)).where(JobExecution.status == "RUNNING").group_by(JobExecution.node_id)
+    stmt = (
+        select(
+            JobExecution.node_id,
+            func.sum(JobExecution.cpus_scheduled),
+            func.sum(JobExecution.mem_scheduled),
+            func.sum(JobExecution.disk_total_scheduled),
+        )
+        .where(JobExecution.status == "RUNNING")
+        .group_by(JobExecution.node_id)
+    )
     if node_ids is not None:
         stmt = stmt.where(JobExecution.node_id.in_(list(node_ids)))
-    return {node_id: {"cpus": float(c or 0), "mem": float(m or 0), "disk": float(d or 0)} for node_id, c, m, d in session.execute(stmt)}
+    return {
+        node_id: {"cpus": float(c or 0), "mem": float(m or 0), "disk": float(d or 0)}
+        for node_id, c, m, d in session.execute(stmt)
+    }
 
 
 def _three(values: dict | None) -> dict[str, float]:
@@ -128,6 +153,7 @@ def queue_depth(session: Session) -> int:
 
 # ---------------------------------------------------------------- executions per node
 
+
 @dataclass
 class ExecutionCount:
     node_id: int
@@ -138,8 +164,13 @@ class ExecutionCount:
     most_recent: datetime | None
 
 
-def execution_counts(session: Session, node_ids: Iterable[int], started: datetime | None, ended: datetime | None,
-                     statuses: Iterable[str] = ("COMPLETED", "FAILED", "CANCELED")) -> list[ExecutionCount]:
+def execution_counts(
+    session: Session,
+    node_ids: Iterable[int],
+    started: datetime | None,
+    ended: datetime | None,
+    statuses: Iterable[str] = ("COMPLETED", "FAILED", "CANCELED"),
+) -> list[ExecutionCount]:
     """Counts of executions per node, status, error category and job type.
 
     RUNNING executions count whatever the time range (most_recent = when the latest started);
@@ -154,8 +185,15 @@ def execution_counts(session: Session, node_ids: Iterable[int], started: datetim
     if ended is not None:
         finished = and_(finished, JobExecution.ended <= ended)
     stmt = (
-        select(JobExecution.node_id, JobExecution.status, Error.category, Job.job_type_id, func.count(),
-               func.max(JobExecution.ended), func.max(JobExecution.started))
+        select(
+            JobExecution.node_id,
+            JobExecution.status,
+            Error.category,
+            Job.job_type_id,
+            func.count(),
+            func.max(JobExecution.ended),
+            func.max(JobExecution.started),
+        )
         .join(Job, Job.id == JobExecution.job_id)
         .outerjoin(Error, Error.id == JobExecution.error_id)
         .where(JobExecution.node_id.in_(ids), or_(JobExecution.status == "RUNNING", finished))
@@ -164,7 +202,9 @@ def execution_counts(session: Session, node_ids: Iterable[int], started: datetim
     rows = []
     for node_id, status, category, job_type_id, count, last_ended, last_started in session.execute(stmt):
         most_recent = last_started if status == "RUNNING" else last_ended
-        rows.append(ExecutionCount(node_id, status, category if status == "FAILED" else None, job_type_id, count, most_recent))
+        rows.append(
+            ExecutionCount(node_id, status, category if status == "FAILED" else None, job_type_id, count, most_recent)
+        )
     return rows
 
 
@@ -178,14 +218,20 @@ def job_exe_counts(rows: Iterable[ExecutionCount]) -> dict[int, list[dict]]:
         if r.most_recent is not None and (entry[1] is None or r.most_recent > entry[1]):
             entry[1] = r.most_recent
     result: dict[int, list[dict]] = defaultdict(list)
-    for (node_id, status, category), (count, most_recent) in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
-        result[node_id].append({"status": status, "count": count, "most_recent": iso(most_recent), "category": category})
+    for (node_id, status, category), (count, most_recent) in sorted(
+        merged.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")
+    ):
+        result[node_id].append(
+            {"status": status, "count": count, "most_recent": iso(most_recent), "category": category}
+        )
     return result
 
 
 def _by_job_type(counts: dict[int, int]) -> dict:
-    return {"total": sum(counts.values()),
-            "by_job_type": [{"job_type_id": jt, "count": c} for jt, c in sorted(counts.items())]}
+    return {
+        "total": sum(counts.values()),
+        "by_job_type": [{"job_type_id": jt, "count": c} for jt, c in sorted(counts.items())],
+    }
 
 
 def job_executions_v6(rows: Iterable[ExecutionCount]) -> dict[int, dict]:
@@ -205,18 +251,25 @@ def job_executions_v6(rows: Iterable[ExecutionCount]) -> dict[int, dict]:
     for node_id, buckets in tallies.items():
         failed = {cat: _by_job_type(buckets.get(cat, {})) for cat in ("data", "algorithm", "system")}
         failed = {"total": sum(f["total"] for f in failed.values()), **failed}
-        result[node_id] = {"running": _by_job_type(buckets.get("running", {})),
-                           "completed": _by_job_type(buckets.get("completed", {})), "failed": failed}
+        result[node_id] = {
+            "running": _by_job_type(buckets.get("running", {})),
+            "completed": _by_job_type(buckets.get("completed", {})),
+            "failed": failed,
+        }
     return result
 
 
 def empty_job_executions_v6() -> dict:
     empty = _by_job_type({})
-    return {"running": dict(empty), "completed": dict(empty),
-            "failed": {"total": 0, "data": dict(empty), "algorithm": dict(empty), "system": dict(empty)}}
+    return {
+        "running": dict(empty),
+        "completed": dict(empty),
+        "failed": {"total": 0, "data": dict(empty), "algorithm": dict(empty), "system": dict(empty)},
+    }
 
 
 # ---------------------------------------------------------------- dependencies
+
 
 def _health(ok: bool, msg: str, errors: list | None = None, warnings: list | None = None, **detail: Any) -> dict:
     return {"OK": ok, "detail": {"msg": msg, **detail}, "errors": errors or [], "warnings": warnings or []}
@@ -237,15 +290,29 @@ def msg_queue_health(num_message_handlers: int) -> dict:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    detail = {"num_message_handlers": num_message_handlers, "type": "redis", "queue_name": CELERY_QUEUE,
-              "queue_depth": None, "region_name": ""}
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
-                                  retry=Retry(NoBackoff(), 0))
+    detail = {
+        "num_message_handlers": num_message_handlers,
+        "type": "redis",
+        "queue_name": CELERY_QUEUE,
+        "queue_depth": None,
+        "region_name": "",
+    }
+    client = redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+    )
     try:
         client.ping()
         detail["queue_depth"] = client.llen(CELERY_QUEUE)
     except (redis.RedisError, OSError) as exc:
-        return _health(False, "Message queue is unreachable", [{"MSG_QUEUE_OFFLINE": f"Redis at {_redacted(settings.REDIS_URL)}: {exc}"}], **detail)
+        return _health(
+            False,
+            "Message queue is unreachable",
+            [{"MSG_QUEUE_OFFLINE": f"Redis at {_redacted(settings.REDIS_URL)}: {exc}"}],
+            **detail,
+        )
     finally:
         client.close()
     return _health(True, "Message queue is healthy", **detail)
@@ -261,7 +328,12 @@ def logs_health() -> dict:
     sandboxes = settings.var_dir / "sandboxes"
     if settings.var_dir.is_dir():
         return _health(True, "Logs are healthy", logging_address=str(sandboxes))
-    return _health(False, "Log directory is missing", [{"LOGS_MISSING": f"{settings.var_dir} does not exist"}], logging_address=str(sandboxes))
+    return _health(
+        False,
+        "Log directory is missing",
+        [{"LOGS_MISSING": f"{settings.var_dir} does not exist"}],
+        logging_address=str(sandboxes),
+    )
 
 
 def nodes_health(states: list[str]) -> dict:
@@ -276,11 +348,14 @@ def nodes_health(states: list[str]) -> dict:
     if degraded:
         warnings.append({"NODES_DEGRADED": f"{degraded} of {len(states)} nodes report errors."})
     if not usable:
-        return _health(False, "No node can run new jobs.", [{"NODES_UNAVAILABLE": "Every node is offline or paused."}], warnings)
+        return _health(
+            False, "No node can run new jobs.", [{"NODES_UNAVAILABLE": "Every node is offline or paused."}], warnings
+        )
     return _health(True, "Enough nodes are online to function.", [], warnings)
 
 
 # ---------------------------------------------------------------- the two documents
+
 
 @dataclass
 class Snapshot:
@@ -303,11 +378,16 @@ def snapshot(session: Session, now: datetime | None = None) -> Snapshot:
 def status_v3(session: Session, snap: Snapshot) -> dict:
     master = snap.status.get("master") or {}
     out = {
-        "master": {"is_online": bool(master.get("is_online", False)),
-                   "hostname": master.get("hostname") or snap.scheduler.master_hostname,
-                   "port": master.get("port") or snap.scheduler.master_port},
-        "scheduler": {"is_online": is_fresh(snap.scheduler, snap.now), "is_paused": snap.scheduler.is_paused,
-                      "hostname": snap.status.get("hostname")},
+        "master": {
+            "is_online": bool(master.get("is_online", False)),
+            "hostname": master.get("hostname") or snap.scheduler.master_hostname,
+            "port": master.get("port") or snap.scheduler.master_port,
+        },
+        "scheduler": {
+            "is_online": is_fresh(snap.scheduler, snap.now),
+            "is_paused": snap.scheduler.is_paused,
+            "hostname": snap.status.get("hostname"),
+        },
         "queue_depth": queue_depth(session),
     }
     scheduled = scheduled_resources(session, [n.id for n in snap.nodes])
@@ -326,10 +406,12 @@ def _scheduler_v6(snap: Snapshot) -> dict:
     return {
         "metrics": metrics,
         "hostname": snap.status.get("hostname"),
-        "mesos": {"framework_id": snap.status.get("framework_id") or snap.scheduler.framework_id,
-                  "master_hostname": master.get("hostname") or snap.scheduler.master_hostname,
-                  "master_port": master.get("port") or snap.scheduler.master_port,
-                  "master_is_online": bool(master.get("is_online", False))},
+        "mesos": {
+            "framework_id": snap.status.get("framework_id") or snap.scheduler.framework_id,
+            "master_hostname": master.get("hostname") or snap.scheduler.master_hostname,
+            "master_port": master.get("port") or snap.scheduler.master_port,
+            "master_is_online": bool(master.get("is_online", False)),
+        },
         "state": SCHEDULER_STATES[state],
         "warnings": list(snap.status.get("warnings") or []),
         "queue_mode": snap.scheduler.queue_mode,
@@ -343,17 +425,38 @@ def _node_v6(node: Node, snap: Snapshot, executions: dict, pools: dict) -> tuple
     errors = list((reported or {}).get("errors") or [])
     warnings = list((reported or {}).get("warnings") or [])
     if node.is_paused_errors:
-        errors.append({"name": "SYSTEM_FAILURE_RATE", "title": "System Failure Rate", "description": node.pause_reason,
-                       "started": iso(node.last_modified), "last_updated": iso(node.last_modified)})
+        errors.append(
+            {
+                "name": "SYSTEM_FAILURE_RATE",
+                "title": "System Failure Rate",
+                "description": node.pause_reason,
+                "started": iso(node.last_modified),
+                "last_updated": iso(node.last_modified),
+            }
+        )
     pool = pools.get(node.id)
     if pool is not None and state["name"] in ("READY", "DEGRADED"):
         description = f"Resource pool {pool.name} is {pool.state}: no new jobs start on its nodes."
         state = {"name": "PAUSED", "title": "Paused", "description": description}
-        warnings.append({"name": f"RESOURCE_POOL_{pool.state}", "title": f"Resource Pool {pool.state.title()}",
-                         "description": description, "started": iso(pool.last_modified), "last_updated": iso(pool.last_modified)})
+        warnings.append(
+            {
+                "name": f"RESOURCE_POOL_{pool.state}",
+                "title": f"Resource Pool {pool.state.title()}",
+                "description": description,
+                "started": iso(pool.last_modified),
+                "last_updated": iso(pool.last_modified),
+            }
+        )
     entry = {
-        "id": node.id, "hostname": node.hostname, "agent_id": node.slave_id, "is_active": node.is_active,
-        "state": state, "errors": errors, "warnings": warnings, "node_tasks": [], "system_tasks": [],
+        "id": node.id,
+        "hostname": node.hostname,
+        "agent_id": node.slave_id,
+        "is_active": node.is_active,
+        "state": state,
+        "errors": errors,
+        "warnings": warnings,
+        "node_tasks": [],
+        "system_tasks": [],
         "num_offers": int(_number((reported or {}).get("num_offers"))) if reported else 0,
         "resources": resources_by_name([reported] if reported else []),
         "job_executions": executions.get(node.id) or empty_job_executions_v6(),
@@ -372,11 +475,22 @@ def status_v6(session: Session, snap: Snapshot) -> dict:
         nodes.append(entry)
         states.append(state)
     job_type_ids = sorted({r.job_type_id for r in rows})
-    job_types = [
-        {"id": jt.id, "name": jt.name, "version": jt.version, "title": jt.title, "description": jt.description,
-         "is_system": jt.is_system, "icon_code": jt.icon_code}
-        for jt in session.scalars(select(JobType).where(JobType.id.in_(job_type_ids)).order_by(JobType.id))
-    ] if job_type_ids else []
+    job_types = (
+        [
+            {
+                "id": jt.id,
+                "name": jt.name,
+                "version": jt.version,
+                "title": jt.title,
+                "description": jt.description,
+                "is_system": jt.is_system,
+                "icon_code": jt.icon_code,
+            }
+            for jt in session.scalars(select(JobType).where(JobType.id.in_(job_type_ids)).order_by(JobType.id))
+        ]
+        if job_type_ids
+        else []
+    )
     reported_entries = list(snap.reported.values())
     return {
         "timestamp": iso(snap.scheduler.status_updated),

@@ -21,6 +21,7 @@ twice) starts a new arrival on the same row; a second copy of an ingested file b
 points at the source file already stored. Every step is idempotent and the order of file moves and
 commits lets `scan()` finish whatever a crash interrupted, so a restart never ingests a file twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,6 +76,7 @@ FINISHED = ("DEFERRED", "INGESTED", "DUPLICATE", "ERRORED")
 
 # ---------------------------------------------------------------- Strike records
 
+
 def strike_directory(configuration: dict) -> Path:
     return mount_path(configuration["mount"])
 
@@ -85,23 +87,36 @@ def validate_configuration(session: Session, configuration) -> tuple[dict, list[
     warnings = []
     directory = strike_directory(config)
     if not directory.is_dir():
-        warnings.append(Problem("MISSING_DIRECTORY", f"The Strike directory {directory} does not exist yet; "
-                                                     f"the Strike process creates it"))
+        warnings.append(
+            Problem(
+                "MISSING_DIRECTORY",
+                f"The Strike directory {directory} does not exist yet; the Strike process creates it",
+            )
+        )
     return config, warnings
 
 
-def create_strike(session: Session, name: str, configuration: dict, title: str | None = None,
-                  description: str | None = None) -> Strike:
+def create_strike(
+    session: Session, name: str, configuration: dict, title: str | None = None, description: str | None = None
+) -> Strike:
     config, _ = validate_configuration(session, configuration)
     now = utcnow()
-    strike = Strike(name=name, title=title, description=description, configuration=config, is_active=True,
-                    created=now, last_modified=now)
+    strike = Strike(
+        name=name,
+        title=title,
+        description=description,
+        configuration=config,
+        is_active=True,
+        created=now,
+        last_modified=now,
+    )
     session.add(strike)
     session.flush()
     return strike
 
 
 # ---------------------------------------------------------------- per-file logic
+
 
 @dataclass(frozen=True)
 class FileRule:
@@ -119,8 +134,14 @@ def compile_rules(configuration: dict) -> list[FileRule]:
         except (re.error, TypeError) as exc:  # validated on save; an old row could still hold one
             log.error("Strike rule %r is not a valid regular expression, skipped: %s", rule.get("filename_regex"), exc)
             continue
-        rules.append(FileRule(pattern, tuple(rule.get("data_types") or ()), (rule.get("workspace_path") or "").strip("/"),
-                              rule["workspace_name"]))
+        rules.append(
+            FileRule(
+                pattern,
+                tuple(rule.get("data_types") or ()),
+                (rule.get("workspace_path") or "").strip("/"),
+                rule["workspace_name"],
+            )
+        )
     return rules
 
 
@@ -179,6 +200,7 @@ def _new_arrival(ingest: Ingest, now: datetime) -> None:
 @dataclass(frozen=True)
 class _Progress:
     """A file still being written: its row is TRANSFERRING with the bytes seen so far."""
+
     name: str  # the name in the directory (with the transfer suffix, if any)
     final: str  # the ingest's file name
     size: int
@@ -187,6 +209,7 @@ class _Progress:
 @dataclass(frozen=True)
 class _Complete:
     """A complete file, to mark TRANSFERRED and decide about."""
+
     name: str
     path: Path
     size: int
@@ -197,6 +220,7 @@ class _Complete:
 @dataclass(frozen=True)
 class _Decision:
     """What to do with a TRANSFERRED file: DUPLICATE, DEFERRED, QUEUED or ERRORED."""
+
     name: str
     path: Path
     rule: FileRule | None
@@ -215,8 +239,14 @@ class StrikeProcessor:
     transaction commits the outcomes. When a batch transaction fails, each file is tried in its own.
     """
 
-    def __init__(self, strike_id: int, configuration: dict, *, settle_seconds: float = SETTLE_SECONDS,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        strike_id: int,
+        configuration: dict,
+        *,
+        settle_seconds: float = SETTLE_SECONDS,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.strike_id = strike_id
         self.configuration = validate_strike_configuration(configuration, lookup_workspaces_by_name=None)
         self.directory = strike_directory(self.configuration)
@@ -260,7 +290,9 @@ class StrikeProcessor:
             self._progress_written[item.final] = now_m
         for decision in decisions:
             if decision.was_errored:
-                self._retried_errors.add(decision.name)  # retried once; a restart or a configuration change retries again
+                self._retried_errors.add(
+                    decision.name
+                )  # retried once; a restart or a configuration change retries again
         return self._apply(decisions)
 
     def scan(self) -> list[int]:
@@ -274,7 +306,7 @@ class StrikeProcessor:
         entries.sort(key=lambda e: (e.stat(follow_symlinks=False).st_mtime, e.name))
         queued: list[int] = []
         for start in range(0, len(entries), SCAN_BATCH):
-            queued.extend(self.handle_many((e.name, False) for e in entries[start:start + SCAN_BATCH]))
+            queued.extend(self.handle_many((e.name, False) for e in entries[start : start + SCAN_BATCH]))
         queued.extend(self._revisit_rows())
         self._first_scan = False
         return list(dict.fromkeys(queued))
@@ -365,8 +397,13 @@ class StrikeProcessor:
             if previous == "ERRORED" and item.name in self._retried_errors:
                 continue
             if ingest is None:
-                ingest = rows[item.name] = Ingest(strike_id=self.strike_id, file_name=item.name, status="TRANSFERRED",
-                                                  transfer_started=now, created=now)
+                ingest = rows[item.name] = Ingest(
+                    strike_id=self.strike_id,
+                    file_name=item.name,
+                    status="TRANSFERRED",
+                    transfer_started=now,
+                    created=now,
+                )
                 session.add(ingest)
             else:
                 if previous in FINISHED:
@@ -380,12 +417,21 @@ class StrikeProcessor:
             ingest.last_modified = now
             marked.append((item, ingest, previous == "ERRORED"))
         session.flush()
-        return self._decide(session, [(item.path, item.rule, ingest, was_errored) for item, ingest, was_errored in marked])
+        return self._decide(
+            session, [(item.path, item.rule, ingest, was_errored) for item, ingest, was_errored in marked]
+        )
 
     def _transferring(self, session: Session, ingest: Ingest | None, item: _Progress, now: datetime) -> Ingest:
         if ingest is None:
-            ingest = Ingest(strike_id=self.strike_id, file_name=item.final, status="TRANSFERRING",
-                            bytes_transferred=item.size, transfer_started=now, created=now, last_modified=now)
+            ingest = Ingest(
+                strike_id=self.strike_id,
+                file_name=item.final,
+                status="TRANSFERRING",
+                bytes_transferred=item.size,
+                transfer_started=now,
+                created=now,
+                last_modified=now,
+            )
             session.add(ingest)
         elif ingest.status == "TRANSFERRING":
             if ingest.bytes_transferred != item.size:
@@ -402,7 +448,9 @@ class StrikeProcessor:
         """The decision for each TRANSFERRED row (path, rule, row, was errored): DUPLICATE, DEFERRED, QUEUED or ERRORED."""
         duplicates = find_duplicate_sources(session, [(i.file_name, i.checksum) for _, _, i, _ in marked if i.checksum])
         names = {rule.workspace_name for _, rule, _, _ in marked if rule is not None}
-        workspaces = {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
+        workspaces = (
+            {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
+        )
         now = utcnow()
         decisions = []
         for path, rule, ingest, was_errored in marked:
@@ -414,13 +462,17 @@ class StrikeProcessor:
             elif rule is None:
                 decisions.append(decision("DEFERRED"))
             elif workspace is None or not workspace.is_active:
-                decisions.append(decision("ERRORED", detail=f"workspace '{rule.workspace_name}' does not exist or is not active"))
+                decisions.append(
+                    decision("ERRORED", detail=f"workspace '{rule.workspace_name}' does not exist or is not active")
+                )
             else:
                 try:
                     broker_for(workspace.json_config).resolve(rel)
                     decisions.append(decision("QUEUED", workspace.id, rel))
                 except (ValueError, KeyError, WorkspacePathError) as exc:
-                    decisions.append(decision("ERRORED", detail=f"cannot store '{rel}' in workspace '{workspace.name}': {exc}"))
+                    decisions.append(
+                        decision("ERRORED", detail=f"cannot store '{rel}' in workspace '{workspace.name}': {exc}")
+                    )
         return decisions
 
     def _failed(self, item: _Progress | _Complete | _Decision, exc: Exception) -> None:
@@ -446,13 +498,17 @@ class StrikeProcessor:
 
     def _move(self, decision: _Decision) -> _Decision:
         """Move the file where its outcome says; the decision with what the move changed (ERRORED when it failed)."""
-        target_dir = {"DUPLICATE": DUPLICATE_DIR, "DEFERRED": DEFERRED_DIR, "QUEUED": INGESTING_DIR}.get(decision.outcome)
+        target_dir = {"DUPLICATE": DUPLICATE_DIR, "DEFERRED": DEFERRED_DIR, "QUEUED": INGESTING_DIR}.get(
+            decision.outcome
+        )
         if target_dir is None:
             return decision
         try:
             moved_to = move_file(decision.path, self.directory / target_dir, decision.name)
         except OSError as exc:
-            return dataclasses.replace(decision, outcome="ERRORED", detail=f"moving the file to {target_dir}/ failed: {exc}")
+            return dataclasses.replace(
+                decision, outcome="ERRORED", detail=f"moving the file to {target_dir}/ failed: {exc}"
+            )
         return dataclasses.replace(decision, path=moved_to)
 
     def _commit(self, session: Session, decisions: list[_Decision]) -> list[int]:
@@ -469,8 +525,16 @@ class StrikeProcessor:
                 values.update(workspace_id=d.ref, file_path=d.detail, ingest_path=str(d.path))
             elif d.outcome == "ERRORED":
                 values["error_message"] = d.detail
-            result = INGEST.compare_and_set(session, Ingest, [Ingest.id == d.ingest_id], d.outcome, now,
-                                            sources={"TRANSFERRED"}, synchronize=False, **values)
+            result = INGEST.compare_and_set(
+                session,
+                Ingest,
+                [Ingest.id == d.ingest_id],
+                d.outcome,
+                now,
+                sources={"TRANSFERRED"},
+                synchronize=False,
+                **values,
+            )
             if result.rowcount == 1 and d.outcome == "QUEUED":
                 queued.append(d.ingest_id)
         return queued
@@ -484,8 +548,14 @@ class StrikeProcessor:
         stale_before = now - STALE_INGESTING
 
         def load(session: Session):
-            return [(i.file_name, i.status) for i in session.scalars(select(Ingest).where(
-                Ingest.strike_id == self.strike_id, Ingest.status.in_(("TRANSFERRING", "TRANSFERRED"))))]
+            return [
+                (i.file_name, i.status)
+                for i in session.scalars(
+                    select(Ingest).where(
+                        Ingest.strike_id == self.strike_id, Ingest.status.in_(("TRANSFERRING", "TRANSFERRED"))
+                    )
+                )
+            ]
 
         recovered: list[tuple[str, Path]] = []
         for name, status in with_retry(load):
@@ -506,17 +576,25 @@ class StrikeProcessor:
 
         def decide_again(session: Session) -> list[_Decision]:
             rows = self._rows(session, [name for name, _ in recovered])
-            return self._decide(session, [(path, first_matching_rule(self.rules, name), rows[name], False)
-                                          for name, path in recovered
-                                          if name in rows and rows[name].status == "TRANSFERRED"])
+            return self._decide(
+                session,
+                [
+                    (path, first_matching_rule(self.rules, name), rows[name], False)
+                    for name, path in recovered
+                    if name in rows and rows[name].status == "TRANSFERRED"
+                ],
+            )
 
         queued = self._apply(with_retry(decide_again)) if recovered else []
 
         def resend(session: Session) -> list[int]:
-            rows = session.scalars(select(Ingest).where(
-                Ingest.strike_id == self.strike_id,
-                ((Ingest.status == "QUEUED") & (Ingest.last_modified <= resend_before))
-                | ((Ingest.status == "INGESTING") & (Ingest.ingest_started < stale_before)))).all()
+            rows = session.scalars(
+                select(Ingest).where(
+                    Ingest.strike_id == self.strike_id,
+                    ((Ingest.status == "QUEUED") & (Ingest.last_modified <= resend_before))
+                    | ((Ingest.status == "INGESTING") & (Ingest.ingest_started < stale_before)),
+                )
+            ).all()
             for row in rows:
                 if row.status == "QUEUED":
                     row.last_modified = now  # at most one resend per interval
@@ -541,11 +619,17 @@ class StrikeProcessor:
         """This Strike's ingest rows of the given file names, by name."""
         if not names:
             return {}
-        return {i.file_name: i for i in session.scalars(select(Ingest).where(
-            Ingest.strike_id == self.strike_id, Ingest.file_name.in_(set(names))))}
+        return {
+            i.file_name: i
+            for i in session.scalars(
+                select(Ingest).where(Ingest.strike_id == self.strike_id, Ingest.file_name.in_(set(names)))
+            )
+        }
 
 
 def active_strikes(session: Session) -> list[tuple[int, dict, datetime]]:
     """(id, configuration, last_modified) of every active Strike."""
-    return [(s.id, s.configuration, s.last_modified)
-            for s in session.scalars(select(Strike).where(Strike.is_active.is_(True)).order_by(Strike.id))]
+    return [
+        (s.id, s.configuration, s.last_modified)
+        for s in session.scalars(select(Strike).where(Strike.is_active.is_(True)).order_by(Strike.id))
+    ]

@@ -4,6 +4,7 @@ Rules are linked from `JobType.trigger_rule_id` and `RecipeType.trigger_rule_id`
 the caller's transaction (the ingest or the job finish), so a rule fires exactly once per event; each
 rule runs in its own savepoint so one bad rule never stops the others.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,12 +52,18 @@ def condition_matches(config: dict, media_type: str | None, data_types: Iterable
 def _targets(session: Session, rule_ids: list[int]) -> tuple[dict[int, list[JobType]], dict[int, list[RecipeType]]]:
     """Active job types and recipe types linked to each rule."""
     job_types: dict[int, list[JobType]] = {}
-    for jt in session.scalars(select(JobType).where(JobType.trigger_rule_id.in_(rule_ids), JobType.is_active.is_(True),
-                                                    JobType.archived.is_(None)).order_by(JobType.id)):
+    for jt in session.scalars(
+        select(JobType)
+        .where(JobType.trigger_rule_id.in_(rule_ids), JobType.is_active.is_(True), JobType.archived.is_(None))
+        .order_by(JobType.id)
+    ):
         job_types.setdefault(jt.trigger_rule_id, []).append(jt)
     recipe_types: dict[int, list[RecipeType]] = {}
-    for rt in session.scalars(select(RecipeType).where(RecipeType.trigger_rule_id.in_(rule_ids), RecipeType.is_active.is_(True),
-                                                       RecipeType.archived.is_(None)).order_by(RecipeType.id)):
+    for rt in session.scalars(
+        select(RecipeType)
+        .where(RecipeType.trigger_rule_id.in_(rule_ids), RecipeType.is_active.is_(True), RecipeType.archived.is_(None))
+        .order_by(RecipeType.id)
+    ):
         recipe_types.setdefault(rt.trigger_rule_id, []).append(rt)
     return job_types, recipe_types
 
@@ -76,8 +83,15 @@ def _input_value(entry: dict, file_id: int) -> dict:
     return {"name": entry["name"], "file_id": file_id}
 
 
-def _launch_job(session: Session, job_type: JobType, interface: dict, config: dict, source: ScaleFile,
-                workspace: Workspace, event: TriggerEvent) -> int:
+def _launch_job(
+    session: Session,
+    job_type: JobType,
+    interface: dict,
+    config: dict,
+    source: ScaleFile,
+    workspace: Workspace,
+    event: TriggerEvent,
+) -> int:
     what = f"job type {job_type.name} {job_type.version}"
     entry = _file_input(interface.get("input_data", []), config["data"]["input_data_name"], what)
     data = {
@@ -88,16 +102,33 @@ def _launch_job(session: Session, job_type: JobType, interface: dict, config: di
     # Validated here against the file and workspace already in hand (the job type's other required
     # inputs must not be missing), so create_job need not look them up again.
     data, _warnings = validate_job_data(
-        data, interface,
-        lookup_files=lambda ids: {source.id: {"media_type": source.media_type, "file_size": source.file_size or 0,
-                                              "workspace_id": source.workspace_id}} if source.id in ids else {},
-        lookup_workspaces=lambda ids: {workspace.id: {"is_active": workspace.is_active}} if workspace.id in ids else {})
+        data,
+        interface,
+        lookup_files=lambda ids: (
+            {
+                source.id: {
+                    "media_type": source.media_type,
+                    "file_size": source.file_size or 0,
+                    "workspace_id": source.workspace_id,
+                }
+            }
+            if source.id in ids
+            else {}
+        ),
+        lookup_workspaces=lambda ids: {workspace.id: {"is_active": workspace.is_active}} if workspace.id in ids else {},
+    )
     job, _ = job_service.create_job(session, job_type, data, event=event, validated=True)
     return job.id  # queued by `RuleSet.fire_many`, with the other jobs of the batch
 
 
-def _launch_recipe(session: Session, recipe_type: RecipeType, config: dict, source: ScaleFile, workspace: Workspace,
-                   event: TriggerEvent) -> int:
+def _launch_recipe(
+    session: Session,
+    recipe_type: RecipeType,
+    config: dict,
+    source: ScaleFile,
+    workspace: Workspace,
+    event: TriggerEvent,
+) -> int:
     from app.services import recipes as recipe_service  # recipes import jobs; keep the import lazy
 
     what = f"recipe type {recipe_type.name} {recipe_type.version}"
@@ -120,20 +151,29 @@ class RuleSet:
         self.invalid_rule_ids: list[int] = []
         self.rules: list[tuple[TriggerRule, dict]] = []
         validate = VALIDATORS[rule_type]
-        for rule in session.scalars(select(TriggerRule).where(
-                TriggerRule.type == rule_type, TriggerRule.is_active.is_(True), TriggerRule.archived.is_(None))
-                .order_by(TriggerRule.id)):
+        for rule in session.scalars(
+            select(TriggerRule)
+            .where(TriggerRule.type == rule_type, TriggerRule.is_active.is_(True), TriggerRule.archived.is_(None))
+            .order_by(TriggerRule.id)
+        ):
             try:
                 self.rules.append((rule, validate(rule.configuration)))
             except SpecError as exc:
-                log.error("%s trigger rule %s (%s) has an invalid configuration, skipped: %s", rule_type, rule.id,
-                          rule.name, exc)
+                log.error(
+                    "%s trigger rule %s (%s) has an invalid configuration, skipped: %s",
+                    rule_type,
+                    rule.id,
+                    rule.name,
+                    exc,
+                )
                 self.invalid_rule_ids.append(rule.id)
         self.job_types, self.recipe_types = _targets(session, [r.id for r, _ in self.rules]) if self.rules else ({}, {})
         # Rules without anything linked to them create nothing.
         self.rules = [(r, c) for r, c in self.rules if self.job_types.get(r.id) or self.recipe_types.get(r.id)]
         names = {c["data"]["workspace_name"] for _, c in self.rules}
-        self.workspaces = {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
+        self.workspaces = (
+            {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
+        )
         self._interfaces: dict[int, dict] = {}
 
     def _interface(self, session: Session, job_type: JobType) -> dict:
@@ -161,17 +201,32 @@ class RuleSet:
                 with session.begin_nested():
                     workspace = self.workspaces.get(config["data"]["workspace_name"])
                     if workspace is None or not workspace.is_active:
-                        raise ValueError(f"output workspace '{config['data']['workspace_name']}' does not exist or is not active")
-                    event = TriggerEvent(type=self.rule_type, rule_id=rule.id, description=description, occurred=utcnow())
+                        raise ValueError(
+                            f"output workspace '{config['data']['workspace_name']}' does not exist or is not active"
+                        )
+                    event = TriggerEvent(
+                        type=self.rule_type, rule_id=rule.id, description=description, occurred=utcnow()
+                    )
                     session.add(event)
                     session.flush()
-                    created_jobs = [_launch_job(session, jt, self._interface(session, jt), config, source, workspace, event)
-                                    for jt in self.job_types.get(rule.id, [])]
-                    created_recipes = [_launch_recipe(session, rt, config, source, workspace, event)
-                                       for rt in self.recipe_types.get(rule.id, [])]
+                    created_jobs = [
+                        _launch_job(session, jt, self._interface(session, jt), config, source, workspace, event)
+                        for jt in self.job_types.get(rule.id, [])
+                    ]
+                    created_recipes = [
+                        _launch_recipe(session, rt, config, source, workspace, event)
+                        for rt in self.recipe_types.get(rule.id, [])
+                    ]
             except Exception as exc:  # noqa: BLE001 - a bad rule is logged and the others still run
-                log.error("%s trigger rule %s (%s) failed for file %s (%s): %s", self.rule_type, rule.id, rule.name,
-                          source.id, source.file_name, exc)
+                log.error(
+                    "%s trigger rule %s (%s) failed for file %s (%s): %s",
+                    self.rule_type,
+                    rule.id,
+                    rule.name,
+                    source.id,
+                    source.file_name,
+                    exc,
+                )
                 fired.failed_rule_ids.append(rule.id)
                 continue
             fired.event_ids.append(event.id)
@@ -194,13 +249,20 @@ def ingest_description(source: ScaleFile, ingest_id: int | None = None, strike_i
     return description
 
 
-def fire_ingest_rules(session: Session, source: ScaleFile, ingest_id: int | None = None, strike_id: int | None = None,
-                      rules: RuleSet | None = None) -> Fired:
+def fire_ingest_rules(
+    session: Session,
+    source: ScaleFile,
+    ingest_id: int | None = None,
+    strike_id: int | None = None,
+    rules: RuleSet | None = None,
+) -> Fired:
     rules = rules or RuleSet(session, "INGEST")
     return rules.fire(session, source, ingest_description(source, ingest_id, strike_id))
 
 
-def fire_parse_rules(session: Session, source: ScaleFile, job_id: int | None = None, rules: RuleSet | None = None) -> Fired:
+def fire_parse_rules(
+    session: Session, source: ScaleFile, job_id: int | None = None, rules: RuleSet | None = None
+) -> Fired:
     description = {"version": "1.0", "file_id": source.id, "file_name": source.file_name}
     if job_id is not None:
         description["job_id"] = job_id

@@ -5,6 +5,7 @@ Every function works inside the caller's transaction. Bad input raises SpecError
 problem (the API answers 400); nothing is written before all checks of a record passed, and an
 import is only complete when the caller commits (any SpecError means: roll back).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,16 +59,24 @@ class FieldRule:
 
 # Resources no node can ever offer would leave the job queued forever.
 MAX_CPUS = 1024
-MAX_MIB = 2 ** 31 - 1
+MAX_MIB = 2**31 - 1
 
 
 _STR = FieldRule("str")
 _BOOL = FieldRule("bool", nullable=False)
 
 JOB_TYPE_FIELDS: dict[str, FieldRule] = {
-    "title": _STR, "description": _STR, "category": _STR, "author_name": _STR, "author_url": _STR,
-    "icon_code": _STR, "docker_image": _STR,
-    "is_long_running": _BOOL, "is_operational": _BOOL, "is_paused": _BOOL, "docker_privileged": _BOOL,
+    "title": _STR,
+    "description": _STR,
+    "category": _STR,
+    "author_name": _STR,
+    "author_url": _STR,
+    "icon_code": _STR,
+    "docker_image": _STR,
+    "is_long_running": _BOOL,
+    "is_operational": _BOOL,
+    "is_paused": _BOOL,
+    "docker_privileged": _BOOL,
     "priority": FieldRule("int", 0, nullable=False),
     "timeout": FieldRule("int", 0, nullable=False),
     "max_scheduled": FieldRule("int", 1),
@@ -84,10 +93,30 @@ ERROR_FIELDS: dict[str, FieldRule] = {"title": _STR, "description": _STR, "categ
 WORKSPACE_FIELDS: dict[str, FieldRule] = {"title": _STR, "description": _STR, "base_url": _STR, "is_active": _BOOL}
 
 # What an export writes for a job type (besides its documents); an import reads the same fields.
-JOB_TYPE_EXPORT_FIELDS = ("name", "version", "title", "description", "category", "author_name", "author_url",
-                          "is_system", "is_long_running", "is_operational", "icon_code", "uses_docker",
-                          "docker_privileged", "docker_image", "priority", "timeout", "max_scheduled", "max_tries",
-                          "cpus_required", "mem_required", "disk_out_const_required", "disk_out_mult_required")
+JOB_TYPE_EXPORT_FIELDS = (
+    "name",
+    "version",
+    "title",
+    "description",
+    "category",
+    "author_name",
+    "author_url",
+    "is_system",
+    "is_long_running",
+    "is_operational",
+    "icon_code",
+    "uses_docker",
+    "docker_privileged",
+    "docker_image",
+    "priority",
+    "timeout",
+    "max_scheduled",
+    "max_tries",
+    "cpus_required",
+    "mem_required",
+    "disk_out_const_required",
+    "disk_out_mult_required",
+)
 
 
 def _max_length(model: type, name: str) -> int | None:
@@ -95,8 +124,9 @@ def _max_length(model: type, name: str) -> int | None:
     return getattr(column.type, "length", None) if column is not None else None
 
 
-def _check_fields(doc: Mapping[str, Any], rules: Mapping[str, FieldRule], model: type, where: str,
-                  c: Collector) -> dict[str, Any]:
+def _check_fields(
+    doc: Mapping[str, Any], rules: Mapping[str, FieldRule], model: type, where: str, c: Collector
+) -> dict[str, Any]:
     """The given fields that pass their rule (the others are recorded as problems)."""
     values: dict[str, Any] = {}
     for name, rule in rules.items():
@@ -144,8 +174,9 @@ def _check_fields(doc: Mapping[str, Any], rules: Mapping[str, FieldRule], model:
     return values
 
 
-def _check_stable_name(doc: Mapping[str, Any], key: str, model: type, where: str, c: Collector,
-                       pattern: re.Pattern | None = STABLE_NAME) -> str | None:
+def _check_stable_name(
+    doc: Mapping[str, Any], key: str, model: type, where: str, c: Collector, pattern: re.Pattern | None = STABLE_NAME
+) -> str | None:
     value = doc.get(key)
     if value is None:
         c.add("MISSING_FIELD", f"{where}: '{key}' is required")
@@ -189,8 +220,11 @@ def lookup_job_type_interfaces(session: Session, overrides: Mapping[JobTypeKey, 
         keys = list(keys)
         found: dict[JobTypeKey, dict] = {}
         if keys:
-            rows = session.execute(select(JobType.name, JobType.version, JobType.interface)
-                                   .where(tuple_(JobType.name, JobType.version).in_(keys)))
+            rows = session.execute(
+                select(JobType.name, JobType.version, JobType.interface).where(
+                    tuple_(JobType.name, JobType.version).in_(keys)
+                )
+            )
             found = {(r.name, r.version): r.interface for r in rows}
         for key in keys:
             if overrides and key in overrides:
@@ -211,15 +245,20 @@ def job_types_of_definition(session: Session, definition: dict | None) -> list[J
                 keys.append(key)
     if not keys:
         return []
-    rows = {(jt.name, jt.version): jt for jt in
-            session.scalars(select(JobType).where(tuple_(JobType.name, JobType.version).in_(keys)))}
+    rows = {
+        (jt.name, jt.version): jt
+        for jt in session.scalars(select(JobType).where(tuple_(JobType.name, JobType.version).in_(keys)))
+    }
     return [rows[k] for k in keys if k in rows]
 
 
 def _recipe_types_using(session: Session, job_type: JobType) -> list[RecipeType]:
     key = {"name": job_type.name, "version": job_type.version}
-    return [rt for rt in session.scalars(select(RecipeType).where(RecipeType.archived.is_(None)).order_by(RecipeType.id))
-            if any(isinstance(j, dict) and j.get("job_type") == key for j in (rt.definition or {}).get("jobs") or [])]
+    return [
+        rt
+        for rt in session.scalars(select(RecipeType).where(RecipeType.archived.is_(None)).order_by(RecipeType.id))
+        if any(isinstance(j, dict) and j.get("job_type") == key for j in (rt.definition or {}).get("jobs") or [])
+    ]
 
 
 def _normalized_or_none(validate, doc):
@@ -255,7 +294,9 @@ def check_trigger_rule(session: Session, raw: Any, inputs: list[dict] | None, wh
         c.add("INVALID_VALUE", f"{where}: type {rule_type!r} is not one of {', '.join(USER_TRIGGER_TYPES)}")
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > _max_length(TriggerRule, "name")):
-        c.add("INVALID_TYPE", f"{where}: 'name' must be a string of at most {_max_length(TriggerRule, 'name')} characters")
+        c.add(
+            "INVALID_TYPE", f"{where}: 'name' must be a string of at most {_max_length(TriggerRule, 'name')} characters"
+        )
     is_active = raw.get("is_active", True)
     if is_active is None:
         is_active = True
@@ -276,9 +317,17 @@ def check_trigger_rule(session: Session, raw: Any, inputs: list[dict] | None, wh
     return {"type": rule_type, "name": name, "is_active": is_active, "configuration": configuration}
 
 
-def _check_linked_rule(session: Session, doc: dict, document_key: str, new_document: dict | None,
-                       owner: JobType | RecipeType | None, document_changed: bool, where: str, c: Collector,
-                       values: dict) -> None:
+def _check_linked_rule(
+    session: Session,
+    doc: dict,
+    document_key: str,
+    new_document: dict | None,
+    owner: JobType | RecipeType | None,
+    document_changed: bool,
+    where: str,
+    c: Collector,
+    values: dict,
+) -> None:
     """The trigger_rule of a job type / recipe type body (null removes it on an edit) into `values`.
 
     A rule feeds one of the inputs of the owner's document (interface or definition): the new one's,
@@ -299,15 +348,21 @@ def _check_linked_rule(session: Session, doc: dict, document_key: str, new_docum
         values["trigger_rule"] = None
     elif document_changed and owner.trigger_rule is not None:
         try:
-            c.absorb_warnings(check_trigger_against_inputs(owner.trigger_rule.configuration,
-                                                           _input_types(target_inputs)), f"{where}: trigger_rule")
+            c.absorb_warnings(
+                check_trigger_against_inputs(owner.trigger_rule.configuration, _input_types(target_inputs)),
+                f"{where}: trigger_rule",
+            )
         except SpecError as exc:
             c.absorb(exc, f"{where}: the current trigger rule does not fit the new {document_key}")
 
 
 def _same_rule(rule: TriggerRule | None, new: dict) -> bool:
-    return (rule is not None and rule.type == new["type"] and rule.configuration == new["configuration"]
-            and rule.name == new["name"])
+    return (
+        rule is not None
+        and rule.type == new["type"]
+        and rule.configuration == new["configuration"]
+        and rule.name == new["name"]
+    )
 
 
 def _archive_rule(rule: TriggerRule, now: datetime) -> None:
@@ -328,8 +383,14 @@ def _link_trigger_rule(session: Session, owner: JobType | RecipeType, new: dict 
     if new is None:
         owner.trigger_rule = None
         return
-    rule = TriggerRule(type=new["type"], name=new["name"], configuration=new["configuration"],
-                       is_active=new["is_active"], created=now, last_modified=now)
+    rule = TriggerRule(
+        type=new["type"],
+        name=new["name"],
+        configuration=new["configuration"],
+        is_active=new["is_active"],
+        created=now,
+        last_modified=now,
+    )
     session.add(rule)
     owner.trigger_rule = rule
 
@@ -390,8 +451,9 @@ def edit_error(session: Session, error: Error, doc: Any) -> None:
 # ---------------------------------------------------------------- job types
 
 
-def _check_mapped_errors(session: Session, wanted: set[str], where: str, c: Collector,
-                         also_known: Iterable[str] = ()) -> None:
+def _check_mapped_errors(
+    session: Session, wanted: set[str], where: str, c: Collector, also_known: Iterable[str] = ()
+) -> None:
     """Every error an error mapping names must exist (or be in `also_known`)."""
     wanted = set(wanted) - set(also_known)
     known = set(session.scalars(select(Error.name).where(Error.name.in_(sorted(wanted))))) if wanted else set()
@@ -399,8 +461,9 @@ def _check_mapped_errors(session: Session, wanted: set[str], where: str, c: Coll
         c.add("UNKNOWN_ERROR", f"{where}: error mapping refers to error '{missing}', which does not exist")
 
 
-def _check_type_fields(session: Session, doc: Any, model, kind: str, fields, documents, document: str, existing
-                       ) -> tuple[dict, Collector, str, dict]:
+def _check_type_fields(
+    session: Session, doc: Any, model, kind: str, fields, documents, document: str, existing
+) -> tuple[dict, Collector, str, dict]:
     """The checks a job type and a recipe type share: a JSON object, no unknown fields, valid simple fields,
     and for a new type its name, version and `document`. Returns (doc, collector, how to name it, values)."""
     doc = _require_object(doc, kind)
@@ -414,8 +477,9 @@ def _check_type_fields(session: Session, doc: Any, model, kind: str, fields, doc
     return doc, c, where, values
 
 
-def _check_new_name_version(session: Session, doc: dict, model, kind: str, document: str, values: dict,
-                            c: Collector) -> str:
+def _check_new_name_version(
+    session: Session, doc: dict, model, kind: str, document: str, values: dict, c: Collector
+) -> str:
     """Name, version (unique together) and the required document of a new job or recipe type.
 
     Adds name and version to `values`; returns how later problems should name the type.
@@ -439,11 +503,14 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
     Documents come back normalized. An interface change is checked against the job type's trigger
     rule and against every recipe type that uses the job type.
     """
-    doc, c, where, values = _check_type_fields(session, doc, JobType, "job type", JOB_TYPE_FIELDS, JOB_TYPE_DOCUMENTS,
-                                               "interface", job_type)
+    doc, c, where, values = _check_type_fields(
+        session, doc, JobType, "job type", JOB_TYPE_FIELDS, JOB_TYPE_DOCUMENTS, "interface", job_type
+    )
     if job_type is not None and job_type.is_system and any(k in doc for k in JOB_TYPE_DOCUMENTS):
-        c.add("SYSTEM_JOB_TYPE", f"{where} is a system job type: its interface, error mapping and trigger rule "
-                                 f"cannot be changed")
+        c.add(
+            "SYSTEM_JOB_TYPE",
+            f"{where} is a system job type: its interface, error mapping and trigger rule cannot be changed",
+        )
 
     interface = None
     if doc.get("interface") is not None:
@@ -473,7 +540,9 @@ def validate_job_type(session: Session, doc: Any, *, job_type: JobType | None = 
         override = {(job_type.name, job_type.version): interface}
         for rt in _recipe_types_using(session, job_type):
             try:
-                validate_recipe_definition(rt.definition, lookup_job_types=lookup_job_type_interfaces(session, override))
+                validate_recipe_definition(
+                    rt.definition, lookup_job_types=lookup_job_type_interfaces(session, override)
+                )
             except SpecError as exc:
                 c.absorb(exc, f"{where}: the new interface breaks recipe type {rt.name} {rt.version}")
     c.raise_if_any()
@@ -498,8 +567,15 @@ def create_job_type(session: Session, doc: Any) -> tuple[JobType, list[Problem]]
     """A new job type with revision 1 (and its trigger rule); returns (job type, warnings)."""
     values, warnings = validate_job_type(session, doc)
     now = utcnow()
-    job_type = JobType(revision_num=1, is_system=False, is_active=True, uses_docker=False,
-                       error_mapping={"version": "1.0", "exit_codes": {}}, created=now, last_modified=now)
+    job_type = JobType(
+        revision_num=1,
+        is_system=False,
+        is_active=True,
+        uses_docker=False,
+        error_mapping={"version": "1.0", "exit_codes": {}},
+        created=now,
+        last_modified=now,
+    )
     _apply_job_type_fields(job_type, values, now)
     session.add(job_type)
     _flush(session, f"job type {values['name']} {values['version']} already exists")
@@ -518,8 +594,11 @@ def edit_job_type(session: Session, job_type: JobType, doc: Any) -> list[Problem
     _apply_job_type_fields(job_type, values, now)
     if values["_interface_changed"]:
         job_type.revision_num = (job_type.revision_num or 1) + 1
-        session.add(JobTypeRevision(job_type_id=job_type.id, revision_num=job_type.revision_num,
-                                    interface=values["interface"], created=now))
+        session.add(
+            JobTypeRevision(
+                job_type_id=job_type.id, revision_num=job_type.revision_num, interface=values["interface"], created=now
+            )
+        )
     if "trigger_rule" in values:
         _link_trigger_rule(session, job_type, values["trigger_rule"])
     job_type.last_modified = now
@@ -539,17 +618,20 @@ def recipe_definition_from_body(doc: dict) -> dict:
     return doc
 
 
-def validate_recipe_type(session: Session, doc: Any, *, recipe_type: RecipeType | None = None
-                         ) -> tuple[dict, list[Problem]]:
+def validate_recipe_type(
+    session: Session, doc: Any, *, recipe_type: RecipeType | None = None
+) -> tuple[dict, list[Problem]]:
     """Checked values of a new recipe type (recipe_type=None) or of an edit of `recipe_type`."""
-    doc, c, where, values = _check_type_fields(session, doc, RecipeType, "recipe type", RECIPE_TYPE_FIELDS,
-                                               RECIPE_TYPE_DOCUMENTS, "definition", recipe_type)
+    doc, c, where, values = _check_type_fields(
+        session, doc, RecipeType, "recipe type", RECIPE_TYPE_FIELDS, RECIPE_TYPE_DOCUMENTS, "definition", recipe_type
+    )
 
     definition = None
     if doc.get("definition") is not None:
         try:
-            definition, warnings = validate_recipe_definition(doc["definition"],
-                                                              lookup_job_types=lookup_job_type_interfaces(session))
+            definition, warnings = validate_recipe_definition(
+                doc["definition"], lookup_job_types=lookup_job_type_interfaces(session)
+            )
             c.absorb_warnings(warnings, where)
             values["definition"] = definition
         except SpecError as exc:
@@ -559,8 +641,10 @@ def validate_recipe_type(session: Session, doc: Any, *, recipe_type: RecipeType 
 
     definition_changed = False
     if recipe_type is not None and definition is not None:
-        current = _normalized_or_none(lambda d: validate_recipe_definition(
-            d, lookup_job_types=lookup_job_type_interfaces(session))[0], recipe_type.definition)
+        current = _normalized_or_none(
+            lambda d: validate_recipe_definition(d, lookup_job_types=lookup_job_type_interfaces(session))[0],
+            recipe_type.definition,
+        )
         definition_changed = definition != current
     _check_linked_rule(session, doc, "definition", definition, recipe_type, definition_changed, where, c, values)
     c.raise_if_any()
@@ -582,8 +666,11 @@ def create_recipe_type(session: Session, doc: Any) -> tuple[RecipeType, list[Pro
     _apply_recipe_type_fields(recipe_type, values)
     session.add(recipe_type)
     _flush(session, f"recipe type {values['name']} {values['version']} already exists")
-    session.add(RecipeTypeRevision(recipe_type_id=recipe_type.id, revision_num=1, definition=recipe_type.definition,
-                                   created=now))
+    session.add(
+        RecipeTypeRevision(
+            recipe_type_id=recipe_type.id, revision_num=1, definition=recipe_type.definition, created=now
+        )
+    )
     if values.get("trigger_rule") is not None:
         _link_trigger_rule(session, recipe_type, values["trigger_rule"])
     session.flush()
@@ -597,8 +684,14 @@ def edit_recipe_type(session: Session, recipe_type: RecipeType, doc: Any) -> lis
     _apply_recipe_type_fields(recipe_type, values)
     if values["_definition_changed"]:
         recipe_type.revision_num = (recipe_type.revision_num or 1) + 1
-        session.add(RecipeTypeRevision(recipe_type_id=recipe_type.id, revision_num=recipe_type.revision_num,
-                                       definition=values["definition"], created=now))
+        session.add(
+            RecipeTypeRevision(
+                recipe_type_id=recipe_type.id,
+                revision_num=recipe_type.revision_num,
+                definition=values["definition"],
+                created=now,
+            )
+        )
     if "trigger_rule" in values:
         _link_trigger_rule(session, recipe_type, values["trigger_rule"])
     recipe_type.last_modified = now
@@ -679,8 +772,13 @@ def edit_workspace(session: Session, workspace: Workspace, doc: Any) -> None:
 # ---------------------------------------------------------------- job counts
 
 
-def job_counts_by_status(session: Session, job_type_ids: Sequence[int], started: datetime | None,
-                         ended: datetime | None = None, include_running: bool = False) -> dict[int, list[dict]]:
+def job_counts_by_status(
+    session: Session,
+    job_type_ids: Sequence[int],
+    started: datetime | None,
+    ended: datetime | None = None,
+    include_running: bool = False,
+) -> dict[int, list[dict]]:
     """Per job type: jobs grouped by status (FAILED split by error category) whose last status change
     falls in [started, ended]; RUNNING jobs count regardless of time when `include_running`.
 
@@ -690,20 +788,28 @@ def job_counts_by_status(session: Session, job_type_ids: Sequence[int], started:
     if not ids:
         return {}
     category = case((Job.status == "FAILED", Error.category), else_=None)
-    stmt = (select(Job.job_type_id, Job.status, category.label("category"), func.count().label("count"),
-                   func.max(Job.last_status_change).label("most_recent"))
-            .outerjoin(Error, Job.error_id == Error.id)
-            .where(Job.job_type_id.in_(ids))
-            .group_by(Job.job_type_id, Job.status, category)
-            .order_by(Job.job_type_id, Job.status, category))
+    stmt = (
+        select(
+            Job.job_type_id,
+            Job.status,
+            category.label("category"),
+            func.count().label("count"),
+            func.max(Job.last_status_change).label("most_recent"),
+        )
+        .outerjoin(Error, Job.error_id == Error.id)
+        .where(Job.job_type_id.in_(ids))
+        .group_by(Job.job_type_id, Job.status, category)
+        .order_by(Job.job_type_id, Job.status, category)
+    )
     in_range = [Job.last_status_change >= started] if started is not None else []
     in_range += [Job.last_status_change <= ended] if ended is not None else []
     if in_range:
         stmt = stmt.where(or_(and_(*in_range), Job.status == "RUNNING") if include_running else and_(*in_range))
     result: dict[int, list[dict]] = {i: [] for i in ids}
     for row in session.execute(stmt):
-        result[row.job_type_id].append({"status": row.status, "count": row.count, "most_recent": row.most_recent,
-                                        "category": row.category})
+        result[row.job_type_id].append(
+            {"status": row.status, "count": row.count, "most_recent": row.most_recent, "category": row.category}
+        )
     return result
 
 
@@ -722,8 +828,14 @@ def _job_type_document(jt: JobType) -> dict:
 
 
 def _recipe_type_document(rt: RecipeType) -> dict:
-    return {"name": rt.name, "version": rt.version, "title": rt.title, "description": rt.description,
-            "definition": rt.definition, "trigger_rule": trigger_rule_document(rt.trigger_rule)}
+    return {
+        "name": rt.name,
+        "version": rt.version,
+        "title": rt.title,
+        "description": rt.description,
+        "definition": rt.definition,
+        "trigger_rule": trigger_rule_document(rt.trigger_rule),
+    }
 
 
 def _error_document(e: Error) -> dict:
@@ -734,24 +846,37 @@ def _filter(stmt, column, values: Sequence) -> Any:
     return stmt.where(column.in_(list(values))) if values else stmt
 
 
-def export_configuration(session: Session, *, include: Sequence[str] = (), recipe_type_ids: Sequence[int] = (),
-                         recipe_type_names: Sequence[str] = (), job_type_ids: Sequence[int] = (),
-                         job_type_names: Sequence[str] = (), job_type_categories: Sequence[str] = (),
-                         error_ids: Sequence[int] = (), error_names: Sequence[str] = ()) -> dict:
+def export_configuration(
+    session: Session,
+    *,
+    include: Sequence[str] = (),
+    recipe_type_ids: Sequence[int] = (),
+    recipe_type_names: Sequence[str] = (),
+    job_type_ids: Sequence[int] = (),
+    job_type_names: Sequence[str] = (),
+    job_type_categories: Sequence[str] = (),
+    error_ids: Sequence[int] = (),
+    error_names: Sequence[str] = (),
+) -> dict:
     """The import/export document: user errors (not builtin), non-system job types, recipe types."""
     include = set(include or EXPORT_INCLUDES)
     doc: dict[str, Any] = {"version": CONFIGURATION_VERSION}
     if "recipe_types" in include:
         stmt = select(RecipeType).where(RecipeType.archived.is_(None))
         stmt = _filter(_filter(stmt, RecipeType.id, recipe_type_ids), RecipeType.name, recipe_type_names)
-        doc["recipe_types"] = [_recipe_type_document(rt) for rt in
-                               session.scalars(stmt.order_by(RecipeType.name, RecipeType.version))]
+        doc["recipe_types"] = [
+            _recipe_type_document(rt) for rt in session.scalars(stmt.order_by(RecipeType.name, RecipeType.version))
+        ]
     if "job_types" in include:
         stmt = select(JobType).where(JobType.is_system.is_(False), JobType.archived.is_(None))
-        stmt = _filter(_filter(_filter(stmt, JobType.id, job_type_ids), JobType.name, job_type_names),
-                       JobType.category, job_type_categories)
-        doc["job_types"] = [_job_type_document(jt) for jt in
-                            session.scalars(stmt.order_by(JobType.name, JobType.version))]
+        stmt = _filter(
+            _filter(_filter(stmt, JobType.id, job_type_ids), JobType.name, job_type_names),
+            JobType.category,
+            job_type_categories,
+        )
+        doc["job_types"] = [
+            _job_type_document(jt) for jt in session.scalars(stmt.order_by(JobType.name, JobType.version))
+        ]
     if "errors" in include:
         stmt = select(Error).where(Error.is_builtin.is_(False))
         stmt = _filter(_filter(stmt, Error.id, error_ids), Error.name, error_names)
@@ -803,8 +928,11 @@ def import_configuration(session: Session, doc: Any) -> list[Problem]:
     import document, in that order. Returns warnings; raises SpecError listing every problem, after
     which the caller must roll back (nothing of a failed import may stay)."""
     try:
-        normalize_import_configuration(doc, lookup_job_types=lookup_job_type_interfaces(session),
-                                       lookup_workspaces_by_name=lookup_workspaces_by_name(session))
+        normalize_import_configuration(
+            doc,
+            lookup_job_types=lookup_job_type_interfaces(session),
+            lookup_workspaces_by_name=lookup_workspaces_by_name(session),
+        )
     except SpecError as exc:
         # The document check cannot know the installation's errors: add those problems too, so one
         # answer lists everything.

@@ -3,6 +3,7 @@
 The semantics (path confinement, store, move, delete, sizes) are written once in `Broker`;
 each broker type only says where its root directory is.
 """
+
 from __future__ import annotations
 
 import os

@@ -15,6 +15,7 @@ INVALID_REGEX, INVALID_PATH, INVALID_SCHEDULE, UNKNOWN_BROKER_TYPE, INVALID_DATE
 INVALID_MANIFEST_OUTPUT, MISSING_INPUT_PATHS, EMPTY_LIST.
 Warning ids: media_type (as in the specification's examples), IGNORED_OUTPUT.
 """
+
 from __future__ import annotations
 
 import re
@@ -155,18 +156,20 @@ def root_object(doc: Any, what: str, c: Collector, *, allow_none: bool = True) -
     return doc
 
 
-def check_version(doc: Mapping[str, Any], what: str, c: Collector, supported: tuple[str, ...] = ("1.0",),
-                  default: str = "1.0") -> str | None:
+def check_version(
+    doc: Mapping[str, Any], what: str, c: Collector, supported: tuple[str, ...] = ("1.0",), default: str = "1.0"
+) -> str | None:
     """Missing version means the latest (`default`); anything not in `supported` is refused."""
     if "version" not in doc or doc["version"] is None:
         return default
     version = doc["version"]
     if not isinstance(version, str):
-        c.add("UNSUPPORTED_VERSION", f"{what}: version must be a string such as \"{default}\", got {describe(version)}")
+        c.add("UNSUPPORTED_VERSION", f'{what}: version must be a string such as "{default}", got {describe(version)}')
         return None
     if version not in supported:
-        c.add("UNSUPPORTED_VERSION",
-              f"{what}: version \"{version}\" is not supported (supported: {', '.join(supported)})")
+        c.add(
+            "UNSUPPORTED_VERSION", f'{what}: version "{version}" is not supported (supported: {", ".join(supported)})'
+        )
         return None
     return version
 
@@ -204,8 +207,9 @@ def get_list(obj: Mapping[str, Any], key: str, where: str, c: Collector, *, requ
     return value
 
 
-def get_str(obj: Mapping[str, Any], key: str, where: str, c: Collector, *, required: bool = False,
-            non_blank: bool = False) -> str | None:
+def get_str(
+    obj: Mapping[str, Any], key: str, where: str, c: Collector, *, required: bool = False, non_blank: bool = False
+) -> str | None:
     if key not in obj or obj[key] is None:
         if required:
             c.add("MISSING_FIELD", f"{where}: '{key}' is required")

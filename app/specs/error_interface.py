@@ -1,4 +1,5 @@
 """Error interface 1.0: a job type's map from algorithm exit codes to error names."""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,10 @@ def validate_error_mapping(doc: dict | None) -> dict:
             c.add("INVALID_EXIT_CODE", f"{WHAT}: exit code {code} is mapped more than once")
             continue
         if not isinstance(error_name, str):
-            c.add("INVALID_TYPE", f"{WHAT}: the error for exit code {key} must be an error name string, "
-                                  f"got {describe(error_name)}")
+            c.add(
+                "INVALID_TYPE",
+                f"{WHAT}: the error for exit code {key} must be an error name string, got {describe(error_name)}",
+            )
             continue
         if not error_name.strip():
             c.add("BLANK_VALUE", f"{WHAT}: the error name for exit code {key} must not be blank")
@@ -60,4 +63,3 @@ def error_names(mapping: dict | None) -> set[str]:
     if not mapping:
         return set()
     return set((mapping.get("exit_codes") or {}).values())
-

@@ -5,6 +5,7 @@ Database access is passed in:
 - `lookup_workspaces(ids) -> {id: {"is_active": bool}}` for workspaces that exist.
 Each lookup is called at most once per validation, with every id it needs.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
@@ -53,14 +54,22 @@ def _file_ids_of(entry: Mapping[str, Any], input_type: str, where: str, c: Colle
         c.add("MISSING_FILE", f"{where}: input '{entry['name']}' needs at least one file id")
         return None
     if input_type == "file" and len(file_ids) > 1:
-        c.add("TOO_MANY_FILES", f"{where}: input '{entry['name']}' is a file input and accepts a single file, "
-                                f"got {len(file_ids)}")
+        c.add(
+            "TOO_MANY_FILES",
+            f"{where}: input '{entry['name']}' is a file input and accepts a single file, got {len(file_ids)}",
+        )
         return None
     return list(file_ids)
 
 
-def check_input_data(raw_inputs: list, specs: Mapping[str, Mapping[str, Any]], what: str, c: Collector,
-                     lookup_files: LookupFiles, seen_names: set[str] | None = None) -> list[dict]:
+def check_input_data(
+    raw_inputs: list,
+    specs: Mapping[str, Mapping[str, Any]],
+    what: str,
+    c: Collector,
+    lookup_files: LookupFiles,
+    seen_names: set[str] | None = None,
+) -> list[dict]:
     """Check `input_data` entries against input specs (`{name: {"type", "required", "media_types"}}`).
 
     Shared by job data and recipe data. Errors go to `c.problems`; a media type the input does not
@@ -93,7 +102,10 @@ def check_input_data(raw_inputs: list, specs: Mapping[str, Mapping[str, Any]], w
             value = entry.get("value")
             if "file_id" in entry or "file_ids" in entry or not isinstance(value, str):
                 got = "file ids" if ("file_id" in entry or "file_ids" in entry) else describe(value)
-                c.add("INVALID_PROPERTY_VALUE", f"{where}: input '{name}' is a property and needs a string 'value', got {got}")
+                c.add(
+                    "INVALID_PROPERTY_VALUE",
+                    f"{where}: input '{name}' is a property and needs a string 'value', got {got}",
+                )
                 continue
             normalized.append({"name": name, "value": value})
             continue
@@ -128,7 +140,9 @@ def check_input_data(raw_inputs: list, specs: Mapping[str, Mapping[str, Any]], w
     return normalized
 
 
-def check_workspaces(wanted: list[tuple[str, int]], what: str, c: Collector, lookup_workspaces: LookupWorkspaces) -> None:
+def check_workspaces(
+    wanted: list[tuple[str, int]], what: str, c: Collector, lookup_workspaces: LookupWorkspaces
+) -> None:
     """Each (label, workspace id) must name an existing, active workspace."""
     if not wanted:
         return
@@ -141,8 +155,9 @@ def check_workspaces(wanted: list[tuple[str, int]], what: str, c: Collector, loo
             c.add("INACTIVE_WORKSPACE", f"{what}: workspace {workspace_id} for {label} is not active")
 
 
-def validate_job_data(data: dict | None, interface: dict, *, lookup_files: LookupFiles,
-                      lookup_workspaces: LookupWorkspaces) -> tuple[dict, list[Problem]]:
+def validate_job_data(
+    data: dict | None, interface: dict, *, lookup_files: LookupFiles, lookup_workspaces: LookupWorkspaces
+) -> tuple[dict, list[Problem]]:
     """Check job data against a normalized job interface; return (normalized data, warnings) or raise SpecError."""
     c = Collector()
     data = root_object(data, WHAT, c)
@@ -190,7 +205,10 @@ def validate_job_data(data: dict | None, interface: dict, *, lookup_files: Looku
 
     for name, spec in output_specs.items():
         if spec.get("type") in FILE_TYPES and name not in given_outputs:
-            c.add("MISSING_WORKSPACE", f"{WHAT}: output '{name}' has no output_data entry with the workspace to store it in")
+            c.add(
+                "MISSING_WORKSPACE",
+                f"{WHAT}: output '{name}' has no output_data entry with the workspace to store it in",
+            )
 
     check_workspaces(wanted_workspaces, WHAT, c, lookup_workspaces)
     c.raise_if_any()

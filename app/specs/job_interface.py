@@ -1,4 +1,5 @@
 """Job interface 1.0: a job type's command line, inputs, outputs and shared resources."""
+
 from __future__ import annotations
 
 import shlex
@@ -57,14 +58,17 @@ def tokenize_command_arguments(template: str) -> list[list[TemplatePart]]:
         if template.startswith("${", i):
             end = template.find("}", i + 2)
             if end < 0:
-                raise SpecError(Problem("INVALID_PLACEHOLDER",
-                                        f"command_arguments: '{template[i:]}' starts a placeholder with '${{' "
-                                        f"but has no closing '}}'"))
-            inner = template[i + 2:end]
+                raise SpecError(
+                    Problem(
+                        "INVALID_PLACEHOLDER",
+                        f"command_arguments: '{template[i:]}' starts a placeholder with '${{' but has no closing '}}'",
+                    )
+                )
+            inner = template[i + 2 : end]
             # Names cannot contain ':', so the last colon separates the flag from the name.
             colon = inner.rfind(":")
-            flag, name = (inner[:colon], inner[colon + 1:]) if colon >= 0 else ("", inner)
-            current.append(Placeholder(flag=flag, name=name, text=template[i:end + 1]))
+            flag, name = (inner[:colon], inner[colon + 1 :]) if colon >= 0 else ("", inner)
+            current.append(Placeholder(flag=flag, name=name, text=template[i : end + 1]))
             i = end + 1
         elif template[i].isspace():
             if current:
@@ -102,10 +106,16 @@ def check_input_specs(raw: list, what: str, c: Collector) -> list[dict]:
         if input_type is not None and input_type not in INPUT_TYPES:
             c.add("INVALID_TYPE", f"{where}: type '{input_type}' is not one of {', '.join(INPUT_TYPES)}")
             input_type = None
-        allowed = ("name", "type", "required", "media_types") if input_type in FILE_TYPES else ("name", "type", "required")
+        allowed = (
+            ("name", "type", "required", "media_types") if input_type in FILE_TYPES else ("name", "type", "required")
+        )
         if input_type is not None:
             check_unknown_fields(item, allowed, where, c)
-        entry: dict[str, Any] = {"name": name, "type": input_type, "required": get_bool(item, "required", where, c, True)}
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": input_type,
+            "required": get_bool(item, "required", where, c, True),
+        }
         if input_type in FILE_TYPES:
             entry["media_types"] = get_str_list(item, "media_types", where, c)
         inputs.append(entry)
@@ -125,7 +135,11 @@ def _check_outputs(raw: list, c: Collector) -> list[dict]:
         if output_type is not None and output_type not in OUTPUT_TYPES:
             c.add("INVALID_TYPE", f"{where}: type '{output_type}' is not one of {', '.join(OUTPUT_TYPES)}")
             output_type = None
-        entry: dict[str, Any] = {"name": name, "type": output_type, "required": get_bool(item, "required", where, c, True)}
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": output_type,
+            "required": get_bool(item, "required", where, c, True),
+        }
         media_type = get_str(item, "media_type", where, c)
         if media_type is not None and media_type.strip():
             entry["media_type"] = media_type
@@ -158,8 +172,9 @@ def validate_job_interface(doc: dict | None) -> dict:
     doc = root_object(doc, WHAT, c, allow_none=False)
     c.raise_if_any()
     version = check_version(doc, WHAT, c)
-    check_unknown_fields(doc, ("version", "command", "command_arguments", "input_data", "output_data",
-                               "shared_resources"), WHAT, c)
+    check_unknown_fields(
+        doc, ("version", "command", "command_arguments", "input_data", "output_data", "shared_resources"), WHAT, c
+    )
 
     command = get_str(doc, "command", WHAT, c, required=True, non_blank=True)
     if command is not None:
@@ -185,8 +200,11 @@ def validate_job_interface(doc: dict | None) -> dict:
             if name == JOB_OUTPUT_DIR:
                 c.add("RESERVED_NAME", f"{WHAT}: {kind} name '{JOB_OUTPUT_DIR}' is reserved for the output directory")
             if name in seen:
-                c.add("DUPLICATE_NAME", f"{WHAT}: {kind} name '{name}' is already used by an {seen[name]}; "
-                                        f"every input and output name must be unique")
+                c.add(
+                    "DUPLICATE_NAME",
+                    f"{WHAT}: {kind} name '{name}' is already used by an {seen[name]}; "
+                    f"every input and output name must be unique",
+                )
             else:
                 seen[name] = kind
 
@@ -195,8 +213,11 @@ def validate_job_interface(doc: dict | None) -> dict:
             if not ph.name:
                 c.add("INVALID_PLACEHOLDER", f"{WHAT}: command_arguments placeholder '{ph.text}' names nothing")
             elif ph.name != JOB_OUTPUT_DIR and ph.name not in seen:
-                c.add("UNKNOWN_PLACEHOLDER", f"{WHAT}: command_arguments placeholder '{ph.text}' refers to '{ph.name}', "
-                                             f"which is not an input, an output or {JOB_OUTPUT_DIR}")
+                c.add(
+                    "UNKNOWN_PLACEHOLDER",
+                    f"{WHAT}: command_arguments placeholder '{ph.text}' refers to '{ph.name}', "
+                    f"which is not an input, an output or {JOB_OUTPUT_DIR}",
+                )
     except SpecError as exc:
         c.absorb(exc, WHAT)
 

@@ -6,6 +6,7 @@ ignored. Database checks are optional callables: with `lookup_job_types`, recipe
 checked against the job types of the document first and then the installation's; without it, only
 job types defined in the document can be checked.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -44,7 +45,15 @@ WHAT = "import configuration"
 ERROR_CATEGORIES = ("SYSTEM", "ALGORITHM", "DATA")
 TRIGGER_TYPES = ("INGEST", "PARSE", "CLOCK")
 _OPTIONAL_STRINGS = ("title", "description", "category", "author_name", "author_url", "icon_code", "docker_image")
-_BOOLEANS = ("is_operational", "is_long_running", "is_paused", "is_system", "uses_docker", "docker_privileged", "is_active")
+_BOOLEANS = (
+    "is_operational",
+    "is_long_running",
+    "is_paused",
+    "is_system",
+    "uses_docker",
+    "docker_privileged",
+    "is_active",
+)
 _NON_NEGATIVE_INTS = ("timeout", "max_tries", "max_scheduled")
 _NON_NEGATIVE_NUMBERS = ("cpus_required", "mem_required", "disk_out_const_required", "disk_out_mult_required")
 
@@ -68,8 +77,13 @@ def _check_fields(item: dict, where: str, c: Collector) -> None:
             c.add("INVALID_TYPE", f"{where}: '{key}' must be a number of 0 or more, got {value!r}")
 
 
-def _check_trigger_rule(item: dict, where: str, c: Collector, inputs: list[dict] | None,
-                        lookup_workspaces_by_name: LookupWorkspacesByName | None) -> dict | None:
+def _check_trigger_rule(
+    item: dict,
+    where: str,
+    c: Collector,
+    inputs: list[dict] | None,
+    lookup_workspaces_by_name: LookupWorkspacesByName | None,
+) -> dict | None:
     rule = get_object(item, "trigger_rule", where, c)
     if rule is None:
         return None
@@ -100,9 +114,12 @@ def _check_trigger_rule(item: dict, where: str, c: Collector, inputs: list[dict]
     return {**rule, "configuration": normalized}
 
 
-def normalize_import_configuration(doc: dict | None, *, lookup_job_types: LookupJobTypes | None = None,
-                                   lookup_workspaces_by_name: LookupWorkspacesByName | None = None
-                                   ) -> tuple[dict, list[Problem]]:
+def normalize_import_configuration(
+    doc: dict | None,
+    *,
+    lookup_job_types: LookupJobTypes | None = None,
+    lookup_workspaces_by_name: LookupWorkspacesByName | None = None,
+) -> tuple[dict, list[Problem]]:
     """Validate an import document and return (normalized document, warnings); raise SpecError listing
     every problem."""
     c = Collector()
@@ -164,8 +181,9 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
                 normalized["error_mapping"] = validate_error_mapping(item["error_mapping"])
             except SpecError as exc:
                 c.absorb(exc, where)
-        rule = _check_trigger_rule(item, where, c, interface["input_data"] if interface else None,
-                                   lookup_workspaces_by_name)
+        rule = _check_trigger_rule(
+            item, where, c, interface["input_data"] if interface else None, lookup_workspaces_by_name
+        )
         if rule is not None:
             normalized["trigger_rule"] = rule
         job_types.append(normalized)
@@ -201,9 +219,11 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
             try:
                 raw = item["definition"]
                 all_in_document = isinstance(raw, dict) and all(
-                    isinstance(j, dict) and isinstance(j.get("job_type"), dict)
+                    isinstance(j, dict)
+                    and isinstance(j.get("job_type"), dict)
                     and (j["job_type"].get("name"), j["job_type"].get("version")) in interfaces
-                    for j in raw.get("jobs") or [])
+                    for j in raw.get("jobs") or []
+                )
                 if lookup_job_types is not None or all_in_document:
                     definition, warnings = validate_recipe_definition(raw, lookup_job_types=combined_lookup)
                 else:
@@ -212,8 +232,9 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
                 normalized["definition"] = definition
             except SpecError as exc:
                 c.absorb(exc, where)
-        rule = _check_trigger_rule(item, where, c, definition["input_data"] if definition else None,
-                                   lookup_workspaces_by_name)
+        rule = _check_trigger_rule(
+            item, where, c, definition["input_data"] if definition else None, lookup_workspaces_by_name
+        )
         if rule is not None:
             normalized["trigger_rule"] = rule
         recipe_types.append(normalized)
@@ -222,10 +243,14 @@ def normalize_import_configuration(doc: dict | None, *, lookup_job_types: Lookup
     return {"version": version, "errors": errors, "job_types": job_types, "recipe_types": recipe_types}, c.warnings
 
 
-def validate_import_configuration(doc: dict | None, *, lookup_job_types: LookupJobTypes | None = None,
-                                  lookup_workspaces_by_name: LookupWorkspacesByName | None = None) -> list[Problem]:
+def validate_import_configuration(
+    doc: dict | None,
+    *,
+    lookup_job_types: LookupJobTypes | None = None,
+    lookup_workspaces_by_name: LookupWorkspacesByName | None = None,
+) -> list[Problem]:
     """Warnings for a valid import document; SpecError listing every problem for an invalid one."""
-    _, warnings = normalize_import_configuration(doc, lookup_job_types=lookup_job_types,
-                                                 lookup_workspaces_by_name=lookup_workspaces_by_name)
+    _, warnings = normalize_import_configuration(
+        doc, lookup_job_types=lookup_job_types, lookup_workspaces_by_name=lookup_workspaces_by_name
+    )
     return warnings
-

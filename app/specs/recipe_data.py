@@ -1,4 +1,5 @@
 """Recipe data 1.0: the values and files a recipe runs with, and the workspace for its jobs' products."""
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -19,8 +20,14 @@ from app.specs.job_interface import has_file_outputs
 WHAT = "recipe data"
 
 
-def validate_recipe_data(data: dict | None, definition: dict, *, job_interfaces: Mapping[str, dict],
-                         lookup_files: LookupFiles, lookup_workspaces: LookupWorkspaces) -> tuple[dict, list[Problem]]:
+def validate_recipe_data(
+    data: dict | None,
+    definition: dict,
+    *,
+    job_interfaces: Mapping[str, dict],
+    lookup_files: LookupFiles,
+    lookup_workspaces: LookupWorkspaces,
+) -> tuple[dict, list[Problem]]:
     """Check recipe data against a normalized recipe definition; return (normalized data, warnings).
 
     `job_interfaces` maps each recipe job name to its job type's interface; `workspace_id` is required
@@ -40,8 +47,11 @@ def validate_recipe_data(data: dict | None, definition: dict, *, job_interfaces:
     normalized = {"version": version, "input_data": inputs}
     if workspace_id is None:
         if producers:
-            c.add("MISSING_WORKSPACE", f"{WHAT}: 'workspace_id' is required because job(s) "
-                                       f"{', '.join(repr(p) for p in producers)} produce output files")
+            c.add(
+                "MISSING_WORKSPACE",
+                f"{WHAT}: 'workspace_id' is required because job(s) "
+                f"{', '.join(repr(p) for p in producers)} produce output files",
+            )
     elif not is_int(workspace_id):
         c.add("INVALID_TYPE", f"{WHAT}: 'workspace_id' must be an integer, got {describe(workspace_id)}")
     else:

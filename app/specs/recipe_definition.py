@@ -3,6 +3,7 @@
 `lookup_job_types(keys) -> {(name, version): interface}` is passed in and returns the job interface of
 every job type that exists; it is called once with every (name, version) the definition uses.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -225,9 +226,17 @@ def _cycle_problem(cycle: list[str]) -> Problem:
 # ---------------------------------------------------------------- data flow
 
 
-def _check_feed(c: Collector, job: str, input_spec: dict | None, input_name: str, source: str,
-                source_type: str | None, source_required: bool, source_media_types: list[str],
-                fed: dict[str, str]) -> None:
+def _check_feed(
+    c: Collector,
+    job: str,
+    input_spec: dict | None,
+    input_name: str,
+    source: str,
+    source_type: str | None,
+    source_required: bool,
+    source_media_types: list[str],
+    fed: dict[str, str],
+) -> None:
     """One recipe input or parent output feeding one job input."""
     where = f"{WHAT}: job '{job}'"
     if input_spec is None:
@@ -240,21 +249,28 @@ def _check_feed(c: Collector, job: str, input_spec: dict | None, input_name: str
     if source_type is None:
         return  # source unknown; already reported
     if input_spec["type"] not in _COMPATIBLE[source_type]:
-        c.add("TYPE_MISMATCH", f"{where}: {source} ({source_type}) cannot feed input '{input_name}' "
-                               f"({input_spec['type']})")
+        c.add(
+            "TYPE_MISMATCH",
+            f"{where}: {source} ({source_type}) cannot feed input '{input_name}' ({input_spec['type']})",
+        )
         return
     if input_spec.get("required", True) and not source_required:
-        c.add("OPTIONAL_FEEDS_REQUIRED", f"{where}: required input '{input_name}' is fed by {source}, which is optional")
+        c.add(
+            "OPTIONAL_FEEDS_REQUIRED", f"{where}: required input '{input_name}' is fed by {source}, which is optional"
+        )
     accepted = input_spec.get("media_types") or []
     if accepted:
         for media_type in source_media_types:
             if media_type not in accepted:
-                c.warn(MEDIA_TYPE_WARNING,
-                       f"Invalid media type for data input: {input_name} -> {media_type} (recipe job '{job}')")
+                c.warn(
+                    MEDIA_TYPE_WARNING,
+                    f"Invalid media type for data input: {input_name} -> {media_type} (recipe job '{job}')",
+                )
 
 
-def _check_data_flow(jobs: list[dict], recipe_inputs: dict[str, dict], interfaces: dict[str, dict],
-                     c: Collector) -> None:
+def _check_data_flow(
+    jobs: list[dict], recipe_inputs: dict[str, dict], interfaces: dict[str, dict], c: Collector
+) -> None:
     names = {job["name"] for job in jobs}
     for job in jobs:
         name = job["name"]
@@ -266,13 +282,24 @@ def _check_data_flow(jobs: list[dict], recipe_inputs: dict[str, dict], interface
             source = f"recipe input '{link['recipe_input']}'"
             spec = recipe_inputs.get(link["recipe_input"])
             if spec is None:
-                c.add("UNKNOWN_RECIPE_INPUT", f"{WHAT}: job '{name}': recipe_inputs refers to '{link['recipe_input']}', "
-                                              f"which is not a recipe input")
+                c.add(
+                    "UNKNOWN_RECIPE_INPUT",
+                    f"{WHAT}: job '{name}': recipe_inputs refers to '{link['recipe_input']}', "
+                    f"which is not a recipe input",
+                )
             if inputs is None:
                 continue
-            _check_feed(c, name, inputs.get(link["job_input"]), link["job_input"], source,
-                        spec["type"] if spec else None, spec.get("required", True) if spec else True,
-                        (spec or {}).get("media_types") or [], fed)
+            _check_feed(
+                c,
+                name,
+                inputs.get(link["job_input"]),
+                link["job_input"],
+                source,
+                spec["type"] if spec else None,
+                spec.get("required", True) if spec else True,
+                (spec or {}).get("media_types") or [],
+                fed,
+            )
 
         seen_deps: set[str] = set()
         for dep in job["dependencies"]:
@@ -282,7 +309,10 @@ def _check_data_flow(jobs: list[dict], recipe_inputs: dict[str, dict], interface
                 continue
             seen_deps.add(parent)
             if parent not in names:
-                c.add("UNKNOWN_DEPENDENCY", f"{WHAT}: job '{name}' depends on '{parent}', which is not a job of this recipe")
+                c.add(
+                    "UNKNOWN_DEPENDENCY",
+                    f"{WHAT}: job '{name}' depends on '{parent}', which is not a job of this recipe",
+                )
                 continue
             parent_interface = interfaces.get(parent)
             parent_outputs = {e["name"]: e for e in parent_interface["output_data"]} if parent_interface else None
@@ -292,19 +322,32 @@ def _check_data_flow(jobs: list[dict], recipe_inputs: dict[str, dict], interface
                 if parent_outputs is not None:
                     output = parent_outputs.get(conn["output"])
                     if output is None:
-                        c.add("UNKNOWN_OUTPUT", f"{WHAT}: job '{name}': job '{parent}' has no output '{conn['output']}'")
+                        c.add(
+                            "UNKNOWN_OUTPUT", f"{WHAT}: job '{name}': job '{parent}' has no output '{conn['output']}'"
+                        )
                 if inputs is None:
                     continue
                 media = [output["media_type"]] if output and output.get("media_type") else []
-                _check_feed(c, name, inputs.get(conn["input"]), conn["input"], source,
-                            output["type"] if output else None, output.get("required", True) if output else True,
-                            media, fed)
+                _check_feed(
+                    c,
+                    name,
+                    inputs.get(conn["input"]),
+                    conn["input"],
+                    source,
+                    output["type"] if output else None,
+                    output.get("required", True) if output else True,
+                    media,
+                    fed,
+                )
 
         if inputs is not None:
             for input_name, spec in inputs.items():
                 if spec.get("required", True) and input_name not in fed:
-                    c.add("MISSING_REQUIRED_INPUT", f"{WHAT}: job '{name}': required input '{input_name}' is not fed "
-                                                    f"by a recipe input or a dependency's output")
+                    c.add(
+                        "MISSING_REQUIRED_INPUT",
+                        f"{WHAT}: job '{name}': required input '{input_name}' is not fed "
+                        f"by a recipe input or a dependency's output",
+                    )
 
 
 # ---------------------------------------------------------------- entry points
@@ -356,8 +399,10 @@ def _validate(doc: dict | None, lookup_job_types: LookupJobTypes | None) -> tupl
         for job in jobs:
             key = (job["job_type"]["name"], job["job_type"]["version"])
             if key not in found:
-                c.add("UNKNOWN_JOB_TYPE", f"{WHAT}: job '{job['name']}' uses job type {key[0]} version {key[1]}, "
-                                          f"which does not exist")
+                c.add(
+                    "UNKNOWN_JOB_TYPE",
+                    f"{WHAT}: job '{job['name']}' uses job type {key[0]} version {key[1]}, which does not exist",
+                )
             elif (known := normalized.get(key)) is not None:
                 interfaces[job["name"]] = known
 
@@ -411,8 +456,10 @@ def topological_order(definition: dict) -> list[str]:
     children_of = _edges(definition.get("jobs", []))
     order, stuck = _kahn(children_of)
     if stuck:
-        raise SpecError([_cycle_problem(cycle) for cycle in _cycles(children_of, stuck)]
-                        or [Problem("CYCLE", f"{WHAT}: circular job dependencies among {sorted(stuck)}")])
+        raise SpecError(
+            [_cycle_problem(cycle) for cycle in _cycles(children_of, stuck)]
+            or [Problem("CYCLE", f"{WHAT}: circular job dependencies among {sorted(stuck)}")]
+        )
     return order
 
 

@@ -3,6 +3,7 @@
 Everything is returned in the 1.1 form. Outputs may also be announced on stdout with lines
 `ARTIFACT:<output name>:<path>`; the manifest wins when both name the same output.
 """
+
 from __future__ import annotations
 
 import re
@@ -238,7 +239,8 @@ def merge_artifacts(manifest: dict, artifacts: Iterable[tuple[str, str]]) -> dic
         if name not in present:
             grouped.setdefault(name, []).append(path)
     extra = [
-        {"name": name, "file": {"path": paths[0]}} if len(paths) == 1
+        {"name": name, "file": {"path": paths[0]}}
+        if len(paths) == 1
         else {"name": name, "files": [{"path": p} for p in paths]}
         for name, paths in grouped.items()
     ]
@@ -269,8 +271,10 @@ def match_manifest_to_interface(manifest: dict, interface: dict) -> tuple[dict, 
             entry = {"name": name, "files": [entry["file"]]}
         elif spec["type"] == "file" and "files" in entry:
             if len(entry["files"]) != 1:
-                c.add("INVALID_MANIFEST_OUTPUT", f"{WHAT}: output '{name}' is a single file output but "
-                                                 f"{len(entry['files'])} files were given")
+                c.add(
+                    "INVALID_MANIFEST_OUTPUT",
+                    f"{WHAT}: output '{name}' is a single file output but {len(entry['files'])} files were given",
+                )
                 continue
             entry = {"name": name, "file": entry["files"][0]}
         kept.append(entry)
@@ -279,4 +283,3 @@ def match_manifest_to_interface(manifest: dict, interface: dict) -> tuple[dict, 
             c.add("MISSING_REQUIRED_OUTPUT", f"{WHAT}: required output '{name}' was not produced")
     c.raise_if_any()
     return {**manifest, "output_data": kept}, c.warnings
-

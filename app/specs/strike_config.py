@@ -3,6 +3,7 @@
 `lookup_workspaces_by_name(names) -> {name: {"id": int, "is_active": bool}}` is passed in for the
 workspaces that exist; it is called once with every workspace name the configuration uses.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -47,8 +48,9 @@ def normalize_workspace_path(value: str, where: str, c: Collector, key: str = "w
     return relative
 
 
-def check_workspace_names(wanted: list[tuple[str, str]], c: Collector,
-                          lookup_workspaces_by_name: LookupWorkspacesByName | None) -> None:
+def check_workspace_names(
+    wanted: list[tuple[str, str]], c: Collector, lookup_workspaces_by_name: LookupWorkspacesByName | None
+) -> None:
     """Each (where, workspace name) must name an existing, active workspace."""
     if lookup_workspaces_by_name is None or not wanted:
         return
@@ -61,8 +63,9 @@ def check_workspace_names(wanted: list[tuple[str, str]], c: Collector,
             c.add("INACTIVE_WORKSPACE", f"{where}: workspace '{name}' is not active")
 
 
-def validate_strike_configuration(doc: dict | None, *,
-                                  lookup_workspaces_by_name: LookupWorkspacesByName | None) -> dict:
+def validate_strike_configuration(
+    doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName | None
+) -> dict:
     """Normalize a Strike configuration (defaults filled) or raise SpecError listing every problem.
 
     With `lookup_workspaces_by_name=None` the workspaces are not checked (a running Strike re-reading
@@ -106,8 +109,14 @@ def validate_strike_configuration(doc: dict | None, *,
         workspace_name = get_str(rule, "workspace_name", where, c, required=True, non_blank=True)
         if workspace_name is not None:
             wanted.append((where, workspace_name))
-        rules.append({"filename_regex": regex, "data_types": data_types, "workspace_path": path,
-                      "workspace_name": workspace_name})
+        rules.append(
+            {
+                "filename_regex": regex,
+                "data_types": data_types,
+                "workspace_path": path,
+                "workspace_name": workspace_name,
+            }
+        )
 
     check_workspace_names(wanted, c, lookup_workspaces_by_name)
     mount_on = get_str(doc, "mount_on", WHAT, c)

@@ -1,4 +1,5 @@
 """Trigger rule configurations 1.0: ingest and parse rules (same shape) and clock rules."""
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,9 @@ _DURATION = re.compile(r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<min
 MIN_SCHEDULE_SECONDS = 60  # the clock ticks once a minute
 
 
-def _validate_file_trigger(doc: dict | None, what: str, lookup_workspaces_by_name: LookupWorkspacesByName | None) -> dict:
+def _validate_file_trigger(
+    doc: dict | None, what: str, lookup_workspaces_by_name: LookupWorkspacesByName | None
+) -> dict:
     c = Collector()
     doc = root_object(doc, what, c, allow_none=False)
     c.raise_if_any()
@@ -56,12 +59,16 @@ def _validate_file_trigger(doc: dict | None, what: str, lookup_workspaces_by_nam
     }
 
 
-def validate_ingest_trigger(doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName | None = None) -> dict:
+def validate_ingest_trigger(
+    doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName | None = None
+) -> dict:
     """Normalize an ingest trigger configuration; the workspace must exist and be active when a lookup is given."""
     return _validate_file_trigger(doc, "ingest trigger configuration", lookup_workspaces_by_name)
 
 
-def validate_parse_trigger(doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName | None = None) -> dict:
+def validate_parse_trigger(
+    doc: dict | None, *, lookup_workspaces_by_name: LookupWorkspacesByName | None = None
+) -> dict:
     """Normalize a parse trigger configuration (same shape and rules as an ingest trigger)."""
     return _validate_file_trigger(doc, "parse trigger configuration", lookup_workspaces_by_name)
 
@@ -76,7 +83,9 @@ def parse_schedule(text: str) -> int:
         raise ValueError(f"'{text}' is not an ISO-8601 duration of hours, minutes and seconds such as PT1H0M0S")
     if match.group("days") is not None:
         raise ValueError(f"'{text}' has a days part, which the clock does not support; use hours (e.g. PT24H)")
-    seconds = int(match.group("hours") or 0) * 3600 + int(match.group("minutes") or 0) * 60 + int(match.group("seconds") or 0)
+    seconds = (
+        int(match.group("hours") or 0) * 3600 + int(match.group("minutes") or 0) * 60 + int(match.group("seconds") or 0)
+    )
     if seconds < MIN_SCHEDULE_SECONDS:
         raise ValueError(f"'{text}' is shorter than one minute, the smallest interval the clock can run")
     return seconds
@@ -119,7 +128,9 @@ def check_trigger_against_inputs(config: dict, input_types: Mapping[str, tuple[s
     entry: tuple[str, list[str]] | Any = input_types.get(name) if name is not None else None
     if entry is None:
         known = ", ".join(input_types) or "none"
-        c.add("UNKNOWN_INPUT", f"trigger rule: input_data_name '{name}' is not an input of the target (inputs: {known})")
+        c.add(
+            "UNKNOWN_INPUT", f"trigger rule: input_data_name '{name}' is not an input of the target (inputs: {known})"
+        )
     else:
         input_type, accepted = entry
         if input_type not in FILE_TYPES:

@@ -3,6 +3,7 @@
 Broker types: "nfs" (`mount: host:/file/path`, as documented) and "host" (`host_path`: an absolute
 directory on every node, the broker the embedded local cluster uses).
 """
+
 from __future__ import annotations
 
 from app.specs.base import (

@@ -3,6 +3,7 @@ whose one feature records how many bytes it read.
 
 usage: detect_points.py <image> <job_output_dir>
 """
+
 import json
 import os
 import sys

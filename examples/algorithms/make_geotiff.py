@@ -3,6 +3,7 @@ data into one "GeoTIFF" (here: both files' bytes, so the next job can show what 
 
 usage: make_geotiff.py <image> <georeference_data> <job_output_dir>
 """
+
 import json
 import os
 import sys

@@ -3,6 +3,7 @@
 usage: word_count.py <input_file> <job_output_dir>
 Writes <name>.counts.json into the output directory and a results manifest naming it.
 """
+
 import json
 import os
 import sys

@@ -1,4 +1,5 @@
 """The console in a real browser, on the whole running system (worker, local cluster, scheduler)."""
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,13 @@ SCRIPT_NAME = "<script>alert('x')<b>scan.txt"
 
 
 def _interface(script: str, arguments: str, outputs=()) -> dict:
-    return {"version": "1.0", "command": script_command(script), "command_arguments": arguments,
-            "input_data": [], "output_data": list(outputs)}
+    return {
+        "version": "1.0",
+        "command": script_command(script),
+        "command_arguments": arguments,
+        "input_data": [],
+        "output_data": list(outputs),
+    }
 
 
 def _sleeper(stack, name: str = "sleeper") -> dict:
@@ -26,15 +32,29 @@ def _sleeper(stack, name: str = "sleeper") -> dict:
 
 def test_a_file_name_with_script_shows_as_text(browser, scale_env):
     with session_scope() as s:
-        ws = Workspace(name="raw", title="raw", json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(scale_env)}})
+        ws = Workspace(
+            name="raw",
+            title="raw",
+            json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(scale_env)}},
+        )
         strike = Strike(name="watch", title="Watch", configuration={"version": "1.0", "mount": "host:/incoming"})
         s.add_all([ws, strike])
         s.flush()
-        source = ScaleFile(file_type="SOURCE", file_name=SCRIPT_NAME, file_path="scan.txt", workspace_id=ws.id, file_size=5)
+        source = ScaleFile(
+            file_type="SOURCE", file_name=SCRIPT_NAME, file_path="scan.txt", workspace_id=ws.id, file_size=5
+        )
         s.add(source)
         s.flush()
-        s.add(Ingest(file_name=SCRIPT_NAME, strike_id=strike.id, status="INGESTED", source_file_id=source.id,
-                     workspace_id=ws.id, file_size=5))
+        s.add(
+            Ingest(
+                file_name=SCRIPT_NAME,
+                strike_id=strike.id,
+                status="INGESTED",
+                source_file_id=source.id,
+                workspace_id=ws.id,
+                file_size=5,
+            )
+        )
     browser.open("/console/ingest")
     assert browser.text("#ingests td.file-name") == SCRIPT_NAME
     assert SCRIPT_NAME in browser.text("#sources a.file")
@@ -53,8 +73,10 @@ def test_dashboard_loads_with_live_numbers(browser, stack):
     job = stack.queue_job(job_type["id"])
     stack.wait_job(job["id"], "RUNNING")
     browser.wait_for(lambda d: browser.css('[data-count="RUNNING"]').text == "1", what="1 running job on the dashboard")
-    browser.wait_for(lambda d: "127.0.0.1" in browser.css("#cluster-resources").text or
-                     browser.all("#cluster-resources tr")[1:], what="a node in the cluster resources")
+    browser.wait_for(
+        lambda d: "127.0.0.1" in browser.css("#cluster-resources").text or browser.all("#cluster-resources tr")[1:],
+        what="a node in the cluster resources",
+    )
     assert browser.css("#dependencies").text
     browser.screenshot("dashboard")
     for label in ("Jobs", "Recipes", "Job types", "Recipe types", "Ingest", "Nodes", "Metrics"):
@@ -68,15 +90,25 @@ def test_dashboard_loads_with_live_numbers(browser, stack):
 def test_a_queued_job_appears_runs_and_completes_with_its_logs(browser, stack):
     workspace = stack.create_workspace("products")
     job_type = stack.create_job_type(
-        name="make-product", interface=_interface("make_product.py", "${job_output_dir} result out.txt",
-                                                  outputs=[{"name": "result", "type": "file", "media_type": "text/plain"}]))
+        name="make-product",
+        interface=_interface(
+            "make_product.py",
+            "${job_output_dir} result out.txt",
+            outputs=[{"name": "result", "type": "file", "media_type": "text/plain"}],
+        ),
+    )
     browser.open("/console/jobs")
-    job = stack.queue_job(job_type["id"], {"version": "1.0", "input_data": [],
-                                           "output_data": [{"name": "result", "workspace_id": workspace["id"]}]})
+    job = stack.queue_job(
+        job_type["id"],
+        {"version": "1.0", "input_data": [], "output_data": [{"name": "result", "workspace_id": workspace["id"]}]},
+    )
     row = f'#jobs-table tr[data-job-id="{job["id"]}"]'
     browser.wait_for(lambda d: browser.css(row), what="the new job in the list")
-    browser.wait_for(lambda d: browser.css(row).get_attribute("data-status") == "COMPLETED", timeout=60,
-                     what="the job COMPLETED in the list")
+    browser.wait_for(
+        lambda d: browser.css(row).get_attribute("data-status") == "COMPLETED",
+        timeout=60,
+        what="the job COMPLETED in the list",
+    )
     browser.screenshot("jobs-list")
     browser.click(f"{row} a")
     assert browser.css("#job-status").get_attribute("data-status") == "COMPLETED"
@@ -115,7 +147,10 @@ def test_a_refused_action_shows_the_api_message(browser, stack):
     browser.driver.execute_script(
         "var f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];"
         "var n = document.createElement('input'); n.name = 'next'; n.value = arguments[1]; f.appendChild(n);"
-        "document.body.appendChild(f); f.submit();", f"/console/jobs/{job['id']}/cancel", f"/console/jobs/{job['id']}")
+        "document.body.appendChild(f); f.submit();",
+        f"/console/jobs/{job['id']}/cancel",
+        f"/console/jobs/{job['id']}",
+    )
     api_message = stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"}).get_json()["detail"]
     assert browser.text("#error") == api_message
 
@@ -140,7 +175,9 @@ def test_pause_the_scheduler_from_the_dashboard_and_jobs_stay_queued(browser, st
 def test_hold_a_node_from_the_nodes_page(browser, stack):
     node_id = stack.wait(lambda: _first_node_id(), what="the local cluster's agent as a node")
     browser.open("/console/nodes")
-    browser.wait_for(lambda d: browser.css(f"#reason-{node_id}").send_keys("disk swap <b>now</b>") or True, what="reason field")
+    browser.wait_for(
+        lambda d: browser.css(f"#reason-{node_id}").send_keys("disk swap <b>now</b>") or True, what="reason field"
+    )
     browser.click(f"#hold-{node_id}")
     assert "held" in browser.text("#notice")
     assert browser.text(f"#node-{node_id} .pause-reason") == "disk swap <b>now</b>"
@@ -162,28 +199,50 @@ def _first_node_id() -> int | None:
 
 def test_the_recipe_page_draws_the_graph_with_statuses(browser, stack):
     stack.create_job_type(name="step", interface=_interface("sleep_for.py", "2"))
-    definition = {"version": "1.0", "input_data": [], "jobs": [
-        {"name": "fetch", "job_type": {"name": "step", "version": "1.0"}},
-        {"name": "left", "job_type": {"name": "step", "version": "1.0"}, "dependencies": [{"name": "fetch"}]},
-        {"name": "right", "job_type": {"name": "step", "version": "1.0"}, "dependencies": [{"name": "fetch"}]},
-    ]}
-    response = stack.client.post("/recipe-types/", json={"name": "fan-out", "version": "1.0", "title": "Fan out",
-                                                          "description": "one then two", "definition": definition})
+    definition = {
+        "version": "1.0",
+        "input_data": [],
+        "jobs": [
+            {"name": "fetch", "job_type": {"name": "step", "version": "1.0"}},
+            {"name": "left", "job_type": {"name": "step", "version": "1.0"}, "dependencies": [{"name": "fetch"}]},
+            {"name": "right", "job_type": {"name": "step", "version": "1.0"}, "dependencies": [{"name": "fetch"}]},
+        ],
+    }
+    response = stack.client.post(
+        "/recipe-types/",
+        json={
+            "name": "fan-out",
+            "version": "1.0",
+            "title": "Fan out",
+            "description": "one then two",
+            "definition": definition,
+        },
+    )
     assert response.status_code == 201, response.get_json()
     recipe_type = response.get_json()
-    response = stack.client.post("/queue/new-recipe/", json={"recipe_type_id": recipe_type["id"],
-                                                             "recipe_data": {"version": "1.0", "input_data": []}})
+    response = stack.client.post(
+        "/queue/new-recipe/",
+        json={"recipe_type_id": recipe_type["id"], "recipe_data": {"version": "1.0", "input_data": []}},
+    )
     assert response.status_code == 201, response.get_json()
     recipe = response.get_json()
     browser.open(f"/console/recipes/{recipe['id']}")
     assert len(browser.all("#recipe-graph g.box")) == 3
     assert len(browser.all("#recipe-graph path.edge")) == 2
-    browser.wait_for(lambda d: browser.css('#recipe-graph g.box[data-job-name="fetch"]').get_attribute("data-status") == "RUNNING",
-                     what="the first job RUNNING in the graph")
-    assert browser.css('#recipe-graph g.box[data-job-name="left"]').get_attribute("data-status") in ("PENDING", "BLOCKED")
+    browser.wait_for(
+        lambda d: browser.css('#recipe-graph g.box[data-job-name="fetch"]').get_attribute("data-status") == "RUNNING",
+        what="the first job RUNNING in the graph",
+    )
+    assert browser.css('#recipe-graph g.box[data-job-name="left"]').get_attribute("data-status") in (
+        "PENDING",
+        "BLOCKED",
+    )
     browser.screenshot("recipe-graph-running")
-    browser.wait_for(lambda d: {b.get_attribute("data-status") for b in browser.all("#recipe-graph g.box")} == {"COMPLETED"},
-                     timeout=90, what="every box COMPLETED")
+    browser.wait_for(
+        lambda d: {b.get_attribute("data-status") for b in browser.all("#recipe-graph g.box")} == {"COMPLETED"},
+        timeout=90,
+        what="every box COMPLETED",
+    )
     browser.screenshot("recipe-graph")
     browser.click('#recipe-graph g.box[data-job-name="left"]')
     assert browser.css("#job-status").get_attribute("data-status") == "COMPLETED"

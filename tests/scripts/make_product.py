@@ -2,6 +2,7 @@
 
 usage: make_product.py <output_dir> <output_name> <file_name> [input_path] [--artifact]
 """
+
 import json
 import os
 import sys
@@ -21,6 +22,11 @@ print(f"wrote {path}")
 if artifact:
     print(f"ARTIFACT:{output_name}:{path}")
 else:
-    manifest = {"version": "1.1", "output_data": [{"name": output_name, "file": {"path": path}}], "parse_results": [], "errors": []}
+    manifest = {
+        "version": "1.1",
+        "output_data": [{"name": output_name, "file": {"path": path}}],
+        "parse_results": [],
+        "errors": [],
+    }
     with open(os.path.join(out_dir, "results_manifest.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh)

@@ -1,4 +1,5 @@
 """Prints COUNT numbered lines, one every DELAY seconds, so tests can follow a running job's output."""
+
 import sys
 import time
 

@@ -3,6 +3,7 @@
 core (SchedulerCore: the loop and its passes), offers (held offers), running (launched tasks),
 report (status counters), callbacks (the pymesos Scheduler subclass). `python -m workers.scheduler` runs it.
 """
+
 from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.core import SchedulerCore, main
 from workers.scheduler.offers import HeldOffer

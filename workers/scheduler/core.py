@@ -8,6 +8,7 @@ canceled / timed-out / vacated tasks, and writes its status report.
 
 Run it with `python -m workers.scheduler`; MESOS_MASTER names the master (the local cluster by default).
 """
+
 from __future__ import annotations
 
 import getpass
@@ -40,13 +41,19 @@ log = logging.getLogger("scale.scheduler")
 def framework_info(framework_id: str | None = None) -> dict:
     """FrameworkInfo as a real master needs it: a user that exists on the agents (an empty one fails every
     task on agents that switch users), checkpointing (tasks survive an agent restart), roles under MULTI_ROLE."""
-    info = {"user": settings.FRAMEWORK_USER or getpass.getuser(), "name": settings.FRAMEWORK_NAME,
-            "hostname": socket.gethostname(), "checkpoint": True,
-            "failover_timeout": settings.FRAMEWORK_FAILOVER_TIMEOUT, "roles": [settings.FRAMEWORK_ROLE],
-            "capabilities": [{"type": "MULTI_ROLE"}]}
+    info = {
+        "user": settings.FRAMEWORK_USER or getpass.getuser(),
+        "name": settings.FRAMEWORK_NAME,
+        "hostname": socket.gethostname(),
+        "checkpoint": True,
+        "failover_timeout": settings.FRAMEWORK_FAILOVER_TIMEOUT,
+        "roles": [settings.FRAMEWORK_ROLE],
+        "capabilities": [{"type": "MULTI_ROLE"}],
+    }
     if framework_id:
         info["id"] = {"value": framework_id}
     return info
+
 
 SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
 
@@ -112,10 +119,19 @@ class SchedulerCore:
         with self.lock:
             for o in offers:
                 url = o.get("url", {}).get("address", {})
-                attributes = {a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
-                              for a in o.get("attributes", []) or []}
-                held = HeldOffer(o["id"]["value"], o["agent_id"]["value"], o.get("hostname", ""), int(url.get("port", 5051)),
-                                 scalar_resources(o.get("resources", [])), attributes, now)
+                attributes = {
+                    a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
+                    for a in o.get("attributes", []) or []
+                }
+                held = HeldOffer(
+                    o["id"]["value"],
+                    o["agent_id"]["value"],
+                    o.get("hostname", ""),
+                    int(url.get("port", 5051)),
+                    scalar_resources(o.get("resources", [])),
+                    attributes,
+                    now,
+                )
                 self.offers[held.offer_id] = held
                 self.counters.new_offers += 1
         self.wake.set()
@@ -141,7 +157,9 @@ class SchedulerCore:
     def warn(self, name: str, title: str, description: str) -> None:
         now = utcnow().isoformat()
         with self.lock:
-            entry = self.warnings.setdefault(name, {"name": name, "title": title, "description": description, "started": now})
+            entry = self.warnings.setdefault(
+                name, {"name": name, "title": title, "description": description, "started": now}
+            )
             entry["description"] = description
             entry["last_updated"] = now
 
@@ -149,12 +167,22 @@ class SchedulerCore:
 
     def sync(self, full: bool) -> None:
         """Refresh the in-memory view: scheduler row, job types, node pauses, newly queued jobs."""
+
         def read(session):
             row = session.get(SchedulerRow, 1)
             job_types = {r.id: r for r in session.execute(select(JobType.id, JobType.is_paused, JobType.max_scheduled))}
             paused = nodes.paused_node_ids(session)
-            cols = (Job.id, Job.job_type_id, Job.priority, Job.queued, Job.cpus_required, Job.mem_required,
-                    Job.disk_in_required, Job.disk_out_required, Job.last_status_change)
+            cols = (
+                Job.id,
+                Job.job_type_id,
+                Job.priority,
+                Job.queued,
+                Job.cpus_required,
+                Job.mem_required,
+                Job.disk_in_required,
+                Job.disk_out_required,
+                Job.last_status_change,
+            )
             stmt = select(*cols).where(Job.status == "QUEUED")
             if not full and self.queue_watermark is not None:
                 stmt = stmt.where(Job.last_status_change >= self.queue_watermark - SYNC_OVERLAP)
@@ -162,8 +190,18 @@ class SchedulerCore:
             return row.is_paused if row else False, row.queue_mode if row else "FIFO", job_types, paused, queued
 
         self.is_paused, self.queue_mode, self.job_types, self.paused_nodes, rows = with_retry(read)
-        jobs = [QueuedJob(r.id, r.job_type_id, r.priority, r.queued.timestamp() if r.queued else 0.0, r.cpus_required,
-                          r.mem_required, r.disk_in_required + r.disk_out_required) for r in rows]
+        jobs = [
+            QueuedJob(
+                r.id,
+                r.job_type_id,
+                r.priority,
+                r.queued.timestamp() if r.queued else 0.0,
+                r.cpus_required,
+                r.mem_required,
+                r.disk_in_required + r.disk_out_required,
+            )
+            for r in rows
+        ]
         if full:
             self.queue.replace_all(jobs)
             self.last_full_sync = time.time()
@@ -200,8 +238,11 @@ class SchedulerCore:
         by_agent: dict[str, list[HeldOffer]] = defaultdict(list)
         for o in offers:
             by_agent[o.agent_id].append(o)
-        new_agents = [{"agent_id": a, "hostname": os[0].hostname, "port": os[0].port, "attributes": os[0].attributes}
-                      for a, os in by_agent.items() if a not in self.agent_nodes]
+        new_agents = [
+            {"agent_id": a, "hostname": os[0].hostname, "port": os[0].port, "attributes": os[0].attributes}
+            for a, os in by_agent.items()
+            if a not in self.agent_nodes
+        ]
         if new_agents:
             self.agent_nodes.update(with_retry(lambda s: nodes.register_agents(s, new_agents)))
         running_by_agent, running_by_type = self.running_totals()
@@ -220,32 +261,66 @@ class SchedulerCore:
             self.agent_hosts[agent_id] = agent_offers[0].hostname
             self.agent_last_offer[agent_id] = now
             node_id = self.agent_nodes.get(agent_id)
-            agents.append(AgentResources(
-                agent_id=agent_id, node_id=node_id, hostname=agent_offers[0].hostname,
-                cpus=offered["cpus"], mem=offered["mem"], disk=offered["disk"],
-                is_paused=node_id in self.paused_nodes, is_active=True,
-                total_cpus=mark["cpus"], total_mem=mark["mem"], total_disk=mark["disk"],
-                running_cpus=running["cpus"], running_mem=running["mem"], running_disk=running["disk"],
-            ))
-        limits = {jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
-                  for jt in self.job_types.values()}
+            agents.append(
+                AgentResources(
+                    agent_id=agent_id,
+                    node_id=node_id,
+                    hostname=agent_offers[0].hostname,
+                    cpus=offered["cpus"],
+                    mem=offered["mem"],
+                    disk=offered["disk"],
+                    is_paused=node_id in self.paused_nodes,
+                    is_active=True,
+                    total_cpus=mark["cpus"],
+                    total_mem=mark["mem"],
+                    total_disk=mark["disk"],
+                    running_cpus=running["cpus"],
+                    running_mem=running["mem"],
+                    running_disk=running["disk"],
+                )
+            )
+        limits = {
+            jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
+            for jt in self.job_types.values()
+        }
         ordered = self.queue.ordered(self.queue_mode)
         # The same inputs as a pass that placed nothing give the same answer: skip it (a large
         # unschedulable queue must not burn a core). `ordered` is the same object while the queue is unchanged.
-        inputs = (frozenset(o.offer_id for o in offers), frozenset(self.running), self.is_paused,
-                  frozenset(self.paused_nodes), tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())))
+        inputs = (
+            frozenset(o.offer_id for o in offers),
+            frozenset(self.running),
+            self.is_paused,
+            frozenset(self.paused_nodes),
+            tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())),
+        )
         if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
             self.decline_stale(by_agent, set(), now)
             return
-        result = match(ordered, agents, limits, scheduler_paused=self.is_paused,
-                       queue_mode=self.queue_mode, max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS, presorted=True)
+        result = match(
+            ordered,
+            agents,
+            limits,
+            scheduler_paused=self.is_paused,
+            queue_mode=self.queue_mode,
+            max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS,
+            presorted=True,
+        )
         for message in result.warnings:
             self.warn("resources", "Insufficient resources", message)
         launched_agents: set[str] = set()
         if result.assignments:
-            placements = [executions.Placement(a.job_id, a.agent_id, self.agent_hosts.get(a.agent_id, ""),
-                                               self.agent_nodes.get(a.agent_id), a.cpus, a.mem, a.disk)
-                          for a in result.assignments]
+            placements = [
+                executions.Placement(
+                    a.job_id,
+                    a.agent_id,
+                    self.agent_hosts.get(a.agent_id, ""),
+                    self.agent_nodes.get(a.agent_id),
+                    a.cpus,
+                    a.mem,
+                    a.disk,
+                )
+                for a in result.assignments
+            ]
             launches = with_retry(lambda s: executions.schedule_executions(s, placements))
             job_types = {p.job_id: self.queue.get(p.job_id).job_type_id for p in placements}
             # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
@@ -253,8 +328,17 @@ class SchedulerCore:
             tasks_by_agent: dict[str, list[dict]] = defaultdict(list)
             for spec in launches:
                 tasks_by_agent[spec.agent_id].append(self.task_info(spec))
-                self.running[spec.task_id] = RunningTask(spec.exe_id, spec.job_id, job_types[spec.job_id], spec.agent_id, spec.cpus,
-                                                         spec.mem, spec.disk, time.time(), spec.timeout)
+                self.running[spec.task_id] = RunningTask(
+                    spec.exe_id,
+                    spec.job_id,
+                    job_types[spec.job_id],
+                    spec.agent_id,
+                    spec.cpus,
+                    spec.mem,
+                    spec.disk,
+                    time.time(),
+                    spec.timeout,
+                )
             for agent_id, tasks in tasks_by_agent.items():
                 offer_ids = [{"value": o.offer_id} for o in by_agent[agent_id]]
                 self.driver.launchTasks(offer_ids, tasks, filters={"refuse_seconds": 0.0})
@@ -282,11 +366,15 @@ class SchedulerCore:
             for o in decline:
                 self.offers.pop(o.offer_id, None)
         if decline:
-            self.driver.declineOffer([{"value": o.offer_id} for o in decline], filters={"refuse_seconds": settings.SCHEDULER_DECLINE_REFUSE})
+            self.driver.declineOffer(
+                [{"value": o.offer_id} for o in decline], filters={"refuse_seconds": settings.SCHEDULER_DECLINE_REFUSE}
+            )
 
     def task_info(self, spec: executions.LaunchSpec) -> dict:
-        resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},
-                     {"name": "mem", "type": "SCALAR", "scalar": {"value": spec.mem}}]
+        resources = [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": spec.mem}},
+        ]
         if spec.disk > 0:
             resources.append({"name": "disk", "type": "SCALAR", "scalar": {"value": spec.disk}})
         return {
@@ -310,13 +398,26 @@ class SchedulerCore:
             # Tasks of a lost agent that the master did not report: fail them as lost.
             for task_id, t in list(self.running.items()):
                 if t.agent_id == agent_id:
-                    updates.append({"task_id": {"value": task_id}, "state": "TASK_LOST",
-                                    "message": "agent removed", "agent_id": {"value": agent_id}})
+                    updates.append(
+                        {
+                            "task_id": {"value": task_id},
+                            "state": "TASK_LOST",
+                            "message": "agent removed",
+                            "agent_id": {"value": agent_id},
+                        }
+                    )
             self.agent_last_offer.pop(agent_id, None)
         if not updates:
             return
-        records = [{"task_id": u["task_id"]["value"], "state": u["state"], "message": u.get("message"),
-                    "timestamp": u.get("timestamp")} for u in updates]
+        records = [
+            {
+                "task_id": u["task_id"]["value"],
+                "state": u["state"],
+                "message": u.get("message"),
+                "timestamp": u.get("timestamp"),
+            }
+            for u in updates
+        ]
         ended = with_retry(lambda s: executions.record_task_updates(s, records))
         for r in records:
             if r["state"] in executions.TERMINAL_TASK_STATES:
@@ -336,14 +437,24 @@ class SchedulerCore:
         if not self.running:
             return
         now = time.time()
-        expired = [t.exe_id for t in self.running.values() if t.timeout and now > t.started + t.timeout and not t.kill_sent]
+        expired = [
+            t.exe_id for t in self.running.values() if t.timeout and now > t.started + t.timeout and not t.kill_sent
+        ]
 
         def read(session):
             if expired:
-                session.execute(update(JobExecution).where(JobExecution.id.in_(expired), JobExecution.kill_reason.is_(None))
-                                .values(kill_reason="timeout"))
-            return list(session.scalars(select(JobExecution.task_id).where(
-                JobExecution.kill_reason.is_not(None), JobExecution.task_state.is_(None))))
+                session.execute(
+                    update(JobExecution)
+                    .where(JobExecution.id.in_(expired), JobExecution.kill_reason.is_(None))
+                    .values(kill_reason="timeout")
+                )
+            return list(
+                session.scalars(
+                    select(JobExecution.task_id).where(
+                        JobExecution.kill_reason.is_not(None), JobExecution.task_state.is_(None)
+                    )
+                )
+            )
 
         to_kill = with_retry(read)
         for task_id in to_kill:
@@ -356,25 +467,46 @@ class SchedulerCore:
 
     def load_running(self) -> None:
         """After (re)registration: every RUNNING execution joins the running set and is reconciled."""
+
         def read(session):
             return session.execute(
-                select(JobExecution.id, JobExecution.job_id, JobExecution.task_id, JobExecution.started,
-                       JobExecution.timeout, JobExecution.cpus_scheduled, JobExecution.mem_scheduled,
-                       JobExecution.disk_total_scheduled, Job.job_type_id, JobExecution.node_id)
+                select(
+                    JobExecution.id,
+                    JobExecution.job_id,
+                    JobExecution.task_id,
+                    JobExecution.started,
+                    JobExecution.timeout,
+                    JobExecution.cpus_scheduled,
+                    JobExecution.mem_scheduled,
+                    JobExecution.disk_total_scheduled,
+                    Job.job_type_id,
+                    JobExecution.node_id,
+                )
                 .join(Job, Job.id == JobExecution.job_id)
                 # Every execution whose task may still be alive: running ones, and canceled or vacated
                 # ones whose task has not reported its end (it must still be killed).
-                .where(JobExecution.task_state.is_(None), JobExecution.task_id.is_not(None),
-                       or_(JobExecution.status == "RUNNING", JobExecution.kill_reason.is_not(None)))
+                .where(
+                    JobExecution.task_state.is_(None),
+                    JobExecution.task_id.is_not(None),
+                    or_(JobExecution.status == "RUNNING", JobExecution.kill_reason.is_not(None)),
+                )
             ).all()
 
         rows = with_retry(read)
         node_agent = {v: k for k, v in self.agent_nodes.items()}
         for r in rows:
             if r.task_id and r.task_id not in self.running:
-                self.running[r.task_id] = RunningTask(r.id, r.job_id, r.job_type_id, node_agent.get(r.node_id, ""), r.cpus_scheduled,
-                                                      r.mem_scheduled, r.disk_total_scheduled,
-                                                      r.started.timestamp() if r.started else time.time(), r.timeout)
+                self.running[r.task_id] = RunningTask(
+                    r.id,
+                    r.job_id,
+                    r.job_type_id,
+                    node_agent.get(r.node_id, ""),
+                    r.cpus_scheduled,
+                    r.mem_scheduled,
+                    r.disk_total_scheduled,
+                    r.started.timestamp() if r.started else time.time(),
+                    r.timeout,
+                )
         tasks = [{"task_id": {"value": tid}} for tid in self.running]
         if tasks:
             self.driver.reconcileTasks(tasks)
@@ -410,19 +542,30 @@ class SchedulerCore:
             last = self.agent_last_offer.get(agent_id)
             online = last is not None and now - last < settings.NODE_OFFLINE_AFTER
             free = {k: round(max(total[k] - offered[k] - running[k], 0.0), 3) for k in RESOURCE_NAMES}
-            node_reports.append({
-                "agent_id": agent_id, "hostname": self.agent_hosts.get(agent_id), "node_id": self.agent_nodes.get(agent_id),
-                "online": online, "last_offer": datetime.fromtimestamp(last, timezone.utc).isoformat() if last else None,
-                "total": total, "offered": offered, "running": running, "free": free,
-                "unavailable": dict.fromkeys(RESOURCE_NAMES, 0.0) if online else dict(total),
-            })
+            node_reports.append(
+                {
+                    "agent_id": agent_id,
+                    "hostname": self.agent_hosts.get(agent_id),
+                    "node_id": self.agent_nodes.get(agent_id),
+                    "online": online,
+                    "last_offer": datetime.fromtimestamp(last, timezone.utc).isoformat() if last else None,
+                    "total": total,
+                    "offered": offered,
+                    "running": running,
+                    "free": free,
+                    "unavailable": dict.fromkeys(RESOURCE_NAMES, 0.0) if online else dict(total),
+                }
+            )
         host, _, port = settings.MESOS_MASTER.rpartition(":")
         status = {
             "state": "PAUSED" if self.is_paused else "READY",
             "hostname": socket.gethostname(),
             "framework_id": self.framework_id,
-            "master": {"hostname": self.master_info.get("hostname", host), "port": int(self.master_info.get("port", port or 5050)),
-                       "is_online": self.connected},
+            "master": {
+                "hostname": self.master_info.get("hostname", host),
+                "port": int(self.master_info.get("port", port or 5050)),
+                "is_online": self.connected,
+            },
             "metrics": {**rates, **current},
             "queue_depth": len(self.queue),
             "running_tasks": len(self.running),
@@ -430,8 +573,11 @@ class SchedulerCore:
             "nodes": node_reports,
         }
 
-        seen = [{"id": self.agent_nodes[a], "last_offer": datetime.fromtimestamp(t, timezone.utc)}
-                for a, t in self.agent_last_offer.items() if a in self.agent_nodes and t > self.last_status]
+        seen = [
+            {"id": self.agent_nodes[a], "last_offer": datetime.fromtimestamp(t, timezone.utc)}
+            for a, t in self.agent_last_offer.items()
+            if a in self.agent_nodes and t > self.last_status
+        ]
 
         def write(session):
             if seen:
@@ -478,8 +624,9 @@ class SchedulerCore:
             return row.framework_id if row else None
 
         framework = framework_info(with_retry(read))
-        return MesosSchedulerDriver(ScaleScheduler(self), framework, settings.MESOS_MASTER,
-                                    use_addict=False, implicit_acknowledgements=False)
+        return MesosSchedulerDriver(
+            ScaleScheduler(self), framework, settings.MESOS_MASTER, use_addict=False, implicit_acknowledgements=False
+        )
 
     def listen_for_queue_changes(self) -> None:
         """Wake the loop when someone publishes that jobs were queued (see tasks.celery_app)."""
@@ -489,7 +636,9 @@ class SchedulerCore:
 
         while not self.stopping.is_set():
             try:
-                pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).pubsub(ignore_subscribe_messages=True)
+                pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).pubsub(
+                    ignore_subscribe_messages=True
+                )
                 pubsub.subscribe(QUEUE_CHANNEL)
                 while not self.stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
@@ -540,4 +689,3 @@ def main() -> None:
     core.run()
     if core.fatal_error:
         raise SystemExit(f"scheduler stopped: {core.fatal_error}")
-

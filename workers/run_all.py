@@ -1,4 +1,6 @@
-"""`make run`: start every process of the Procfile with honcho, after printing where to find them.
+"""`make run`: start every process of the Procfile under supervisord, after printing where to find them.
+
+A process that exits is restarted (workers.supervision); Ctrl-C stops them all.
 
 Processes that an environment variable points elsewhere are left out: no `redis` when REDIS_URL
 names another host, no `cluster` when MESOS_MASTER names a real Mesos master. MESOS_MASTER and
@@ -13,10 +15,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from app.settings import ROOT, is_loopback, settings
+from workers.supervision import config, read_procfile
 
 
 def processes() -> list[str]:
-    names = [line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if ":" in line]
+    names = list(read_procfile(ROOT / "Procfile"))
     redis = urlparse(settings.REDIS_URL)
     if not is_loopback(redis.hostname or ""):
         names.remove("redis")
@@ -31,11 +34,14 @@ def main() -> None:
     env = dict(
         os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir), PYTHONUNBUFFERED="1"
     )
-    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    var_dir = Path(settings.var_dir).resolve()
+    (var_dir / "logs").mkdir(parents=True, exist_ok=True)
+    conf = var_dir / "supervisord.conf"
+    conf.write_text(config(processes(), read_procfile(ROOT / "Procfile"), env, ROOT, var_dir))
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     print(
         f"""
-Scale is starting (Ctrl-C stops every process):
+Scale is starting under supervisord (a process that exits is restarted; Ctrl-C stops every process):
   console       {api}/          (web pages: dashboard, jobs, recipes, ingest, nodes, metrics)
   REST API      {api}/jobs/ ... (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
   status        {api}/status/   and {api}/v6/status/
@@ -43,11 +49,13 @@ Scale is starting (Ctrl-C stops every process):
   Mesos master  http://{settings.MESOS_MASTER}/   ({"local cluster" if "cluster" in processes() else "external"})
   Redis         {settings.REDIS_URL}
   database      {settings.database_url}
+  logs          {var_dir / "logs"}/<process>.log   (supervisord's own lines, exits and restarts, below)
+  control       supervisorctl -c {conf} status | restart <process>
 """,
         flush=True,
     )
-    honcho = str(Path(sys.executable).parent / "honcho")
-    os.execvpe(honcho, [honcho, "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start", *processes()], env)
+    supervisord = str(Path(sys.executable).parent / "supervisord")
+    os.execvpe(supervisord, [supervisord, "-c", str(conf)], env)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,13 @@ REGISTRY: list[Setting] = [
         "Seconds between Strike's full rescans of its directories (watchdog events are the fast path).",
     ),
     Setting(
+        "STRIKE_REGEX_TIMEOUT",
+        float,
+        0.05,
+        "Seconds one Strike filename_regex may spend on one file name; a rule that takes longer (catastrophic"
+        " backtracking) does not match that file, and the time-out is logged, so one rule cannot pin the Strike.",
+    ),
+    Setting(
         "WORKSPACE_MOUNT_ROOT",
         str,
         "",

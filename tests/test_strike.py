@@ -456,3 +456,21 @@ def test_one_bad_file_never_fails_its_batch(scale_env, raw_workspace, monkeypatc
     row = ingest_row(strike_id, "bad.txt")
     assert row.status == "ERRORED" and "recording the source file failed" in row.error_message
     assert source_count() == 2
+
+
+def test_a_backtracking_rule_times_out_and_the_next_rule_still_ingests(scale_env, raw_workspace, caplog):
+    # (a|aa)+$ against 'aaa...a!' backtracks exponentially: without a time limit this scan would not end
+    rules = [
+        {"filename_regex": r"(a|aa)+$", "data_types": ["slow"], "workspace_path": "slow", "workspace_name": "raw"},
+        dict(TXT_RULE),
+    ]
+    strike_id, directory = make_strike(rules=rules)
+    processor = StrikeProcessor(strike_id, ingest_config(strike_id))
+    name = "a" * 40 + "!.txt"
+    (directory / name).write_text("x")
+    age(directory / name)
+    with caplog.at_level("ERROR"):
+        ingest_service.ingest_files(processor.scan())
+    row = ingest_row(strike_id, name)
+    assert row.status == "INGESTED" and row.data_type != "slow"
+    assert "STRIKE_REGEX_TIMEOUT" in caplog.text and "(a|aa)+$" in caplog.text

@@ -28,7 +28,7 @@ import dataclasses
 import functools
 import logging
 import os
-import re
+
 import stat
 import time
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
+import regex
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -55,6 +56,7 @@ from app.services.ingest import (
 )
 from app.services.lookups import lookup_workspaces_by_name
 from app.services.workspaces import WorkspacePathError, broker_for, mount_path
+from app.settings import settings
 from app.specs.base import Problem
 from app.specs.strike_config import validate_strike_configuration
 from app.states import INGEST
@@ -120,7 +122,7 @@ def create_strike(
 
 @dataclass(frozen=True)
 class FileRule:
-    pattern: re.Pattern
+    pattern: regex.Pattern
     data_types: tuple[str, ...]
     workspace_path: str
     workspace_name: str
@@ -130,8 +132,8 @@ def compile_rules(configuration: dict) -> list[FileRule]:
     rules = []
     for rule in configuration.get("files_to_ingest", []):
         try:
-            pattern = re.compile(rule["filename_regex"])
-        except (re.error, TypeError) as exc:  # validated on save; an old row could still hold one
+            pattern = regex.compile(rule["filename_regex"])
+        except (regex.error, TypeError) as exc:  # validated on save; an old row could still hold one
             log.error("Strike rule %r is not a valid regular expression, skipped: %s", rule.get("filename_regex"), exc)
             continue
         rules.append(
@@ -146,8 +148,22 @@ def compile_rules(configuration: dict) -> list[FileRule]:
 
 
 def first_matching_rule(rules: list[FileRule], file_name: str) -> FileRule | None:
-    """The first rule whose regular expression matches the start of the name (as the original did)."""
-    return next((r for r in rules if r.pattern.match(file_name)), None)
+    """The first rule whose regular expression matches the start of the name (as the original did).
+
+    Each match runs under STRIKE_REGEX_TIMEOUT (the `regex` module's timeout): a rule that backtracks
+    catastrophically on a name does not match it, and says so in the log, instead of pinning the process."""
+    for rule in rules:
+        try:
+            if rule.pattern.match(file_name, timeout=settings.STRIKE_REGEX_TIMEOUT):
+                return rule
+        except TimeoutError:
+            log.error(
+                "Strike rule %r took longer than STRIKE_REGEX_TIMEOUT=%ss on %r: treated as not matching",
+                rule.pattern.pattern,
+                settings.STRIKE_REGEX_TIMEOUT,
+                file_name,
+            )
+    return None
 
 
 def workspace_file_path(rule: FileRule, file_name: str, when: datetime) -> str:

@@ -57,6 +57,7 @@ class System:
         self.worker_concurrency = worker_concurrency
         self.procs: list[subprocess.Popen] = []
         self.names: list[str] = []
+        self.commands: dict[str, tuple[list[str], dict[str, str] | None]] = {}
         self.api = f"http://127.0.0.1:{self.api_port}"
 
     def _start(self, name: str, argv: list[str]) -> None:
@@ -64,11 +65,22 @@ class System:
 
     def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start one more process (logged to <dir>/<name>.log) that stop() also stops."""
-        log = open(self.dir / f"{name}.log", "w")
+        log = open(self.dir / f"{name}.log", "a")
         proc = subprocess.Popen(argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         self.names.append(name)
+        self.commands[name] = (argv, env)
         return proc
+
+    def kill_and_restart(self, name: str) -> subprocess.Popen:
+        """SIGKILL the named process, then start it again with the same command (a crash and a supervisor's restart)."""
+        proc = self.named_processes()[name]
+        proc.kill()
+        proc.wait(timeout=15)
+        index = self.procs.index(proc)
+        del self.procs[index], self.names[index]
+        argv, env = self.commands[name]
+        return self.start_process(name, argv, env)
 
     def stop_process(self, proc: subprocess.Popen) -> None:
         proc.terminate()

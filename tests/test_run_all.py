@@ -79,3 +79,23 @@ def test_make_run_refuses_conflicting_settings_before_starting_anything(tmp_path
     assert run.returncode != 0
     assert "MESOS_MASTER=127.0.0.1:5050" in run.stderr and "LOCAL_CLUSTER_PORT=6060" in run.stderr
     assert "Scale is starting" not in run.stdout
+
+
+def test_make_run_prints_where_things_are_without_passwords(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-c", "import os, workers.run_all as r; os.execvpe = lambda *a: None; r.main()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "SCALE_VAR_DIR": str(tmp_path),
+            "REDIS_URL": "redis://:broker-secret@127.0.0.1:6379/0",
+            "DATABASE_URL": "postgresql+psycopg://scale:db-secret@127.0.0.1/scale",
+        },
+    )
+    assert run.returncode == 0, run.stderr
+    assert "broker-secret" not in run.stdout and "db-secret" not in run.stdout
+    assert "redis://:***@127.0.0.1:6379/0" in run.stdout and "scale:***@127.0.0.1/scale" in run.stdout
+    assert "[program:worker]" in (tmp_path / "supervisord.conf").read_text()

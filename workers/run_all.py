@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from sqlalchemy.engine import make_url
+
 from app.settings import ROOT, is_loopback, settings
 from workers.supervision import config, read_procfile
 
@@ -26,6 +28,11 @@ def processes() -> list[str]:
     if not is_loopback(settings.MESOS_MASTER.rpartition(":")[0]):
         names.remove("cluster")
     return names
+
+
+def without_password(url: str) -> str:
+    """The URL to print: a password never reaches a terminal or a log."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def main() -> None:
@@ -47,8 +54,8 @@ Scale is starting under supervisord (a process that exits is restarted; Ctrl-C s
   status        {api}/status/   and {api}/v6/status/
   Flower        http://{settings.API_HOST}:{settings.FLOWER_PORT}/
   Mesos master  http://{settings.MESOS_MASTER}/   ({"local cluster" if "cluster" in processes() else "external"})
-  Redis         {settings.REDIS_URL}
-  database      {settings.database_url}
+  Redis         {without_password(settings.REDIS_URL)}
+  database      {without_password(settings.database_url)}
   logs          {var_dir / "logs"}/<process>.log   (supervisord's own lines, exits and restarts, below)
   control       supervisorctl -c {conf} status | restart <process>
 """,

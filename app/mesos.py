@@ -26,6 +26,13 @@ TERMINAL_TASK_STATES = frozenset(
 # a later update for that task leads to a KILL.
 EXECUTION_ENDING_TASK_STATES = TERMINAL_TASK_STATES | {"TASK_UNREACHABLE", "TASK_UNKNOWN"}
 
+# The task is gone without an exit of its own: its agent, the master or the cluster lost it (an agent
+# removed or restarted, a cluster restarted, a launch never delivered: the master answers an unknown
+# task with TASK_LOST, REASON_RECONCILIATION). The job did not cause it, so it spends no try.
+INFRASTRUCTURE_LOSS_TASK_STATES = frozenset(
+    {"TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN"}
+)
+
 TASK_PREFIX = "scale-exe-"
 
 

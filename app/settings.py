@@ -165,6 +165,13 @@ REGISTRY: list[Setting] = [
         "Seconds between Strike's full rescans of its directories (watchdog events are the fast path).",
     ),
     Setting(
+        "MAX_INFRASTRUCTURE_REQUEUES",
+        int,
+        10,
+        "Times a job is requeued without spending a try after the cluster lost its task (agent removed or"
+        " restarted, cluster restarted, launch not delivered); past that a loss fails the try (node-lost, mesos-lost).",
+    ),
+    Setting(
         "STRIKE_REGEX_TIMEOUT",
         float,
         0.05,

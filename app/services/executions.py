@@ -30,6 +30,7 @@ from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
 from app.services import parse as parse_service
 from app.services.workspaces import WorkspacePathError, broker_for
+from app.mesos import INFRASTRUCTURE_LOSS_TASK_STATES
 from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -340,6 +341,24 @@ def _requeue_without_try(exe: JobExecution, job: Job) -> None:
     JOB.move(job, "QUEUED", now)
 
 
+def _lost_to_infrastructure(session: Session, exe: JobExecution, job: Job) -> bool:
+    """Whether the task was lost by the cluster, not ended by the job or by us, and the job has been
+    requeued for such losses fewer than MAX_INFRASTRUCTURE_REQUEUES times (so a job cannot loop forever)."""
+    if exe.task_state not in INFRASTRUCTURE_LOSS_TASK_STATES or exe.kill_reason is not None:
+        return False
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(JobExecution)
+        .where(
+            JobExecution.job_id == job.id,
+            JobExecution.id != exe.id,
+            JobExecution.kill_reason.is_(None),
+            JobExecution.task_state.in_(INFRASTRUCTURE_LOSS_TASK_STATES),
+        )
+    )
+    return (earlier or 0) < settings.MAX_INFRASTRUCTURE_REQUEUES
+
+
 def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
     state = exe.task_state
     if exe.kill_reason == "timeout":
@@ -351,7 +370,7 @@ def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
         return error_by_name(session, name)
     if state == "TASK_ERROR":
         return error_by_name(session, "task-launch")
-    if state in ("TASK_LOST", "TASK_GONE", "TASK_UNREACHABLE", "TASK_DROPPED", "TASK_GONE_BY_OPERATOR"):
+    if state in INFRASTRUCTURE_LOSS_TASK_STATES:
         agent_gone = "agent" in (exe.task_message or "").lower() or state != "TASK_LOST"
         return error_by_name(session, "node-lost" if agent_gone else "mesos-lost")
     return error_by_name(session, "unknown")
@@ -486,6 +505,12 @@ def _finish_loaded(session: Session, exe: JobExecution, job: Job) -> FinishOutco
         return None
     if exe.kill_reason == "vacate":
         _requeue_without_try(exe, job)
+        return FinishOutcome(exe.id, job.id, job.status)
+    if _lost_to_infrastructure(session, exe, job):
+        # The execution keeps its error (node-lost or mesos-lost) as the record of what happened, and the
+        # job goes back to the queue with its try given back.
+        job.max_tries += 1
+        _fail(session, exe, job, _error_for_task(session, exe, job))
         return FinishOutcome(exe.id, job.id, job.status)
     error = None
     if exe.task_state == "TASK_FINISHED" and exe.kill_reason is None:

@@ -94,7 +94,7 @@ class System:
     def named_processes(self) -> dict[str, subprocess.Popen]:
         return dict(zip(self.names, self.procs))
 
-    def start(self, api: bool = True, scheduler: bool = True) -> "System":
+    def start(self, api: bool = True, scheduler: bool = True, beat: bool = False) -> "System":
         subprocess.run([sys.executable, "-m", "app.migrate"], cwd=ROOT, env=self.env, check=True, capture_output=True)
         self._start(
             "redis",
@@ -131,6 +131,23 @@ class System:
                 "--without-heartbeat",
             ],
         )
+        if beat:
+            schedule = str(self.dir / "celerybeat-schedule")
+            self._start(
+                "beat",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "tasks.celery_app",
+                    "beat",
+                    "--loglevel",
+                    "WARNING",
+                    "-s",
+                    schedule,
+                ],
+            )
         if scheduler:
             self._start("cluster", [sys.executable, "-m", "workers.local_cluster"])
             wait_port(self.cluster_port)

@@ -620,7 +620,6 @@ def test_a_cluster_restarted_after_a_crash_kills_the_tasks_it_left_running(tmp_p
         assert is_pid_alive(pid), "the task outlives the crashed cluster (its own session), as on a real agent"
         proc = start_cli_cluster(tmp_path, port)
         assert not is_pid_alive(pid), "a task the restarted cluster cannot account for is killed before it answers"
-        assert not list((tmp_path / "local-cluster" / "running").iterdir())
     finally:
         if driver is not None:
             driver.stop(failover=True)

@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from app.mesos import RESOURCE_NAMES, TERMINAL_TASK_STATES
-from workers.task_checkpoint import TaskCheckpoint
+from workers.orphan_tasks import kill_orphans
 
 log = logging.getLogger(__name__)
 
@@ -464,8 +464,7 @@ class LocalCluster:
         self.host = host
         self._requested_port = settings.LOCAL_CLUSTER_PORT if port is None else int(port)
         self.var_dir = Path(var_dir if var_dir is not None else settings.SCALE_VAR_DIR)
-        self.sandbox_root = self.var_dir / "sandboxes"
-        self.checkpoint = TaskCheckpoint(self.var_dir)
+        self.sandbox_root = (self.var_dir / "sandboxes").resolve()  # absolute: tasks find it from anywhere
         self.offer_interval = float(settings.LOCAL_CLUSTER_OFFER_INTERVAL if offer_interval is None else offer_interval)
         self.heartbeat_interval = float(heartbeat_interval)
         self.retry_interval = float(retry_interval)
@@ -535,7 +534,7 @@ class LocalCluster:
         if self._server is not None:
             return self
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
-        self.checkpoint.kill_orphans()  # before anyone can ask about them: a task we cannot account for is killed
+        kill_orphans(self.sandbox_root)  # before anyone can ask about them: a task we cannot account for is killed
         self._server = _Server((self.host, self._requested_port), _Handler)
         self._server.cluster = self  # type: ignore[attr-defined]
         self.started_at = time.time()
@@ -1324,7 +1323,6 @@ class LocalCluster:
                     self._update(task, "TASK_FAILED", error, SOURCE_EXECUTOR)
                 return
             task.proc = proc
-            self.checkpoint.record(task.id, proc.pid)
             log.debug("task %s started as pid %d: %r", task.id, proc.pid, argv)
             if task.state in TERMINAL_STATES or self._stopping.is_set():
                 self._signal(task, signal.SIGKILL)  # lost (or stopping) while it was being started
@@ -1343,7 +1341,6 @@ class LocalCluster:
             except (ProcessLookupError, PermissionError):
                 pass
             task.exited = True
-            self.checkpoint.forget(task.id)
             if task.kill_timer is not None:
                 task.kill_timer.cancel()
             if task.state in TERMINAL_STATES or self._stopping.is_set():

@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/strike_latency.py
 	$(BIN)/python bench/strike_latency.py --rate 0
 	$(BIN)/python bench/api_lists.py
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) var

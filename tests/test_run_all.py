@@ -62,38 +62,31 @@ def test_both_set_on_loopback_with_different_ports_is_refused(env):
     assert "MESOS_MASTER" in str(refused.value) and "LOCAL_CLUSTER_PORT" in str(refused.value)
 
 
-def test_make_run_refuses_conflicting_settings_before_starting_anything(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "workers.run_all"],
+def run_all(var_dir, code: str = "import workers.run_all as r; r.main()", **env: str) -> subprocess.CompletedProcess:
+    """`python -m workers.run_all` (or `code`) in a clean environment with `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "SCALE_VAR_DIR": str(tmp_path),
-            "MESOS_MASTER": "127.0.0.1:5050",
-            "LOCAL_CLUSTER_PORT": "6060",
-        },
+        env={"PATH": "/usr/bin:/bin", "SCALE_VAR_DIR": str(var_dir), **env},
     )
+
+
+def test_make_run_refuses_conflicting_settings_before_starting_anything(tmp_path):
+    run = run_all(tmp_path, MESOS_MASTER="127.0.0.1:5050", LOCAL_CLUSTER_PORT="6060")
     assert run.returncode != 0
     assert "MESOS_MASTER=127.0.0.1:5050" in run.stderr and "LOCAL_CLUSTER_PORT=6060" in run.stderr
     assert "Scale is starting" not in run.stdout
 
 
 def test_make_run_prints_where_things_are_without_passwords(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-c", "import os, workers.run_all as r; os.execvpe = lambda *a: None; r.main()"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "SCALE_VAR_DIR": str(tmp_path),
-            "REDIS_URL": "redis://:broker-secret@127.0.0.1:6379/0",
-            "DATABASE_URL": "postgresql+psycopg://scale:db-secret@127.0.0.1/scale",
-        },
+    run = run_all(
+        tmp_path,
+        code="import os, workers.run_all as r; os.execvpe = lambda *a: None; r.main()",  # everything but the start
+        REDIS_URL="redis://:broker-secret@127.0.0.1:6379/0",
+        DATABASE_URL="postgresql+psycopg://scale:db-secret@127.0.0.1/scale",
     )
     assert run.returncode == 0, run.stderr
     assert "broker-secret" not in run.stdout and "db-secret" not in run.stdout

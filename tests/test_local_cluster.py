@@ -424,6 +424,25 @@ def test_reconcile(cluster, drivers):
     nothing(sched.updates, timeout=0.5)
 
 
+def test_reconcile_answers_staging_for_a_task_accepted_but_not_yet_started(cluster, drivers, monkeypatch):
+    # Under load a task waits for the launcher; answering TASK_LOST then would requeue a job that is about to run.
+    release = threading.Event()
+    spawn = cluster._spawn
+    monkeypatch.setattr(cluster, "_spawn", lambda task: (release.wait(WAIT), spawn(task)))
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("slow-1", offer, ["/bin/true"])])
+    time.sleep(0.2)
+    driver.reconcileTasks([{"task_id": {"value": "slow-1"}}])
+    explicit = take(sched.updates, state_of("slow-1"))
+    assert explicit["state"] == "TASK_STAGING" and explicit["reason"] == "REASON_RECONCILIATION"
+    driver.reconcileTasks([])
+    assert take(sched.updates, state_of("slow-1"))["state"] == "TASK_STAGING"
+    release.set()
+    assert take(sched.updates, state_of("slow-1"))["state"] == "TASK_RUNNING"
+    assert take(sched.updates, state_of("slow-1"))["state"] == "TASK_FINISHED"
+
+
 def test_unacknowledged_updates_are_resent(cluster, drivers):
     driver, sched = drivers(cluster, implicit_acknowledgements=False)
     offer = take(sched.offers)

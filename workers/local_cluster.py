@@ -1139,7 +1139,7 @@ class LocalCluster:
         for item in wanted:
             task_id = (item.get("task_id") or {}).get("value")
             task = self._tasks.get(task_id) or self._completed.get(task_id)
-            if task is not None and task.framework_id == fw.id and task.status:
+            if task is not None and task.framework_id == fw.id:
                 self._send_reconciled(fw, task)
             else:
                 agent_id = (item.get("agent_id") or {}).get("value", "")
@@ -1148,9 +1148,13 @@ class LocalCluster:
                 )
 
     def _send_reconciled(self, fw: _Framework, task: _Task) -> None:
-        if not task.status:
-            return
-        status = {k: v for k, v in task.status.items() if k != "uuid"}
+        # A task accepted but not yet started has sent no update; the master answers TASK_STAGING for it.
+        latest = task.status or {
+            "task_id": {"value": task.id},
+            "state": task.state,
+            "agent_id": {"value": task.agent_id},
+        }
+        status = {k: v for k, v in latest.items() if k != "uuid"}
         status.update(
             source=SOURCE_MASTER,
             reason="REASON_RECONCILIATION",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +14,6 @@ import requests
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
-from tests.conftest import ROOT, free_port
 from workers.local_cluster import LocalCluster, machine_resources, parse_attributes
 
 pytestmark = pytest.mark.timeout(60)
@@ -556,97 +553,6 @@ def test_settings_and_helpers(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         settings.reload()
-
-
-def start_cli_cluster(var_dir, port: int) -> subprocess.Popen:
-    """`python -m workers.local_cluster` on `port`, answering /health."""
-    env = dict(
-        os.environ,
-        LOCAL_CLUSTER_PORT=str(port),
-        SCALE_VAR_DIR=str(var_dir),
-        LOCAL_CLUSTER_CPUS="2",
-        LOCAL_CLUSTER_MEM="1024",
-        LOCAL_CLUSTER_DISK="1000",
-        LOG_LEVEL="INFO",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.local_cluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError(proc.stderr.read() if proc.poll() is not None else "timeout")
-        time.sleep(0.05)
-
-
-def launch_sleep(port: int, task_id: str) -> tuple[MesosSchedulerDriver, int]:
-    """A framework on the cluster at `port` with one `sleep 60` task RUNNING; the driver and the task's pid."""
-    sched = Recorder()
-    driver = MesosSchedulerDriver(
-        sched, {"user": getpass.getuser(), "name": "cli", "failover_timeout": 60.0}, f"127.0.0.1:{port}"
-    )
-    driver.start()
-    offer = take(sched.offers)
-    driver.launchTasks(offer["id"], [task_info(task_id, offer, ["sleep", "60"])])
-    assert take(sched.updates, state_of(task_id))["state"] == "TASK_RUNNING"
-    state = requests.get(f"http://127.0.0.1:{port}/state", timeout=5).json()
-    return driver, state["frameworks"][0]["tasks"][0]["pid"]
-
-
-def test_cli_serves_and_stops_cleanly_killing_tasks(tmp_path):
-    port = free_port()
-    proc = start_cli_cluster(tmp_path, port)
-    driver = None
-    try:
-        driver, pid = launch_sleep(port, "cli-1")
-        driver.stop(failover=True)
-        driver.join()
-        driver = None
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-        assert not is_pid_alive(pid)
-        assert b"local cluster stopped" in proc.stderr.read()
-    finally:
-        if driver is not None:
-            driver.stop(failover=True)
-            driver.join()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_a_cluster_restarted_after_a_crash_kills_the_tasks_it_left_running(tmp_path):
-    port = free_port()
-    proc = start_cli_cluster(tmp_path, port)
-    driver, pid = None, 0
-    try:
-        driver, pid = launch_sleep(port, "orphan-1")
-        driver.stop(failover=True)
-        driver.join()
-        driver = None
-        proc.kill()  # SIGKILL: no chance to stop its tasks
-        proc.wait()
-        assert is_pid_alive(pid), "the task outlives the crashed cluster (its own session), as on a real agent"
-        proc = start_cli_cluster(tmp_path, port)
-        assert not is_pid_alive(pid), "a task the restarted cluster cannot account for is killed before it answers"
-    finally:
-        if driver is not None:
-            driver.stop(failover=True)
-            driver.join()
-        proc.kill()
-        proc.wait()
-        if pid and is_pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_subscribe_needs_a_user_and_tasks_need_one_that_exists(cluster, drivers):

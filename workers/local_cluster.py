@@ -3,14 +3,16 @@
 It speaks the Mesos v1 scheduler HTTP API (JSON only), so the unmodified
 `pymesos.MesosSchedulerDriver` talks to it exactly as to a real master: give the driver
 `master_uri="127.0.0.1:<port>"` (see `LocalCluster.address`). Tasks run as child processes of
-this process, each in its own session (process group), with no shell unless the task's
-`command.shell` is true.
+this process, each in its own session (process group) under `workers/task_wrapper.py`, with no
+shell unless the task's `command.shell` is true. What an agent checkpoints is kept under
+<var_dir>/local-cluster/ (`workers/agent_checkpoint.py`), so a restarted cluster recovers its tasks.
 
 Start it
     python -m workers.local_cluster [--host H] [--port P] [--agents N] [--cpus C] [--mem M]
                                    [--disk D] [--attributes "rack:a;zone:1"] [--heartbeat-interval S]
     (defaults from app.settings: LOCAL_CLUSTER_PORT, LOCAL_CLUSTER_AGENTS, LOCAL_CLUSTER_CPUS/MEM/DISK,
-    LOCAL_CLUSTER_OFFER_INTERVAL, SCALE_VAR_DIR; SIGTERM/SIGINT stop it and kill its tasks)
+    LOCAL_CLUSTER_OFFER_INTERVAL, SCALE_VAR_DIR; SIGTERM/SIGINT stop it and kill its tasks, which the
+    next start reports TASK_LOST with reason REASON_AGENT_RESTARTED)
 
     or in-process:  cluster = LocalCluster(port=0, agents=2, var_dir=tmp); cluster.start();
                     ... cluster.address ...; cluster.stop()
@@ -55,10 +57,18 @@ Behaviour (as the real master and its command executor, unless noted)
   * A closed event stream keeps the framework's tasks for framework_info.failover_timeout seconds
     (pymesos sends 100 when unset); a SUBSCRIBE with the same framework id takes the framework over
     (the previous stream gets an ERROR "Framework failed over" and is closed). TEARDOWN kills all its tasks.
+  * Restart (agent recovery): agent ids, FrameworkInfos and tasks are checkpointed. A cluster started
+    again takes back the tasks still running (same pid and start time), reports tasks that ended while
+    it was down with the exit status their wrapper recorded (TASK_FAILED REASON_EXECUTOR_TERMINATED if
+    none), and kills every process under its sandbox root that no checkpoint accounts for, before it
+    serves anyone. Recovered frameworks count as disconnected: they have failover_timeout seconds to
+    re-subscribe and receive the pending updates.
   * Deviations: JSON only (no protobuf); only command tasks (no executors, containers are ignored);
     resources are accounted, not enforced; several frameworks may subscribe (offers go round-robin);
     a re-SUBSCRIBE with a torn-down framework id is accepted as a new framework; RECONCILE also
-    answers for recently completed tasks (the last 10000) with their terminal state.
+    answers for recently completed tasks (the last 10000) with their terminal state; a task is
+    checkpointed once its process exists, so one accepted but not yet started when the cluster crashes
+    is unknown to the restarted cluster (reconciliation answers TASK_LOST, which spends no try).
 """
 
 from __future__ import annotations
@@ -87,7 +97,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from app.mesos import RESOURCE_NAMES, TERMINAL_TASK_STATES
-from workers.orphan_tasks import kill_orphans
+from workers.agent_checkpoint import WRAPPER, Checkpoint, RecoveredTask, kill_orphans, process_start_time, wait_for_exit
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +363,8 @@ class _Task:
         self.status: dict[str, Any] = {}
         self.pending: collections.deque[dict[str, Any]] = collections.deque()
         self.last_sent = 0.0
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # None for a task recovered from the checkpoint
+        self.pid: int | None = None  # the task wrapper's: it leads the task's session and process group
         self.sandbox: Path | None = None
         self.exited = False
         self.kill_requested = False
@@ -488,6 +499,8 @@ class LocalCluster:
         self._initial_specs = specs
 
         self.master_id = str(uuid.uuid4())
+        self.checkpoint = Checkpoint(self.var_dir)
+        self._agent_ids = self.checkpoint.agent_ids()  # agent number -> id, kept across restarts
         self._lock = threading.RLock()
         self._agents: dict[str, _Agent] = {}
         self._frameworks: dict[str, _Framework] = {}
@@ -534,8 +547,16 @@ class LocalCluster:
         if self._server is not None:
             return self
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
-        kill_orphans(self.sandbox_root)  # before anyone can ask about them: a task we cannot account for is killed
-        self._server = _Server((self.host, self._requested_port), _Handler)
+        self.checkpoint.lock()
+        try:
+            self.checkpoint.save_agent_ids(self._agent_ids)
+            adopted = self._recover()
+            # Before anyone can ask about them: a process no checkpoint accounts for is killed.
+            kill_orphans(self.sandbox_root, keep=adopted)
+            self._server = _Server((self.host, self._requested_port), _Handler)
+        except BaseException:
+            self.checkpoint.unlock()
+            raise
         self._server.cluster = self  # type: ignore[attr-defined]
         self.started_at = time.time()
         for target, name in (
@@ -557,7 +578,10 @@ class LocalCluster:
         return self
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop serving, close the event streams, and kill every task (SIGTERM, then SIGKILL)."""
+        """Stop serving, close the event streams, and kill every task (SIGTERM, then SIGKILL).
+
+        The tasks killed are checkpointed as the cluster's doing: the next start reports them lost, so a
+        scheduler runs them again without counting a try against the job."""
         if self._server is None or self._stopping.is_set():
             return
         self._stopping.set()
@@ -570,8 +594,9 @@ class LocalCluster:
             for fw in self._frameworks.values():
                 if fw.stream is not None:
                     fw.stream.close()
-            tasks = [t for t in self._tasks.values() if t.proc is not None and not t.exited]
+            tasks = [t for t in self._tasks.values() if t.pid is not None and not t.exited]
             for task in tasks:
+                self.checkpoint.mark(task.id, "shutdown")
                 task.kill_requested = True
                 self._signal(task, signal.SIGTERM)
         deadline = time.monotonic() + grace
@@ -582,12 +607,12 @@ class LocalCluster:
                 if not task.exited:
                     self._signal(task, signal.SIGKILL)
             connections = list(self._connections)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(not t.exited for t in tasks):
+            time.sleep(0.02)
         for task in tasks:
-            if task.proc is not None:
-                try:
-                    task.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    log.warning("task %s (pid %s) did not exit", task.id, task.proc.pid)
+            if not task.exited:
+                log.warning("task %s (pid %s) did not exit", task.id, task.pid)
         for conn in connections:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -595,6 +620,7 @@ class LocalCluster:
                 pass
         for t in self._threads:
             t.join(timeout=5)
+        self.checkpoint.unlock()
         log.info("local cluster stopped")
 
     def __enter__(self) -> "LocalCluster":
@@ -630,8 +656,11 @@ class LocalCluster:
             attributes = self.default_attributes
         elif isinstance(attributes, str):
             attributes = parse_attributes(attributes)
-        agent = _Agent(f"{self.master_id}-S{number}", number, hostname, total, attributes)
+        agent_id = self._agent_ids.setdefault(number, f"{self.master_id}-S{number}")
+        agent = _Agent(agent_id, number, hostname, total, attributes)
         self._agents[agent.id] = agent
+        if self._server is not None:
+            self.checkpoint.save_agent_ids(self._agent_ids)
         return agent
 
     def add_agent(self, **spec: Any) -> str:
@@ -649,6 +678,8 @@ class LocalCluster:
             agent = self._agents.pop(agent_id, None)
             if agent is None:
                 raise KeyError(agent_id)
+            self._agent_ids.pop(agent.number, None)  # a removed agent that comes back is a new agent
+            self.checkpoint.save_agent_ids(self._agent_ids)
             for offer in [o for o in self._offers.values() if o.agent is agent]:
                 del self._offers[offer.id]
                 fw = self._frameworks.get(offer.framework_id)
@@ -826,6 +857,7 @@ class LocalCluster:
                     fw.stream.close()
                 log.info("framework %s (%s) re-subscribed", framework_id, info.get("name"))
                 fw.info = info
+            self.checkpoint.save_framework(framework_id, info)
             self._recover_offers(fw)
             fw.filters = []
             fw.suppressed = bool(subscribe.get("suppressed_roles"))
@@ -936,13 +968,14 @@ class LocalCluster:
     def _remove_framework(self, fw: _Framework) -> None:
         self._recover_offers(fw)
         self._frameworks.pop(fw.id, None)
+        self.checkpoint.remove_framework(fw.id)
         if fw.stream is not None:
             fw.stream.close()
             fw.stream = None
         for task in [t for t in self._tasks.values() if t.framework_id == fw.id]:
             if task.state in TERMINAL_STATES:
                 self._complete(task)
-            elif task.proc is not None:
+            elif task.pid is not None:
                 self._kill(task, self.kill_grace)
             else:
                 task.kill_requested = True  # the launcher will drop it
@@ -1220,6 +1253,7 @@ class LocalCluster:
     def _complete(self, task: _Task) -> None:
         if self._tasks.get(task.id) is task:
             del self._tasks[task.id]
+            self.checkpoint.remove_task(task.id)
         task.pending.clear()
         self._completed[task.id] = task
         self._completed.move_to_end(task.id)
@@ -1227,16 +1261,18 @@ class LocalCluster:
             self._completed.popitem(last=False)
 
     def _signal(self, task: _Task, sig: int) -> None:
-        if task.proc is None or task.exited:
+        if task.pid is None or task.exited:
             return
         try:
-            os.killpg(task.proc.pid, sig)
+            os.killpg(task.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
 
     def _kill(self, task: _Task, grace: float) -> None:
-        task.kill_requested = True
-        if task.proc is None or task.exited:
+        if not task.kill_requested:
+            task.kill_requested = True
+            self.checkpoint.mark(task.id, "killed")
+        if task.pid is None or task.exited:
             return  # not started yet: the launcher sees kill_requested
         self._signal(task, signal.SIGTERM)
         if task.kill_timer is None:
@@ -1298,13 +1334,16 @@ class LocalCluster:
         )
         error = None
         proc = None
+        ready_r, ready_w = os.pipe()
+        status_file = self.checkpoint.exit_status_path(task.id)
+        wrapper = [sys.executable, "-I", "-S", str(WRAPPER), str(status_file), str(ready_w), executable, *argv]
         try:
             sandbox.mkdir(parents=True, exist_ok=True)
+            status_file.parent.mkdir(parents=True, exist_ok=True)
             with open(sandbox / "stdout", "wb") as out, open(sandbox / "stderr", "wb") as err:
                 try:
                     proc = subprocess.Popen(
-                        argv,
-                        executable=executable,
+                        wrapper,
                         shell=False,
                         cwd=sandbox,
                         env=env,
@@ -1313,50 +1352,154 @@ class LocalCluster:
                         stderr=err,
                         start_new_session=True,
                         close_fds=True,
+                        pass_fds=(ready_w,),
                     )
                 except (OSError, ValueError) as exc:
                     error = f"Failed to launch command: {exc}"
                     err.write((error + "\n").encode("utf-8", "replace"))
         except OSError as exc:
             error = f"Failed to create the sandbox {sandbox}: {exc}"
+        finally:
+            os.close(ready_w)
+        if proc is not None:
+            self._checkpoint_task(task, proc.pid, sandbox)
         with self._lock:
             task.sandbox = sandbox
             if proc is None:
+                os.close(ready_r)
                 task.exited = True
                 if task.state not in TERMINAL_STATES:
                     self._update(task, "TASK_FAILED", error, SOURCE_EXECUTOR)
                 return
             task.proc = proc
+            task.pid = proc.pid
             log.debug("task %s started as pid %d: %r", task.id, proc.pid, argv)
             if task.state in TERMINAL_STATES or self._stopping.is_set():
                 self._signal(task, signal.SIGKILL)  # lost (or stopping) while it was being started
-            else:
+        threading.Thread(target=self._wait, args=(task, proc, ready_r), name=f"task-{task.id}", daemon=True).start()
+
+    def _checkpoint_task(self, task: _Task, pid: int, sandbox: Path) -> None:
+        record = {
+            "framework_id": task.framework_id,
+            "agent_id": task.agent_id,
+            "info": task.info,
+            "resources": task.resources,
+            "sandbox": str(sandbox),
+            "pid": pid,
+            "started": process_start_time(pid),
+        }
+        try:
+            self.checkpoint.save_task(task.id, record)
+        except Exception:  # the task runs on; a restart would kill it as unaccounted for
+            log.exception("could not checkpoint task %s", task.id)
+
+    def _wait(self, task: _Task, proc: subprocess.Popen, ready: int) -> None:
+        """Report the command started (or could not), then its end; the wrapper's exit is the command's."""
+        with os.fdopen(ready, "rb") as pipe:
+            started = pipe.read()
+        with self._lock:
+            if started == b"+" and task.state not in TERMINAL_STATES and not self._stopping.is_set():
                 self._update(task, "TASK_RUNNING", None, SOURCE_EXECUTOR)
                 if task.kill_requested:
                     self._kill(task, self.kill_grace)
-        threading.Thread(target=self._wait, args=(task, proc), name=f"task-{task.id}", daemon=True).start()
+        launch_error = started[1:].decode("utf-8", "replace") if started.startswith(b"-") else None
+        self._ended(task, proc.wait(), launch_error)
 
-    def _wait(self, task: _Task, proc: subprocess.Popen) -> None:
-        returncode = proc.wait()
+    def _watch_adopted(self, task: _Task, pid: int) -> None:
+        wait_for_exit(pid)
+        try:
+            returncode: int | None = int(self.checkpoint.exit_status_path(task.id).read_text())
+        except (OSError, ValueError):
+            returncode = None
+        self._ended(task, returncode)
+
+    def _ended(self, task: _Task, returncode: int | None, launch_error: str | None = None) -> None:
         with self._lock:
             # Whatever is left of the task's process group goes with it (as Mesos kills the container).
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            if task.pid is not None and not task.exited:
+                try:
+                    os.killpg(task.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             task.exited = True
             if task.kill_timer is not None:
                 task.kill_timer.cancel()
             if task.state in TERMINAL_STATES or self._stopping.is_set():
                 return
-            message = _describe_exit(returncode)
-            if task.kill_requested:
-                state = "TASK_KILLED"
-            elif returncode == 0:
-                state = "TASK_FINISHED"
+            reason = None
+            if launch_error is not None:
+                state, message = "TASK_FAILED", f"Failed to launch command: {launch_error}"
+            elif returncode is None:  # an adopted task's wrapper was killed outright: no exit status
+                state, message = "TASK_FAILED", "Command ended without an exit status while the agent was down"
+                reason = "REASON_EXECUTOR_TERMINATED"
             else:
-                state = "TASK_FAILED"
-            self._update(task, state, message, SOURCE_EXECUTOR)
+                message = _describe_exit(returncode)
+                state = "TASK_FINISHED" if returncode == 0 else "TASK_FAILED"
+            if task.kill_requested and launch_error is None:
+                state, reason = "TASK_KILLED", None
+            self._update(task, state, message, SOURCE_EXECUTOR, reason)
+
+    # ----------------------------------------------------------------- recovery (at start, before serving)
+
+    def _recover(self) -> set[str]:
+        """Take back what the checkpoint holds; the ids of the tasks still running, now watched again."""
+        now = time.monotonic()
+        for framework_id, info in self.checkpoint.frameworks().items():
+            fw = self._frameworks[framework_id] = _Framework(framework_id, info)
+            fw.disconnected_at = now  # it has failover_timeout seconds to re-subscribe, as after a disconnection
+        adopted = set()
+        for found in self.checkpoint.recovered_tasks():
+            fw = self._frameworks.get(found.framework_id)
+            agent = self._agents.get(found.agent_id)
+            if fw is None or agent is None:
+                log.warning("task %s belongs to a framework or agent that is gone; killing it", found.task_id)
+                if found.alive:
+                    self._kill_recovered(found)
+                self.checkpoint.remove_task(found.task_id)
+                continue
+            task = _Task(found.task_id, found.framework_id, agent, found.agent_id, found.info, found.resources)
+            task.sandbox = found.sandbox
+            task.kill_requested = found.killed
+            self._tasks[task.id] = task
+            if found.alive and not found.shutdown:
+                task.pid = found.pid
+                self._adopt(task)
+                adopted.add(task.id)
+            else:
+                if found.alive:
+                    self._kill_recovered(found)
+                self._report_recovered(fw, task, found)
+        return adopted
+
+    def _adopt(self, task: _Task) -> None:
+        assert task.agent is not None and task.pid is not None
+        task.holds_resources = True
+        task.agent.used = _add(task.agent.used, task.resources)
+        log.info("task %s (pid %d) is still running; recovered it", task.id, task.pid)
+        self._update(task, "TASK_RUNNING", None, SOURCE_EXECUTOR)  # may repeat one the framework has
+        if task.kill_requested:
+            self._kill(task, self.kill_grace)
+        pid = task.pid
+        threading.Thread(target=self._watch_adopted, args=(task, pid), name=f"task-{task.id}", daemon=True).start()
+
+    @staticmethod
+    def _kill_recovered(found: RecoveredTask) -> None:
+        try:
+            os.killpg(found.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _report_recovered(self, fw: _Framework, task: _Task, found: RecoveredTask) -> None:
+        """The terminal update of a task that ended while no cluster watched it."""
+        task.exited = True
+        if found.shutdown or not found.same_boot:
+            # The agent's own stop (or the machine's restart) ended it: not the task's doing.
+            state = "TASK_GONE" if fw.has_capability("PARTITION_AWARE") else "TASK_LOST"
+            why = "the agent was stopped" if found.shutdown else "the machine restarted"
+            message = f"Task killed because {why}; the agent restarted"
+            self._update(task, state, message, SOURCE_EXECUTOR, "REASON_AGENT_RESTARTED")
+        else:
+            self._ended(task, found.exit_code)
 
     # ----------------------------------------------------------------- allocation
 
@@ -1442,7 +1585,7 @@ class LocalCluster:
             "state": task.state,
             "resources": {n: task.resources.get(n, 0.0) for n in RESOURCE_NAMES},
             "sandbox": str(task.sandbox) if task.sandbox else None,
-            "pid": task.proc.pid if task.proc is not None and not task.exited else None,
+            "pid": task.pid if not task.exited else None,
             "statuses": [task.status] if task.status else [],
         }
 
@@ -1544,7 +1687,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    cluster.start()
+    try:
+        cluster.start()
+    except (RuntimeError, OSError) as exc:  # the port or the var dir is taken
+        log.error("cannot start the local cluster: %s", exc)
+        return 1
     try:
         while not stop.wait(1.0):
             pass

@@ -26,7 +26,66 @@ JOB_DATA = {"version": "1.0", "input_data": [], "output_data": []}
 def start(cluster_cpus: float = 8, cluster_mem: float = 8192) -> System:
     system = System(cluster_cpus=cluster_cpus, cluster_mem=cluster_mem)
     system.env.update(CHAOS_ENV)
-    return system.start(beat=True)
+    system.start(beat=True)
+    system.start_process("strike", [sys.executable, "-m", "workers.strike"])
+    return system
+
+
+def watch(system: System) -> Path:
+    """A workspace and a Strike ingesting every `*.dat` file dropped in the directory returned."""
+    root = system.dir / "workspaces" / "chaos"
+    root.mkdir(parents=True, exist_ok=True)
+    system.post(
+        "/workspaces/",
+        {
+            "name": "chaos",
+            "title": "Chaos",
+            "description": "files ingested during a chaos run",
+            "base_url": "http://host.com/chaos",
+            "json_config": {"version": "1.0", "broker": {"type": "host", "host_path": str(root)}},
+        },
+    )
+    system.post(
+        "/strike/create/",
+        {
+            "name": "chaos",
+            "title": "Chaos",
+            "description": "ingests every file dropped",
+            "configuration": {
+                "version": "1.0",
+                "mount": "host:/transfer/chaos",
+                "transfer_suffix": "_tmp",
+                "files_to_ingest": [{"filename_regex": r".*\.dat", "workspace_path": "in", "workspace_name": "chaos"}],
+            },
+        },
+    )
+    directory = system.dir / "mounts" / "host" / "transfer" / "chaos"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def drop(directory: Path, names: list[str]) -> None:
+    """Write each file under its transfer name, then rename it: how a transfer lands."""
+    for name in names:
+        (directory / (name + "_tmp")).write_bytes(name.encode() * 64)
+        (directory / (name + "_tmp")).rename(directory / name)
+
+
+def ingests(system: System, names: list[str]) -> dict[str, list[str]]:
+    """The statuses of the ingests of each file name."""
+    rows = query(system, f"select file_name, status from ingest where file_name in {in_list(names)}", *names)
+    found: dict[str, list[str]] = {name: [] for name in names}
+    for name, status in rows:
+        found[name].append(status)
+    return found
+
+
+def ingest_problems(system: System, names: list[str]) -> dict[str, list[str]]:
+    found = ingests(system, names)
+    return {
+        "not ingested": [n for n, statuses in found.items() if statuses.count("INGESTED") != 1],
+        "ingested more than once": [n for n, statuses in found.items() if len(statuses) > 1],
+    }
 
 
 def register(system: System, run_seconds: float) -> tuple[dict, dict]:

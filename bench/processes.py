@@ -34,6 +34,17 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def wait_port_free(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"something still listens on {port}")
+
+
 class System:
     def __init__(
         self, cluster_cpus: float = 8, cluster_mem: float = 16384, worker_concurrency: int = 2, keep: bool = False
@@ -80,7 +91,13 @@ class System:
         index = self.procs.index(proc)
         del self.procs[index], self.names[index]
         argv, env = self.commands[name]
-        return self.start_process(name, argv, env)
+        port = {"web": self.api_port, "cluster": self.cluster_port, "redis": self.redis_port}.get(name)
+        if port is not None:
+            wait_port_free(port)  # gunicorn's workers outlive their killed master for a moment
+        proc = self.start_process(name, argv, env)
+        if port is not None:
+            wait_port(port)  # the next request finds it serving, as after a supervisor's restart
+        return proc
 
     def stop_process(self, proc: subprocess.Popen) -> None:
         proc.terminate()

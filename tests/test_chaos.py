@@ -1,7 +1,8 @@
-"""Chaos: kill -9 one process of a running system while jobs and a three-step recipe run, start it again at
-once (as `make run`'s supervisor does), and check what an operator cares about: every job ends COMPLETED
-(each has max_tries 1, so a try spent on the infrastructure would fail it), no job's command ran to
-completion twice, and the recipe completes. `python -m bench.chaos` is the bigger version."""
+"""Chaos: kill -9 one process of a running system while jobs and a three-step recipe run (or files arrive,
+for Strike), start it again at once (as `make run`'s supervisor does), and check what an operator cares
+about: every job ends COMPLETED (each has max_tries 1, so a try spent on the infrastructure would fail it),
+no job's command ran to completion twice, the recipe completes, every file is ingested once.
+`python -m bench.chaos` is the bigger version."""
 
 from __future__ import annotations
 
@@ -46,4 +47,16 @@ def test_a_normal_stop_of_the_cluster_and_scheduler_requeues_running_jobs_withou
         system.start_process(name, *system.commands[name])
     chaos.wait(lambda: chaos.settled(system, job_ids, recipe_ids), 180, "every job and the recipe to finish", system)
     found = chaos.problems(system, job_ids, recipe_ids)
+    assert not any(found.values()), f"{found}; see {system.dir}"
+
+
+def test_killing_strike_mid_stream_ingests_every_file_once(system):
+    directory = chaos.watch(system)
+    names = [f"file-{n:03d}.dat" for n in range(60)]
+    chaos.drop(directory, names[:30])
+    chaos.wait(lambda: any(chaos.ingests(system, names[:30]).values()), 60, "Strike to see the first files", system)
+    system.kill_and_restart("strike")
+    chaos.drop(directory, names[30:])  # while it starts again
+    chaos.wait(lambda: not chaos.ingest_problems(system, names)["not ingested"], 120, "every file ingested", system)
+    found = chaos.ingest_problems(system, names)
     assert not any(found.values()), f"{found}; see {system.dir}"

@@ -6,8 +6,9 @@ import importlib
 import logging
 import pkgutil
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_restx import Api
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from api.common import MAX_DB_INT, ApiError
@@ -42,6 +43,11 @@ def create_app() -> Flask:
     @api.errorhandler(SpecError)
     def _spec_error(error: SpecError):
         return error.to_dict(), 400
+
+    @app.errorhandler(NotFound)
+    def _not_found(error: NotFound):
+        # No route matched (or an id that is not an integer): a client of a JSON API gets JSON, not an HTML page.
+        return {"detail": f"No such resource: {request.path}"}, 404
 
     @app.teardown_appcontext
     def _close_session(_exc):

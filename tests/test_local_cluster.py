@@ -424,8 +424,8 @@ def test_reconcile(cluster, drivers):
 def test_reconcile_answers_staging_for_a_task_accepted_but_not_yet_started(cluster, drivers, monkeypatch):
     # Under load a task waits for the launcher; answering TASK_LOST then would requeue a job that is about to run.
     release = threading.Event()
-    spawn = cluster._spawn
-    monkeypatch.setattr(cluster, "_spawn", lambda task: (release.wait(WAIT), spawn(task)))
+    spawn = cluster.executor.spawn
+    monkeypatch.setattr(cluster.executor, "spawn", lambda task: (release.wait(WAIT), spawn(task)))
     driver, sched = drivers(cluster)
     offer = take(sched.offers)
     driver.launchTasks(offer["id"], [task_info("slow-1", offer, ["/bin/true"])])
@@ -507,7 +507,8 @@ def test_teardown_kills_tasks(cluster, drivers):
     driver.stop()  # no failover: TEARDOWN
     driver.join()
     deadline = time.monotonic() + 5
-    while is_pid_alive(pid) and time.monotonic() < deadline:
+    # The wrapper is a zombie (dead to is_pid_alive) a moment before the cluster reaps it and frees its resources.
+    while (is_pid_alive(pid) or cluster.agents()[0]["used_resources"]["cpus"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_pid_alive(pid)
     assert cluster.state()["frameworks"] == []

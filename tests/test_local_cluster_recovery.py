@@ -19,7 +19,7 @@ import requests
 from pymesos import MesosSchedulerDriver
 
 from tests.conftest import ROOT, free_port
-from workers.agent_checkpoint import kill_orphans
+from workers.local_cluster.checkpoint import kill_orphans
 from tests.test_local_cluster import Recorder, is_pid_alive, nothing, scalars, state_of, take, task_info
 
 pytestmark = pytest.mark.timeout(60)

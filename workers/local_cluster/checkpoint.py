@@ -10,7 +10,7 @@ answers anyone. Under <var_dir>/local-cluster/ (the cluster's own; tasks never s
     frameworks/<framework id>.json  the FrameworkInfo of each subscribed framework
     tasks/<task id>/task.json       TaskInfo, resources, agent, framework, sandbox, the wrapper's pid and
                                     start time, the boot id; written as soon as the task's process exists
-    tasks/<task id>/exit_status     written by workers/task_wrapper.py when the command ends
+    tasks/<task id>/exit_status     written by task_wrapper.py when the command ends
     tasks/<task id>/killed          the framework asked to kill the task
     tasks/<task id>/shutdown        the cluster's own stop killed it (not the task's doing)
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-log = logging.getLogger("workers.local_cluster")
+log = logging.getLogger(__name__)
 
 WRAPPER = Path(__file__).with_name("task_wrapper.py")
 

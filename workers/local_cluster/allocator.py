@@ -1,0 +1,86 @@
+"""The allocator: every offer interval (or at once when resources are freed), each agent's unused,
+unoffered resources go to one subscribed, unsuppressed framework whose filters do not refuse them,
+taken in turn (a deviation: Mesos' allocator orders frameworks by their dominant resource share).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from typing import Any
+
+from workers.local_cluster.master import Master
+from workers.local_cluster.model import Offer
+from workers.local_cluster.resources import add, allocatable, attributes_json, resources_json
+
+log = logging.getLogger(__name__)
+
+
+class Allocator:
+    def __init__(self, master: Master, offer_interval: float) -> None:
+        self.master = master
+        self.offer_interval = offer_interval
+        self._round_robin = 0
+        self._offer_numbers = itertools.count()
+
+    def run(self) -> None:
+        """The allocator thread: rounds until the master stops."""
+        master = self.master
+        while not master.stopping.is_set():
+            master.wake.wait(self.offer_interval)
+            master.wake.clear()
+            if master.stopping.is_set():
+                return
+            try:
+                with master.lock:
+                    master.expire_frameworks()
+                    master.retry_updates()
+                    self.allocate()
+            except Exception:
+                log.exception("allocation round failed")
+
+    def allocate(self) -> None:
+        """One round: create offers and send each framework its batch (the caller holds the master's lock)."""
+        master = self.master
+        frameworks = [fw for fw in master.frameworks.values() if fw.stream is not None and not fw.suppressed]
+        if not frameworks:
+            return
+        now = time.monotonic()
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for agent in master.agents.values():
+            available = agent.available()
+            if not allocatable(available):
+                continue
+            for k in range(len(frameworks)):
+                fw = frameworks[(self._round_robin + k) % len(frameworks)]
+                if fw.refuses(agent.id, available, now):
+                    continue
+                self._round_robin += 1
+                offer = Offer(f"{master.id}-O{next(self._offer_numbers)}", fw.id, agent, available)
+                master.offers[offer.id] = offer
+                agent.offered = add(agent.offered, available)
+                batches.setdefault(fw.id, []).append(self.offer_json(offer))
+                break
+        for fw_id, offers in batches.items():
+            stream = master.frameworks[fw_id].stream
+            assert stream is not None
+            stream.send({"type": "OFFERS", "offers": {"offers": offers}})
+
+    def offer_json(self, offer: Offer) -> dict[str, Any]:
+        agent = offer.agent
+        data: dict[str, Any] = {
+            "id": {"value": offer.id},
+            "framework_id": {"value": offer.framework_id},
+            "agent_id": {"value": agent.id},
+            "hostname": agent.hostname,
+            "url": {
+                "scheme": "http",
+                "address": {"hostname": agent.hostname, "ip": self.master.advertised_ip, "port": self.master.port},
+                "path": f"/slave({agent.number + 1})",
+            },
+            "resources": resources_json(offer.resources),
+        }
+        if agent.attributes:
+            data["attributes"] = attributes_json(agent.attributes)
+        return data

@@ -1,0 +1,223 @@
+"""LocalCluster: the master, its allocator, the agents' task executor and the HTTP server, started and
+stopped together. See the package docstring for what it speaks and how it behaves."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from app.mesos import RESOURCE_NAMES
+from workers.local_cluster.allocator import Allocator
+from workers.local_cluster.checkpoint import Checkpoint, kill_orphans
+from workers.local_cluster.executor import TaskExecutor
+from workers.local_cluster.http_api import Server
+from workers.local_cluster.master import Master
+from workers.local_cluster.model import Agent
+from workers.local_cluster.resources import machine_resources, parse_attributes
+
+log = logging.getLogger(__name__)
+
+
+class LocalCluster:
+    """A Mesos master plus agents on this machine.
+
+    `agents` is a number of identical agents, or a list of dicts
+    `{"hostname", "cpus", "mem", "disk", "attributes"}` (missing keys take the defaults).
+    Unset arguments come from app.settings; cpus/mem/disk of 0 derive from this machine.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        agents: int | list[dict[str, Any]] | None = None,
+        *,
+        var_dir: str | os.PathLike | None = None,
+        host: str = "127.0.0.1",
+        cpus: float | None = None,
+        mem: float | None = None,
+        disk: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        hostname: str | None = None,
+        offer_interval: float | None = None,
+        heartbeat_interval: float = 15.0,
+        retry_interval: float = 3.0,
+        kill_grace: float = 3.0,
+    ) -> None:
+        from app.settings import settings
+
+        self.host = host
+        self._requested_port = settings.LOCAL_CLUSTER_PORT if port is None else int(port)
+        self.var_dir = Path(var_dir if var_dir is not None else settings.SCALE_VAR_DIR)
+        self.sandbox_root = (self.var_dir / "sandboxes").resolve()  # absolute: tasks find it from anywhere
+        self.kill_grace = float(kill_grace)
+        self.base_hostname = hostname or socket.gethostname()
+        self.default_attributes = dict(attributes or {})
+
+        if agents is None:
+            agents = settings.LOCAL_CLUSTER_AGENTS
+        specs = [{} for _ in range(max(0, int(agents)))] if isinstance(agents, int) else [dict(a) for a in agents]
+        cpus = settings.LOCAL_CLUSTER_CPUS if cpus is None else cpus
+        mem = settings.LOCAL_CLUSTER_MEM if mem is None else mem
+        disk = settings.LOCAL_CLUSTER_DISK if disk is None else disk
+        derived = machine_resources(self.var_dir, max(1, len(specs))) if not (cpus and mem and disk) else {}
+        self.default_resources = {
+            "cpus": float(cpus or derived["cpus"]),
+            "mem": float(mem or derived["mem"]),
+            "disk": float(disk or derived["disk"]),
+        }
+        self._single_agent = len(specs) <= 1  # a lone agent takes this machine's hostname
+
+        self.checkpoint = Checkpoint(self.var_dir)
+        self._agent_ids = self.checkpoint.agent_ids()  # agent number -> id, kept across restarts
+        self._agent_numbers = itertools.count()
+        self.master = Master(
+            master_id=str(uuid.uuid4()),
+            hostname=self.base_hostname,
+            checkpoint=self.checkpoint,
+            heartbeat_interval=float(heartbeat_interval),
+            retry_interval=float(retry_interval),
+            kill_grace=self.kill_grace,
+        )
+        self.master.advertised_ip = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        self.master.port = self._requested_port
+        self.executor = TaskExecutor(self.master, self.sandbox_root, self.kill_grace)
+        self.master.runner = self.executor
+        interval = float(settings.LOCAL_CLUSTER_OFFER_INTERVAL if offer_interval is None else offer_interval)
+        self.allocator = Allocator(self.master, interval)
+        self._server: Server | None = None
+        self._threads: list[threading.Thread] = []
+        for spec in specs:
+            self.master.add_agent(self._new_agent(spec))
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def port(self) -> int:
+        return self.master.port
+
+    @property
+    def address(self) -> str:
+        """`host:port`, the form pymesos' master_uri and the MESOS_MASTER setting take."""
+        return self.master.address
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    def start(self) -> "LocalCluster":
+        if self._server is not None:
+            return self
+        self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        self.checkpoint.lock()
+        try:
+            self.checkpoint.save_agent_ids(self._agent_ids)
+            adopted = self.executor.recover()
+            # Before anyone can ask about them: a process no checkpoint accounts for is killed.
+            kill_orphans(self.sandbox_root, keep=adopted)
+            self._server = Server((self.host, self._requested_port), self)
+        except BaseException:
+            self.checkpoint.unlock()
+            raise
+        self.master.port = self._server.server_address[1]
+        self.master.started_at = time.time()
+        server = self._server
+        for target, name in (
+            (lambda: server.serve_forever(poll_interval=0.05), "local-cluster-http"),
+            (self.allocator.run, "local-cluster-allocator"),
+            (self.executor.run, "local-cluster-launcher"),
+        ):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        with self.master.lock:
+            agents = list(self.master.agents.values())
+        summary = ", ".join(f"{a.hostname} {a.total}" for a in agents)
+        log.info("local cluster listening on %s with %d agent(s): %s", self.url, len(agents), summary)
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop serving, close the event streams, and kill every task (SIGTERM, then SIGKILL).
+
+        The tasks killed are checkpointed as the cluster's doing: the next start reports them lost, so a
+        scheduler runs them again without counting a try against the job."""
+        master = self.master
+        if self._server is None or master.stopping.is_set():
+            return
+        master.stopping.set()
+        master.wake.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with master.lock:
+            for fw in master.frameworks.values():
+                if fw.stream is not None:
+                    fw.stream.close()
+        self.executor.stop(self.kill_grace if grace is None else grace)
+        self._server.close_connections()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.checkpoint.unlock()
+        log.info("local cluster stopped")
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- agents
+
+    def _new_agent(self, spec: dict[str, Any]) -> Agent:
+        """An agent from a spec; hostname, resources and attributes default to the cluster's."""
+        number = next(self._agent_numbers)
+        hostname = spec.get("hostname")
+        if not hostname:
+            in_use = {a.hostname for a in self.master.agents.values()}
+            if self._single_agent and self.base_hostname not in in_use:
+                hostname = self.base_hostname
+            else:
+                n = 1
+                while f"{self.base_hostname}-{n}" in in_use:
+                    n += 1
+                hostname = f"{self.base_hostname}-{n}"
+        total = {name: float(spec.get(name) or self.default_resources[name]) for name in RESOURCE_NAMES}
+        attributes = spec.get("attributes")
+        if attributes is None:
+            attributes = self.default_attributes
+        elif isinstance(attributes, str):
+            attributes = parse_attributes(attributes)
+        agent_id = self._agent_ids.setdefault(number, f"{self.master.id}-S{number}")
+        return Agent(agent_id, number, hostname, total, attributes)
+
+    def add_agent(self, **spec: Any) -> str:
+        """Add an agent (hostname, cpus, mem, disk, attributes); returns its id."""
+        with self.master.lock:
+            agent = self._new_agent(spec)
+            self.master.add_agent(agent)
+            if self._server is not None:
+                self.checkpoint.save_agent_ids(self._agent_ids)
+        log.info("agent %s (%s) added with %s", agent.id, agent.hostname, agent.total)
+        return agent.id
+
+    def remove_agent(self, agent_id: str) -> list[str]:
+        """Remove an agent as if it were lost; returns the ids of the tasks reported TASK_LOST."""
+        with self.master.lock:
+            agent, lost = self.master.remove_agent(agent_id)
+            self._agent_ids.pop(agent.number, None)  # a removed agent that comes back is a new agent
+            self.checkpoint.save_agent_ids(self._agent_ids)
+        log.info("agent %s removed; tasks lost: %s", agent_id, lost)
+        return lost
+
+    def agents(self) -> list[dict[str, Any]]:
+        with self.master.lock:
+            return [self.master.agent_state(a) for a in self.master.agents.values()]
+
+    def state(self) -> dict[str, Any]:
+        """A minimal version of Mesos' /master/state."""
+        return self.master.state()

@@ -49,7 +49,7 @@ def set_job_type_paused(session: Session, job_type_id: int, paused: bool) -> str
     """PATCH /job-types/<id>/ {"is_paused"}."""
     job_type = get_or_404(session, JobType, job_type_id, "Job type")
     try:
-        services.types.edit_job_type(session, job_type, {"is_paused": paused})
+        services.job_types.edit_job_type(session, job_type, {"is_paused": paused})
     except SpecError:
         session.rollback()
         raise

@@ -12,7 +12,7 @@ from api.resources.nodes import pools_json
 from api.resources.nodes import _write as write_node_change
 from api.resources.queue import REQUEUE_STATUSES, requeue
 from api.resources.scheduler import _checked_values as checked_scheduler_values, scheduler_row
-from app.services import metrics, operations, status, types
+from app.services import job_types, metrics, operations, status
 from app.services.workspaces import broker_for
 
 cancel_job = JobDetails._cancel
@@ -22,6 +22,7 @@ __all__ = [
     "broker_for",
     "cancel_job",
     "checked_scheduler_values",
+    "job_types",
     "metrics",
     "operations",
     "pools_json",
@@ -29,6 +30,5 @@ __all__ = [
     "requeue",
     "scheduler_row",
     "status",
-    "types",
     "write_node_change",
 ]

@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 
 from api.session import get_session
 from api.common import reject_nul, bad_request, check_fields, json_body, param_int_list, param_str_list, repeated_param
-from app.services import types
+from app.services import configuration as configuration_service
 from app.specs.base import warnings_to_dicts
 
 ns = Namespace(
@@ -25,7 +25,7 @@ DOWNLOAD_FILE_NAME = "scale-configuration.json"
 UPLOAD_FIELDS = ("import_file", "import")  # the documentation's form names the file input "import"
 
 EXPORT_PARAMS = {
-    "include": repeated_param("Kinds of records to export (default all)", enum=types.EXPORT_INCLUDES),
+    "include": repeated_param("Kinds of records to export (default all)", enum=configuration_service.EXPORT_INCLUDES),
     "recipe_type_id": repeated_param("Only recipe types with this id", "integer"),
     "recipe_type_name": repeated_param("Only recipe types with this name"),
     "job_type_id": repeated_param("Only job types with this id", "integer"),
@@ -53,9 +53,9 @@ upload_parser.add_argument(
 
 
 def _export() -> dict:
-    return types.export_configuration(
+    return configuration_service.export_configuration(
         get_session(),
-        include=param_str_list("include", choices=types.EXPORT_INCLUDES),
+        include=param_str_list("include", choices=configuration_service.EXPORT_INCLUDES),
         recipe_type_ids=param_int_list("recipe_type_id"),
         recipe_type_names=param_str_list("recipe_type_name"),
         job_type_ids=param_int_list("job_type_id"),
@@ -77,7 +77,7 @@ def _run_import(doc, keep: bool) -> dict:
     any problem), so an import is all-or-nothing and a validation leaves no trace."""
     session = get_session()
     try:
-        warnings = types.import_configuration(session, doc)
+        warnings = configuration_service.import_configuration(session, doc)
     except BaseException:
         session.rollback()
         raise
@@ -92,7 +92,7 @@ def _run_import(doc, keep: bool) -> dict:
 class Configuration(Resource):
     @ns.doc(params=EXPORT_PARAMS)
     def get(self):
-        """Export user errors, non-system job types and recipe types."""
+        """Export user errors, non-system job types and recipe configuration_service."""
         return _export()
 
     @ns.expect(import_model)

@@ -10,7 +10,7 @@ from api.session import get_session
 from api import serializers as ser
 from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
 from app.models import Error
-from app.services import types
+from app.services import errors as error_service
 
 ns = Namespace("errors", path="/errors", description="Registered errors that failed jobs are mapped to")
 NAMESPACES = [ns]
@@ -26,7 +26,7 @@ error_create = ns.model(
         "name": fields.String(required=True, description="Stable name used in error mappings"),
         "title": fields.String(),
         "description": fields.String(),
-        "category": fields.String(required=True, enum=list(types.USER_ERROR_CATEGORIES)),
+        "category": fields.String(required=True, enum=list(error_service.USER_ERROR_CATEGORIES)),
     },
 )
 error_edit = ns.model(
@@ -34,7 +34,7 @@ error_edit = ns.model(
     {
         "title": fields.String(),
         "description": fields.String(),
-        "category": fields.String(enum=list(types.USER_ERROR_CATEGORIES)),
+        "category": fields.String(enum=list(error_service.USER_ERROR_CATEGORIES)),
     },
 )
 
@@ -53,7 +53,7 @@ class ErrorList(Resource):
     def post(self):
         """Create an ALGORITHM or DATA error (SYSTEM errors are built in)."""
         session = get_session()
-        error = types.create_error(session, json_body())
+        error = error_service.create_error(session, json_body())
         session.commit()
         return ser.error(error), 201, {"Location": url_for("error_details", error_id=error.id, _external=True)}
 
@@ -68,6 +68,6 @@ class ErrorDetails(Resource):
         """Edit title, description or category; SYSTEM errors cannot be edited."""
         session = get_session()
         error = get_or_404(session, Error, error_id, "Error")
-        types.edit_error(session, error, json_body())
+        error_service.edit_error(session, error, json_body())
         session.commit()
         return ser.error(error)

@@ -30,7 +30,8 @@ from api.common import (
 )
 from app.db import utcnow
 from app.models import Error, Job, JobType
-from app.services import types
+from app.services import job_types as job_type_service
+from app.services.fields import FieldRule
 from app.specs.base import warnings_to_dicts
 from app.specs.error_interface import error_names
 
@@ -44,7 +45,7 @@ STATUS_DEFAULT_WINDOW = timedelta(hours=3)
 _RESTX_FIELDS = {"str": fields.String, "bool": fields.Boolean, "int": fields.Integer, "number": fields.Float}
 
 
-def restx_fields(rules: Mapping[str, types.FieldRule]) -> dict:
+def restx_fields(rules: Mapping[str, FieldRule]) -> dict:
     """Swagger fields for the body fields a service checks (so the documentation follows the checks)."""
     return {name: _RESTX_FIELDS[rule.kind]() for name, rule in rules.items()}
 
@@ -52,7 +53,7 @@ def restx_fields(rules: Mapping[str, types.FieldRule]) -> dict:
 job_type_edit = ns.model(
     "JobTypeEdit",
     {
-        **restx_fields(types.JOB_TYPE_FIELDS),
+        **restx_fields(job_type_service.JOB_TYPE_FIELDS),
         "interface": fields.Raw(description="Job interface 1.0"),
         "error_mapping": fields.Raw(description="Error interface 1.0: exit code -> error name"),
         "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
@@ -88,7 +89,9 @@ def job_type_details(job_type: JobType) -> dict:
     )
     now = utcnow()
     for hours in COUNT_WINDOWS_HOURS:
-        counts = types.job_counts_by_status(session, [job_type.id], now - timedelta(hours=hours))[job_type.id]
+        counts = job_type_service.job_counts_by_status(session, [job_type.id], now - timedelta(hours=hours))[
+            job_type.id
+        ]
         out[f"job_counts_{hours}h"] = [job_count(c) for c in counts]
     return out
 
@@ -115,7 +118,7 @@ class JobTypeList(Resource):
     def post(self):
         """Create a job type (revision 1) with its interface, error mapping and trigger rule."""
         session = get_session()
-        job_type, _warnings = types.create_job_type(session, json_body())
+        job_type, _warnings = job_type_service.create_job_type(session, json_body())
         session.commit()
         location = url_for("job_type_details", job_type_id=job_type.id, _external=True)
         return job_type_details(job_type), 201, {"Location": location}
@@ -126,7 +129,7 @@ class JobTypeValidation(Resource):
     @ns.expect(job_type_create)
     def post(self):
         """Check a new job type without saving it: 200 with warnings, or 400 listing the problems."""
-        _values, warnings = types.validate_job_type(get_session(), json_body())
+        _values, warnings = job_type_service.validate_job_type(get_session(), json_body())
         return {"warnings": warnings_to_dicts(warnings)}
 
 
@@ -140,7 +143,7 @@ class JobTypeDetails(Resource):
         """Edit a job type; a new interface makes a new revision, jobs keep the revision they had."""
         session = get_session()
         job_type = get_or_404(session, JobType, job_type_id, "Job type")
-        types.edit_job_type(session, job_type, json_body())
+        job_type_service.edit_job_type(session, job_type, json_body())
         session.commit()
         return job_type_details(job_type)
 
@@ -155,7 +158,7 @@ class JobTypeStatus(Resource):
         session = get_session()
         stmt = select(JobType).order_by(JobType.name, JobType.version, JobType.id)
         envelope = paginate(session, stmt, lambda jt: jt)
-        counts = types.job_counts_by_status(
+        counts = job_type_service.job_counts_by_status(
             session, [jt.id for jt in envelope["results"]], started, ended, include_running=True
         )
         envelope["results"] = [

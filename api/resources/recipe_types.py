@@ -12,7 +12,7 @@ from api import serializers as ser
 from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
 from api.resources.job_types import restx_fields
 from app.models import RecipeType
-from app.services import types
+from app.services import recipe_types as recipe_type_service
 from app.specs.base import warnings_to_dicts
 
 ns = Namespace("recipe-types", path="/recipe-types", description="Recipe types: jobs wired together")
@@ -37,7 +37,7 @@ ORDER_FIELDS = {
 recipe_type_edit = ns.model(
     "RecipeTypeEdit",
     {
-        **restx_fields(types.RECIPE_TYPE_FIELDS),
+        **restx_fields(recipe_type_service.RECIPE_TYPE_FIELDS),
         "definition": fields.Raw(description="Recipe definition 1.0"),
         "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
     },
@@ -65,7 +65,7 @@ def recipe_type_details(rt: RecipeType) -> dict:
     out["trigger_rule"] = ser.trigger_rule(rt.trigger_rule)
     out["job_types"] = [
         {**ser.job_type_base(jt), "interface": jt.interface}
-        for jt in types.job_types_of_definition(get_session(), rt.definition)
+        for jt in recipe_type_service.job_types_of_definition(get_session(), rt.definition)
     ]
     return out
 
@@ -84,7 +84,7 @@ class RecipeTypeList(Resource):
     def post(self):
         """Create a recipe type (revision 1) with its definition and trigger rule."""
         session = get_session()
-        recipe_type, _warnings = types.create_recipe_type(session, json_body())
+        recipe_type, _warnings = recipe_type_service.create_recipe_type(session, json_body())
         session.commit()
         location = url_for("recipe_type_details", recipe_type_id=recipe_type.id, _external=True)
         return recipe_type_details(recipe_type), 201, {"Location": location}
@@ -95,8 +95,8 @@ class RecipeTypeValidation(Resource):
     @ns.expect(recipe_type_create)
     def post(self):
         """Check a new recipe type without saving it: 200 with warnings, or 400 listing the problems."""
-        body = types.recipe_definition_from_body(json_body())
-        _values, warnings = types.validate_recipe_type(get_session(), body)
+        body = recipe_type_service.recipe_definition_from_body(json_body())
+        _values, warnings = recipe_type_service.validate_recipe_type(get_session(), body)
         return {"warnings": warnings_to_dicts(warnings)}
 
 
@@ -110,6 +110,6 @@ class RecipeTypeDetails(Resource):
         """Edit a recipe type; a new definition makes a new revision, recipes keep the revision they had."""
         session = get_session()
         recipe_type = get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
-        types.edit_recipe_type(session, recipe_type, json_body())
+        recipe_type_service.edit_recipe_type(session, recipe_type, json_body())
         session.commit()
         return recipe_type_details(recipe_type)

@@ -22,7 +22,7 @@ from api.common import (
 )
 from api.resources.job_types import restx_fields
 from app.models import Workspace
-from app.services import types
+from app.services import workspaces as workspace_service
 
 ns = Namespace("workspaces", path="/workspaces", description="Workspaces: where files are stored")
 NAMESPACES = [ns]
@@ -32,7 +32,7 @@ ORDER_FIELDS = {name: getattr(Workspace, name) for name in ser.WORKSPACE_FIELDS}
 workspace_edit = ns.model(
     "WorkspaceEdit",
     {
-        **restx_fields(types.WORKSPACE_FIELDS),
+        **restx_fields(workspace_service.WORKSPACE_FIELDS),
         "json_config": fields.Raw(description="Workspace configuration 1.0 (broker nfs or host)"),
     },
 )
@@ -61,7 +61,7 @@ class WorkspaceList(Resource):
     def post(self):
         """Create a workspace; its sizes are read from the broker's storage when reachable."""
         session = get_session()
-        workspace = types.create_workspace(session, json_body())
+        workspace = workspace_service.create_workspace(session, json_body())
         session.commit()
         location = url_for("workspace_details", workspace_id=workspace.id, _external=True)
         return ser.workspace_detail(workspace), 201, {"Location": location}
@@ -72,7 +72,7 @@ class WorkspaceValidation(Resource):
     @ns.expect(workspace_create)
     def post(self):
         """Check a new workspace without saving it: 200 with warnings, or 400 listing the problems."""
-        types.validate_workspace(get_session(), json_body())
+        workspace_service.validate_workspace(get_session(), json_body())
         return {"warnings": []}
 
 
@@ -86,6 +86,6 @@ class WorkspaceDetails(Resource):
         """Edit a workspace; is_active false archives it."""
         session = get_session()
         workspace = get_or_404(session, Workspace, workspace_id, "Workspace")
-        types.edit_workspace(session, workspace, json_body())
+        workspace_service.edit_workspace(session, workspace, json_body())
         session.commit()
         return ser.workspace_detail(workspace)

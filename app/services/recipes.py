@@ -23,7 +23,7 @@ from app.services.recipe_graphs import (  # noqa: F401  (blocked_or_pending stay
     RecipeGraph,
     blocked_or_pending,
 )
-from app.services.types import job_types_of_definition
+from app.services.recipe_types import job_types_of_definition
 from app.specs.base import Collector, Problem, SpecError
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.specs.job_interface import input_by_name, output_names, validate_job_interface

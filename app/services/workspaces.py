@@ -1,4 +1,5 @@
-"""Workspace brokers: where a workspace's files live and how they get there.
+"""Workspaces: their records (checking, creating, editing) and their brokers, where a workspace's files
+live and how they get there.
 
 The semantics (path confinement, store, move, delete, sizes) are written once in `Broker`;
 each broker type only says where its root directory is.
@@ -8,9 +9,27 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import Workspace
+from app.services.fields import (
+    BOOLEAN,
+    STRING,
+    FieldRule,
+    check_fields,
+    check_stable_name,
+    flush_unique,
+    require_object,
+)
 from app.settings import settings
+from app.specs.base import Collector, SpecError, check_unknown_fields
+from app.specs.workspace_config import validate_workspace_configuration
 
 
 class WorkspacePathError(ValueError):
@@ -120,3 +139,79 @@ def broker_for(json_config: dict) -> Broker:
     if cls is None:
         raise ValueError(f"unknown workspace broker type {broker_config.get('type')!r}")
     return cls(broker_config)
+
+
+# ---------------------------------------------------------------- workspace records
+
+
+WORKSPACE_FIELDS: dict[str, FieldRule] = {
+    "title": STRING,
+    "description": STRING,
+    "base_url": STRING,
+    "is_active": BOOLEAN,
+}
+
+
+def validate_workspace(session: Session, doc: Any, *, workspace: Workspace | None = None) -> dict[str, Any]:
+    """Checked values of a new workspace (workspace=None) or of an edit of `workspace`."""
+    doc = require_object(doc, "workspace")
+    c = Collector()
+    creating = workspace is None
+    where = "workspace" if creating else f"workspace '{workspace.name}'"
+    check_unknown_fields(doc, list(WORKSPACE_FIELDS) + ["json_config"] + (["name"] if creating else []), where, c)
+    values = check_fields(doc, WORKSPACE_FIELDS, Workspace, where, c)
+    if creating:
+        name = check_stable_name(doc, "name", Workspace, where, c)
+        if name is not None:
+            values["name"] = name
+            where = f"workspace '{name}'"
+            if session.scalar(select(Workspace.id).where(Workspace.name == name)) is not None:
+                c.add("DUPLICATE_NAME", f"{where} already exists")
+        if doc.get("json_config") is None:
+            c.add("MISSING_FIELD", f"{where}: 'json_config' is required")
+    if doc.get("json_config") is not None or "json_config" in doc and not creating:
+        try:
+            values["json_config"] = validate_workspace_configuration(doc["json_config"])
+        except SpecError as exc:
+            c.absorb(exc, where)
+    c.raise_if_any()
+    return values
+
+
+def refresh_workspace_sizes(workspace: Workspace) -> None:
+    """used_size/total_size from the broker; unknown (unchanged) when the storage cannot be read."""
+    try:
+        workspace.used_size, workspace.total_size = broker_for(workspace.json_config).sizes()
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def _apply_workspace_fields(workspace: Workspace, values: dict, now: datetime) -> None:
+    for key, value in values.items():
+        setattr(workspace, key, value)
+    if "is_active" in values:
+        if not values["is_active"] and workspace.archived is None:
+            workspace.archived = now
+        elif values["is_active"]:
+            workspace.archived = None
+
+
+def create_workspace(session: Session, doc: Any) -> Workspace:
+    values = validate_workspace(session, doc)
+    now = utcnow()
+    workspace = Workspace(is_active=True, created=now, last_modified=now)
+    _apply_workspace_fields(workspace, values, now)
+    refresh_workspace_sizes(workspace)
+    session.add(workspace)
+    flush_unique(session, f"workspace '{values['name']}' already exists")
+    return workspace
+
+
+def edit_workspace(session: Session, workspace: Workspace, doc: Any) -> None:
+    values = validate_workspace(session, doc, workspace=workspace)
+    now = utcnow()
+    _apply_workspace_fields(workspace, values, now)
+    if "json_config" in values:
+        refresh_workspace_sizes(workspace)
+    workspace.last_modified = now
+    session.flush()

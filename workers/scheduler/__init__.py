@@ -1,7 +1,8 @@
 """The scheduler package: a Mesos framework (pymesos) that matches offers to queued jobs.
 
-core (SchedulerCore: the loop and its passes), offers (held offers), running (launched tasks),
-report (status counters), callbacks (the pymesos Scheduler subclass). `python -m workers.scheduler` runs it.
+core (SchedulerCore: the passes), loop (the table of interval jobs a pass runs when due), offers (held
+offers and the hold/decline rule), running (launched tasks: totals, timeouts, recovery), report (counters
+and node reports), callbacks (the pymesos Scheduler subclass). `python -m workers.scheduler` runs it.
 """
 
 from workers.scheduler.callbacks import ScaleScheduler

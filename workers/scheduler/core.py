@@ -19,21 +19,23 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pymesos import MesosSchedulerDriver
 from sqlalchemy import or_, select, update
 
 from app.db import utcnow, with_retry
-from app.mesos import RESOURCE_NAMES, scalar_resources
+from app.mesos import RESOURCE_NAMES
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
 from app.scheduling.queue_state import QueueState
 from app.services import executions, nodes
 from app.settings import settings
 from workers.scheduler.callbacks import ScaleScheduler
-from workers.scheduler.offers import HeldOffer
-from workers.scheduler.report import Counters
-from workers.scheduler.running import RunningTask
+from workers.scheduler.loop import IntervalJob, run_due
+from workers.scheduler.offers import HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
+from workers.scheduler.report import Counters, node_report
+from workers.scheduler.running import RunningTask, RunningTasks
 
 log = logging.getLogger("scale.scheduler")
 
@@ -65,10 +67,10 @@ class SchedulerCore:
         self.queue_changed = threading.Event()  # set by the queue notification listener
         self.stopping = threading.Event()
         self.fatal_error: str | None = None
-        self.offers: dict[str, HeldOffer] = {}
+        self.offers = HeldOffers()
         self.pending_updates: list[dict] = []
         self.lost_agents: list[str] = []
-        self.running: dict[str, RunningTask] = {}
+        self.running = RunningTasks()
         self.queue = QueueState()
         self.counters = Counters()
         self.connected = False
@@ -80,7 +82,7 @@ class SchedulerCore:
         # database-derived state, refreshed by sync()
         self.is_paused = False
         self.queue_mode = "FIFO"
-        self.job_types: dict[int, object] = {}  # id -> row(id, is_paused, max_scheduled)
+        self.job_types: dict[int, Any] = {}  # id -> row(id, is_paused, max_scheduled)
         self.paused_nodes: set[int] = set()
         self.agent_nodes: dict[str, int] = {}
         self.agent_watermark: dict[str, dict[str, float]] = {}
@@ -88,12 +90,23 @@ class SchedulerCore:
         self.agent_last_offer: dict[str, float] = {}
         self.queue_watermark: datetime | None = None
         self.last_full_sync = 0.0
-        self.last_sync = 0.0
         self.last_status = 0.0
         self.last_counters = (time.time(), Counters())
-        self.last_reconcile = 0.0
-        self.driver = None
+        self.driver: Any = None  # pymesos' MesosSchedulerDriver, or a test's fake
         self._driver_factory = driver_factory or self._make_driver
+        # Each pass of the loop: the jobs that are due, in this order.
+        self.jobs = [
+            IntervalJob("sync", lambda: settings.SCHEDULER_SYNC_INTERVAL, self.sync_pass, self.queue_changed.is_set),
+            IntervalJob(
+                "reconcile",
+                lambda: settings.SCHEDULER_RECONCILE_INTERVAL,
+                self.reconcile,
+                lambda: self.needs_reconcile,
+                enabled=lambda: self.connected,
+            ),
+            IntervalJob("tasks and offers", lambda: 0.0, self.tasks_and_offers),
+            IntervalJob("status", lambda: settings.SCHEDULER_STATUS_INTERVAL, self.write_status),
+        ]
 
     # ------------------------------------------------------------ callbacks (pymesos thread)
 
@@ -111,34 +124,17 @@ class SchedulerCore:
         log.warning("disconnected from the master; pymesos re-subscribes with the same framework id")
         with self.lock:
             self.connected = False
-            self.offers.clear()
+        self.offers.clear()
         self.warn("disconnected", "Disconnected", "The scheduler lost its connection to the Mesos master")
 
     def on_offers(self, offers: list[dict]) -> None:
-        now = time.time()
+        added = self.offers.add(offers, time.time())
         with self.lock:
-            for o in offers:
-                url = o.get("url", {}).get("address", {})
-                attributes = {
-                    a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
-                    for a in o.get("attributes", []) or []
-                }
-                held = HeldOffer(
-                    o["id"]["value"],
-                    o["agent_id"]["value"],
-                    o.get("hostname", ""),
-                    int(url.get("port", 5051)),
-                    scalar_resources(o.get("resources", [])),
-                    attributes,
-                    now,
-                )
-                self.offers[held.offer_id] = held
-                self.counters.new_offers += 1
+            self.counters.new_offers += added
         self.wake.set()
 
     def on_rescind(self, offer_id: str) -> None:
-        with self.lock:
-            self.offers.pop(offer_id, None)
+        self.offers.rescind(offer_id)
 
     def on_update(self, status: dict) -> None:
         with self.lock:
@@ -150,8 +146,7 @@ class SchedulerCore:
         log.warning("agent %s lost", agent_id)
         with self.lock:
             self.lost_agents.append(agent_id)
-            for oid in [oid for oid, o in self.offers.items() if o.agent_id == agent_id]:
-                del self.offers[oid]
+        self.offers.drop_agent(agent_id)
         self.wake.set()
 
     def warn(self, name: str, title: str, description: str) -> None:
@@ -217,42 +212,25 @@ class SchedulerCore:
 
     # ------------------------------------------------------------ the loop
 
-    def running_totals(self) -> tuple[dict[str, dict[str, float]], dict[int, int]]:
-        """Resources our running tasks hold per agent, and how many run per job type."""
-        by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
-        by_type: dict[int, int] = defaultdict(int)
-        for t in self.running.values():
-            held = by_agent[t.agent_id]
-            held["cpus"] += t.cpus
-            held["mem"] += t.mem
-            held["disk"] += t.disk
-            by_type[t.job_type_id] += 1
-        return by_agent, by_type
-
     def schedule(self) -> None:
         """Match held offers to the queue, write executions, launch tasks, decline what is unused."""
-        with self.lock:
-            offers = list(self.offers.values())
+        offers = self.offers.snapshot()
         if not offers or not self.connected:
             return
-        by_agent: dict[str, list[HeldOffer]] = defaultdict(list)
-        for o in offers:
-            by_agent[o.agent_id].append(o)
+        grouped = by_agent(offers)
         new_agents = [
             {"agent_id": a, "hostname": os[0].hostname, "port": os[0].port, "attributes": os[0].attributes}
-            for a, os in by_agent.items()
+            for a, os in grouped.items()
             if a not in self.agent_nodes
         ]
         if new_agents:
             self.agent_nodes.update(with_retry(lambda s: nodes.register_agents(s, new_agents)))
-        running_by_agent, running_by_type = self.running_totals()
+        running_by_agent, running_by_type = self.running.totals()
+        offered_by_agent = offered_resources(offers)
         agents = []
         now = time.time()
-        for agent_id, agent_offers in by_agent.items():
-            offered = dict.fromkeys(RESOURCE_NAMES, 0.0)
-            for o in agent_offers:
-                for k in RESOURCE_NAMES:
-                    offered[k] += o.resources[k]
+        for agent_id, agent_offers in grouped.items():
+            offered = offered_by_agent[agent_id]
             running = running_by_agent[agent_id]
             seen_total = {k: offered[k] + running[k] for k in RESOURCE_NAMES}
             mark = self.agent_watermark.setdefault(agent_id, dict(seen_total))
@@ -294,7 +272,7 @@ class SchedulerCore:
             tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())),
         )
         if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
-            self.decline_stale(by_agent, set(), now)
+            self.decline_stale(grouped, set(), now)
             return
         result = match(
             ordered,
@@ -322,7 +300,8 @@ class SchedulerCore:
                 for a in result.assignments
             ]
             launches = with_retry(lambda s: executions.schedule_executions(s, placements))
-            job_types = {p.job_id: self.queue.get(p.job_id).job_type_id for p in placements}
+            queued = {p.job_id: self.queue.get(p.job_id) for p in placements}  # matched from the queue: all there
+            job_types = {job_id: q.job_type_id for job_id, q in queued.items() if q is not None}
             # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
             self.queue.remove([p.job_id for p in placements])
             tasks_by_agent: dict[str, list[dict]] = defaultdict(list)
@@ -340,31 +319,19 @@ class SchedulerCore:
                     spec.timeout,
                 )
             for agent_id, tasks in tasks_by_agent.items():
-                offer_ids = [{"value": o.offer_id} for o in by_agent[agent_id]]
+                offer_ids = [{"value": o.offer_id} for o in grouped[agent_id]]
                 self.driver.launchTasks(offer_ids, tasks, filters={"refuse_seconds": 0.0})
                 launched_agents.add(agent_id)
                 self.counters.offers_launched += len(offer_ids)
                 self.counters.tasks_launched += len(tasks)
                 self.counters.jobs_launched += len(tasks)
         self.idle_pass = None if result.assignments else (ordered, inputs)
-        self.decline_stale(by_agent, launched_agents, now)
+        self.decline_stale(grouped, launched_agents, now)
 
-    def decline_stale(self, by_agent: dict[str, list[HeldOffer]], launched_agents: set[str], now: float) -> None:
+    def decline_stale(self, grouped: dict[str, list[HeldOffer]], launched_agents: set[str], now: float) -> None:
         """Forget offers used by launches; decline those held longer than SCHEDULER_OFFER_HOLD."""
-        decline = []
-        hold = settings.SCHEDULER_OFFER_HOLD
-        for agent_id, agent_offers in by_agent.items():
-            if agent_id in launched_agents:
-                continue
-            for o in agent_offers:
-                if now - o.received >= hold:
-                    decline.append(o)
-        with self.lock:
-            for agent_id in launched_agents:
-                for o in by_agent[agent_id]:
-                    self.offers.pop(o.offer_id, None)
-            for o in decline:
-                self.offers.pop(o.offer_id, None)
+        decline = to_decline(grouped, launched_agents, now, settings.SCHEDULER_OFFER_HOLD)
+        self.offers.forget([o for agent_id in launched_agents for o in grouped[agent_id]] + decline)
         if decline:
             self.driver.declineOffer(
                 [{"value": o.offer_id} for o in decline], filters={"refuse_seconds": settings.SCHEDULER_DECLINE_REFUSE}
@@ -396,16 +363,15 @@ class SchedulerCore:
             lost, self.lost_agents = self.lost_agents, []
         for agent_id in lost:
             # Tasks of a lost agent that the master did not report: fail them as lost.
-            for task_id, t in list(self.running.items()):
-                if t.agent_id == agent_id:
-                    updates.append(
-                        {
-                            "task_id": {"value": task_id},
-                            "state": "TASK_LOST",
-                            "message": "agent removed",
-                            "agent_id": {"value": agent_id},
-                        }
-                    )
+            for task_id in self.running.on_agent(agent_id):
+                updates.append(
+                    {
+                        "task_id": {"value": task_id},
+                        "state": "TASK_LOST",
+                        "message": "agent removed",
+                        "agent_id": {"value": agent_id},
+                    }
+                )
             self.agent_last_offer.pop(agent_id, None)
         if not updates:
             return
@@ -437,9 +403,7 @@ class SchedulerCore:
         if not self.running:
             return
         now = time.time()
-        expired = [
-            t.exe_id for t in self.running.values() if t.timeout and now > t.started + t.timeout and not t.kill_sent
-        ]
+        expired = self.running.timed_out(now)
 
         def read(session):
             if expired:
@@ -494,23 +458,10 @@ class SchedulerCore:
 
         rows = with_retry(read)
         node_agent = {v: k for k, v in self.agent_nodes.items()}
-        for r in rows:
-            if r.task_id and r.task_id not in self.running:
-                self.running[r.task_id] = RunningTask(
-                    r.id,
-                    r.job_id,
-                    r.job_type_id,
-                    node_agent.get(r.node_id, ""),
-                    r.cpus_scheduled,
-                    r.mem_scheduled,
-                    r.disk_total_scheduled,
-                    r.started.timestamp() if r.started else time.time(),
-                    r.timeout,
-                )
+        self.running.recover(rows, node_agent)
         tasks = [{"task_id": {"value": tid}} for tid in self.running]
         if tasks:
             self.driver.reconcileTasks(tasks)
-        self.last_reconcile = time.time()
 
     def persist_framework_id(self) -> None:
         def write(session):
@@ -523,39 +474,27 @@ class SchedulerCore:
     def write_status(self) -> None:
         now = time.time()
         then, previous = self.last_counters
-        elapsed = max(now - then, 1e-6)
-        current = self.counters.as_dict()
-        rates = {f"{k}_per_sec": round((v - getattr(previous, k)) / elapsed, 3) for k, v in current.items()}
-        self.last_counters = (now, Counters(**current))
+        current = Counters(**self.counters.as_dict())
+        rates = current.rates(previous, now - then)
+        self.last_counters = (now, current)
         with self.lock:
-            offers = list(self.offers.values())
             warnings = list(self.warnings.values())
-        offered_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(RESOURCE_NAMES, 0.0))
-        for o in offers:
-            for k in RESOURCE_NAMES:
-                offered_by_agent[o.agent_id][k] += o.resources[k]
-        running_by_agent, _ = self.running_totals()
-        node_reports = []
-        for agent_id, total in self.agent_watermark.items():
-            offered = offered_by_agent[agent_id]
-            running = running_by_agent[agent_id]
-            last = self.agent_last_offer.get(agent_id)
-            online = last is not None and now - last < settings.NODE_OFFLINE_AFTER
-            free = {k: round(max(total[k] - offered[k] - running[k], 0.0), 3) for k in RESOURCE_NAMES}
-            node_reports.append(
-                {
-                    "agent_id": agent_id,
-                    "hostname": self.agent_hosts.get(agent_id),
-                    "node_id": self.agent_nodes.get(agent_id),
-                    "online": online,
-                    "last_offer": datetime.fromtimestamp(last, timezone.utc).isoformat() if last else None,
-                    "total": total,
-                    "offered": offered,
-                    "running": running,
-                    "free": free,
-                    "unavailable": dict.fromkeys(RESOURCE_NAMES, 0.0) if online else dict(total),
-                }
+        offered_by_agent = offered_resources(self.offers.snapshot())
+        running_by_agent, _ = self.running.totals()
+        node_reports = [
+            node_report(
+                agent_id=agent_id,
+                hostname=self.agent_hosts.get(agent_id),
+                node_id=self.agent_nodes.get(agent_id),
+                total=total,
+                offered=offered_by_agent[agent_id],
+                running=running_by_agent[agent_id],
+                last_offer=self.agent_last_offer.get(agent_id),
+                now=now,
+                offline_after=settings.NODE_OFFLINE_AFTER,
             )
+            for agent_id, total in self.agent_watermark.items()
+        ]
         host, _, port = settings.MESOS_MASTER.rpartition(":")
         status = {
             "state": "PAUSED" if self.is_paused else "READY",
@@ -566,7 +505,7 @@ class SchedulerCore:
                 "port": int(self.master_info.get("port", port or 5050)),
                 "is_online": self.connected,
             },
-            "metrics": {**rates, **current},
+            "metrics": {**rates, **current.as_dict()},
             "queue_depth": len(self.queue),
             "running_tasks": len(self.running),
             "warnings": warnings,
@@ -597,24 +536,24 @@ class SchedulerCore:
         self.last_status = now
 
     def step(self) -> None:
-        now = time.time()
-        # Offers and task updates wake the loop often; the database is read when jobs were queued, or each interval.
-        if self.queue_changed.is_set() or now - self.last_sync >= settings.SCHEDULER_SYNC_INTERVAL:
-            self.queue_changed.clear()
-            self.sync(full=now - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
-            self.last_sync = now
-        if self.needs_reconcile and self.connected:
+        run_due(self.jobs, time.time())
+
+    # Offers and task updates wake the loop often; the database is read when jobs were queued, or each interval.
+    def sync_pass(self) -> None:
+        self.queue_changed.clear()
+        self.sync(full=time.time() - self.last_full_sync >= settings.SCHEDULER_FULL_SYNC_INTERVAL)
+
+    def reconcile(self) -> None:
+        if self.needs_reconcile:  # just (re)registered
             self.needs_reconcile = False
             self.persist_framework_id()  # a restart must re-subscribe as this framework to keep its tasks
-            self.load_running()
-        elif self.connected and now - self.last_reconcile >= settings.SCHEDULER_RECONCILE_INTERVAL:
-            self.load_running()
+        self.load_running()
+
+    def tasks_and_offers(self) -> None:
         self.process_updates()
         if self.connected:
             self.kill_and_expire()
             self.schedule()
-        if now - self.last_status >= settings.SCHEDULER_STATUS_INTERVAL:
-            self.write_status()
 
     # ------------------------------------------------------------ process
 

@@ -15,7 +15,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.specs.base import MAX_DB_INT, STABLE_NAME, fits_db_int  # noqa: F401  (MAX_DB_INT: used by api/__init__)
+from app.specs.base import (  # noqa: F401  (MAX_DB_INT: used by api/__init__)
+    MAX_DB_INT,
+    STABLE_NAME,
+    describe,
+    finite_float,
+    fits_db_int,
+    is_int,
+    short_repr,
+)
 from app.states import InvalidTransition
 
 MAX_PAGE_SIZE = 1000
@@ -135,10 +143,9 @@ _TRUE = ("true", "t", "1", "yes")
 _FALSE = ("false", "f", "0", "no")
 
 
-def parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
+def parse_bool(name: str, value: str) -> bool:
+    """A query parameter's boolean: the words a URL carries (bodies take JSON true/false only)."""
+    text = value.strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
@@ -279,10 +286,16 @@ def _refuse_constant(literal: str) -> Any:
     raise ValueError(f"{literal} is not JSON")
 
 
+# Bodies browsers' forms send: refused with a message that names what is expected, not "not valid JSON".
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def json_body() -> dict[str, Any]:
     """The JSON object body; Python's NaN/Infinity extensions are refused like any invalid JSON."""
     if not request.get_data():
         return {}
+    if request.mimetype in FORM_TYPES and not _looks_like_json(request.get_data()):
+        raise bad_request(f"Expected a JSON body (Content-Type: application/json), got {request.mimetype}")
     try:
         body = json.loads(request.get_data(), parse_constant=_refuse_constant)
     except ValueError:
@@ -291,6 +304,11 @@ def json_body() -> dict[str, Any]:
         raise bad_request("The request body must be a JSON object")
     reject_nul(body, "The request body")
     return body
+
+
+def _looks_like_json(data: bytes) -> bool:
+    """Some clients label JSON as a form (curl -d without -H); such a body is still read."""
+    return data.lstrip()[:1] in (b"{", b"[")
 
 
 def check_fields(body: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str] = ()) -> None:
@@ -323,9 +341,9 @@ def body_int(body: Mapping[str, Any], name: str, minimum: int | None = None) -> 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"Field '{name}' must be an integer")
-    if not fits_db_int(value):
-        raise bad_request(f"Field '{name}' is out of range: {value}")
+        raise bad_request(f"Field '{name}' must be an integer, got {describe(value)}")
+    if not is_int(value):
+        raise bad_request(f"Field '{name}' is out of range: {short_repr(value)}")
     if minimum is not None and value < minimum:
         raise bad_request(f"Field '{name}' must be at least {minimum}")
     return value
@@ -335,16 +353,20 @@ def body_number(body: Mapping[str, Any], name: str, minimum: float | None = None
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad_request(f"Field '{name}' must be a number")
-    if minimum is not None and value < minimum:
+    number = finite_float(value)
+    if number is None:
+        raise bad_request(f"Field '{name}' must be a finite number, got {short_repr(value)}")
+    if minimum is not None and number < minimum:
         raise bad_request(f"Field '{name}' must be at least {minimum}")
-    return float(value)
+    return number
 
 
-def body_bool(body: Mapping[str, Any], name: str) -> bool | None:
+def body_bool(body: Mapping[str, Any], name: str, nullable: bool = True) -> bool | None:
+    """JSON true or false; "yes", 1 and "true" are refused (a body is JSON, not a query string)."""
     value = body.get(name)
-    return None if value is None else parse_bool(name, value)
+    if isinstance(value, bool) or (value is None and nullable):
+        return value
+    raise bad_request(f"Field '{name}' must be true or false, got {describe(value)}")
 
 
 def body_dict(body: Mapping[str, Any], name: str) -> dict | None:

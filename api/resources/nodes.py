@@ -126,8 +126,8 @@ def _node_changes(body: dict, required: tuple[str, ...] = ()) -> dict:
         ("hostname", lambda: body_str(body, "hostname", 250)),
         ("port", lambda: body_int(body, "port", 1)),
         ("pause_reason", lambda: body_str(body, "pause_reason", 250)),
-        ("is_paused", lambda: body_bool(body, "is_paused")),
-        ("is_active", lambda: body_bool(body, "is_active")),
+        ("is_paused", lambda: body_bool(body, "is_paused", nullable=False)),
+        ("is_active", lambda: body_bool(body, "is_active", nullable=False)),
     ):
         if name not in body:
             continue
@@ -445,7 +445,7 @@ class AutoMode(Resource):
         """Turn auto mode on or off: {"auto_mode": true|false}."""
         body = json_body()
         check_fields(body, ["auto_mode"], required=["auto_mode"])
-        enabled = body_bool(body, "auto_mode")
+        enabled = body_bool(body, "auto_mode", nullable=False)
         session = get_session()
         scheduler = _write(session, lambda: operations.set_auto_mode(session, enabled))
         return {"auto_mode": scheduler.auto_mode}

@@ -90,15 +90,10 @@ def _send_recipe_updates(recipe_ids: list[int]) -> None:
         send(update_recipes, recipe_ids)
 
 
-def _is_db_int(value: Any) -> bool:
-    """A JSON integer the database can hold (bool is not an integer here)."""
-    return is_int(value)
-
-
 def _body_id(body: Mapping[str, Any], name: str) -> int:
     value = body_int(body, name)
-    if not _is_db_int(value):
-        raise bad_request(f"Field '{name}' is out of range: {value}")
+    if value is None:
+        raise bad_request(f"Field '{name}' is required")
     return value
 
 
@@ -155,7 +150,7 @@ def _body_list(
     if raw is None:
         return []
     values = raw if isinstance(raw, list) else [raw]
-    wrong = [v for v in values if not (_is_db_int(v) if kind is int else isinstance(v, kind))]
+    wrong = [v for v in values if not (is_int(v) if kind is int else isinstance(v, kind))]
     if wrong:
         problems.append(f"Field '{name}' must be {'integers' if kind is int else 'strings'}, got {wrong}")
         return []
@@ -212,7 +207,7 @@ def requeue_candidates(body: Mapping[str, Any]):
     categories = _body_list(body, "job_type_categories", str, problems)
     error_categories = _body_list(body, "error_categories", str, problems, ERROR_CATEGORIES)
     priority = body.get("priority")
-    if priority is not None and not _is_db_int(priority):
+    if priority is not None and not is_int(priority):
         problems.append("Field 'priority' must be an integer")
     if problems:
         raise bad_request("; ".join(problems))

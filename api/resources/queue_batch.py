@@ -16,7 +16,7 @@ from api.resources.queue import ns
 from api.session import get_session
 from app.models import JobType
 from app.services.jobs import create_job, current_revision
-from app.specs.base import SpecError, fits_db_int
+from app.specs.base import SpecError, is_int
 from app.specs.job_data import validate_job_data
 from app.services.lookups import lookup_files, lookup_workspaces
 from tasks.celery_app import notify_queue_changed
@@ -72,7 +72,7 @@ def _job_type_id(item: Any, where: str, problems: list[str]) -> int | None:
     if unknown:
         problems.append(f"{where}: unknown fields: {', '.join(unknown)}")
     type_id = item.get("job_type_id")
-    if isinstance(type_id, bool) or not isinstance(type_id, int) or not fits_db_int(type_id):
+    if not is_int(type_id):
         problems.append(f"{where}: 'job_type_id' must be an integer id")
         return None
     if item.get("job_data") is not None and not isinstance(item["job_data"], dict):

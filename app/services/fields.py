@@ -5,7 +5,6 @@ Every problem goes to the caller's Collector, so one answer lists them all.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -22,7 +21,9 @@ from app.specs.base import (
     SpecError,
     check_unknown_fields,
     describe,
+    finite_float,
     is_int,
+    short_repr,
     is_number,
 )
 
@@ -85,10 +86,11 @@ def check_fields(
             if not is_number(value):
                 c.add("INVALID_TYPE", f"{where}: '{name}' must be a number, got {describe(value)}")
                 continue
-            value = float(value)
-            if not math.isfinite(value):
-                c.add("INVALID_VALUE", f"{where}: '{name}' must be a finite number, got {value}")
+            number = finite_float(value)
+            if number is None:
+                c.add("INVALID_VALUE", f"{where}: '{name}' must be a finite number, got {short_repr(value)}")
                 continue
+            value = number
         if rule.maximum is not None and value > rule.maximum:
             c.add("INVALID_VALUE", f"{where}: '{name}' must be at most {rule.maximum:g}, got {value}")
             continue

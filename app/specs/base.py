@@ -18,6 +18,7 @@ Warning ids: media_type (as in the specification's examples), IGNORED_OUTPUT.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -127,6 +128,26 @@ def is_int(value: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite_float(value: Any) -> float | None:
+    """The value as a finite float, or None when it is no number, too large for one, NaN or infinite.
+
+    JSON has no NaN or infinity, but `1e400` parses to inf and a 400-digit integer overflows float().
+    """
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """A value for a message, cut short (a 400-digit number should not fill the answer)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe(value: Any) -> str:

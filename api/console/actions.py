@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from api.common import bad_request, body_str, get_or_404, not_found
 from api.console import services
 from app.models import Job, JobType, Node, ResourcePool
-from app.specs.base import SpecError
 
 
 def _send_recipe_updates(recipe_ids: list[int]) -> None:
@@ -40,20 +39,14 @@ def set_scheduler_paused(session: Session, paused: bool) -> str:
     """PATCH /scheduler/ {"is_paused"}."""
     values = services.checked_scheduler_values({"is_paused": paused})
     row = services.scheduler_row(session)
-    row.is_paused = values["is_paused"]
-    session.commit()
+    services.write(session, lambda: setattr(row, "is_paused", values["is_paused"]))
     return "Scheduler paused: no new job starts" if paused else "Scheduler resumed"
 
 
 def set_job_type_paused(session: Session, job_type_id: int, paused: bool) -> str:
     """PATCH /job-types/<id>/ {"is_paused"}."""
     job_type = get_or_404(session, JobType, job_type_id, "Job type")
-    try:
-        services.job_types.edit_job_type(session, job_type, {"is_paused": paused})
-    except SpecError:
-        session.rollback()
-        raise
-    session.commit()
+    services.write(session, lambda: services.job_types.edit_job_type(session, job_type, {"is_paused": paused}))
     return f"Job type {job_type.name} {job_type.version} {'paused' if paused else 'resumed'}"
 
 
@@ -67,12 +60,12 @@ def node_action(session: Session, node_id: int, action: str, reason: str | None)
     node = get_or_404(session, Node, node_id, "Node")
     if action == "hold":
         reason = body_str({"pause_reason": reason or None}, "pause_reason", 250)
-        services.write_node_change(session, lambda: services.operations.hold_node(session, node, reason))
+        services.write(session, lambda: services.operations.hold_node(session, node, reason))
         return f"Node {node.hostname} held"
     if action == "unhold":
-        services.write_node_change(session, lambda: services.operations.unhold_node(session, node))
+        services.write(session, lambda: services.operations.unhold_node(session, node))
         return f"Node {node.hostname} unheld"
-    vacated = services.write_node_change(session, lambda: services.operations.vacate_node(session, node))
+    vacated = services.write(session, lambda: services.operations.vacate_node(session, node))
     return f"Node {node.hostname} vacated: {len(vacated)} execution(s) killed and requeued"
 
 
@@ -85,11 +78,11 @@ def pool_action(session: Session, pool_id: int, action: str) -> str:
         raise not_found("Resource pool action", action)
     pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
     change = getattr(services.operations, f"{action}_pool")
-    services.write_node_change(session, lambda: change(session, pool))
+    services.write(session, lambda: change(session, pool))
     return f"Resource pool {pool.name} is {pool.state}"
 
 
 def set_auto_mode(session: Session, enabled: bool) -> str:
     """PATCH /cluster/auto-mode/ {"auto_mode"}."""
-    services.write_node_change(session, lambda: services.operations.set_auto_mode(session, enabled))
+    services.write(session, lambda: services.operations.set_auto_mode(session, enabled))
     return f"Auto mode {'on' if enabled else 'off'}"

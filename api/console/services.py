@@ -9,10 +9,11 @@ from __future__ import annotations
 from api.resources.job_executions import read_log
 from api.resources.jobs import JobDetails
 from api.resources.nodes import pools_json
-from api.resources.nodes import _write as write_node_change
 from api.resources.queue import REQUEUE_STATUSES, requeue
-from api.resources.scheduler import _checked_values as checked_scheduler_values, scheduler_row
+from api.common import write
+from api.resources.scheduler import checked_values as checked_scheduler_values
 from app.services import job_types, metrics, operations, status
+from app.services.operations import scheduler_row
 from app.services.workspaces import broker_for
 
 cancel_job = JobDetails._cancel
@@ -30,5 +31,5 @@ __all__ = [
     "requeue",
     "scheduler_row",
     "status",
-    "write_node_change",
+    "write",
 ]

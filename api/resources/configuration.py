@@ -10,7 +10,16 @@ from flask_restx import Namespace, Resource, fields, reqparse
 from werkzeug.datastructures import FileStorage
 
 from api.session import get_session
-from api.common import reject_nul, bad_request, check_fields, json_body, param_int_list, param_str_list, repeated_param
+from api.common import (
+    reject_nul,
+    bad_request,
+    check_fields,
+    json_body,
+    param_int_list,
+    param_str_list,
+    repeated_param,
+    write,
+)
 from app.services import configuration as configuration_service
 from app.specs.base import warnings_to_dicts
 
@@ -76,16 +85,14 @@ def _run_import(doc, keep: bool) -> dict:
     """Import in the request's transaction: committed when `keep`, always rolled back otherwise (and on
     any problem), so an import is all-or-nothing and a validation leaves no trace."""
     session = get_session()
-    try:
-        warnings = configuration_service.import_configuration(session, doc)
-    except BaseException:
-        session.rollback()
-        raise
-    if keep:
-        session.commit()
-    else:
-        session.rollback()
-    return {"warnings": warnings_to_dicts(warnings)}
+    if not keep:
+        try:
+            return {"warnings": warnings_to_dicts(configuration_service.import_configuration(session, doc))}
+        finally:
+            session.rollback()
+    return {
+        "warnings": warnings_to_dicts(write(session, lambda: configuration_service.import_configuration(session, doc)))
+    }
 
 
 @ns.route("/")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api.session import get_session
 from api import serializers as ser
-from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
+from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range, write
 from app.models import Error
 from app.services import errors as error_service
 
@@ -53,8 +53,7 @@ class ErrorList(Resource):
     def post(self):
         """Create an ALGORITHM or DATA error (SYSTEM errors are built in)."""
         session = get_session()
-        error = error_service.create_error(session, json_body())
-        session.commit()
+        error = write(session, lambda: error_service.create_error(session, json_body()))
         return ser.error(error), 201, {"Location": url_for("error_details", error_id=error.id, _external=True)}
 
 
@@ -68,6 +67,5 @@ class ErrorDetails(Resource):
         """Edit title, description or category; SYSTEM errors cannot be edited."""
         session = get_session()
         error = get_or_404(session, Error, error_id, "Error")
-        error_service.edit_error(session, error, json_body())
-        session.commit()
+        write(session, lambda: error_service.edit_error(session, error, json_body()))
         return ser.error(error)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
+    write,
     get_or_404,
     LIST_PARAMS,
     PAGE_PARAMS,
@@ -118,8 +119,7 @@ class JobTypeList(Resource):
     def post(self):
         """Create a job type (revision 1) with its interface, error mapping and trigger rule."""
         session = get_session()
-        job_type, _warnings = job_type_service.create_job_type(session, json_body())
-        session.commit()
+        job_type, _warnings = write(session, lambda: job_type_service.create_job_type(session, json_body()))
         location = url_for("job_type_details", job_type_id=job_type.id, _external=True)
         return job_type_details(job_type), 201, {"Location": location}
 
@@ -143,8 +143,7 @@ class JobTypeDetails(Resource):
         """Edit a job type; a new interface makes a new revision, jobs keep the revision they had."""
         session = get_session()
         job_type = get_or_404(session, JobType, job_type_id, "Job type")
-        job_type_service.edit_job_type(session, job_type, json_body())
-        session.commit()
+        write(session, lambda: job_type_service.edit_job_type(session, job_type, json_body()))
         return job_type_details(job_type)
 
 

@@ -71,11 +71,6 @@ _NOT_FOUND = {404: "No node with this id"}
 _NOT_ALLOWED = {400: "Not allowed in the node's current state (the message says why)", **_NOT_FOUND}
 
 
-def _write(session: Session, action: Callable[[], Any]) -> Any:
-    """Run a change and commit it; a refused state transition becomes a 400 and nothing is written."""
-    return write(session, action)
-
-
 # ---------------------------------------------------------------- node shapes
 
 
@@ -154,7 +149,7 @@ def _update_node(node_id: int, changes: dict):
         except ValueError as exc:
             raise bad_request(str(exc)) from None
 
-    _write(session, apply)
+    write(session, apply)
     return node_details(session, node), 201, {"Location": request.base_url}
 
 
@@ -244,7 +239,7 @@ class NodeDetails(Resource):
         scheduling even if its agent offers again, until it is re-activated (PATCH is_active=true)."""
         session = get_session()
         node = get_or_404(session, Node, node_id, "Node")
-        _write(session, lambda: operations.delete_node(session, node))
+        write(session, lambda: operations.delete_node(session, node))
         return node_details(session, node)
 
 
@@ -258,7 +253,7 @@ class NodeHold(Resource):
         reason = body_str(body, "pause_reason", 250)
         session = get_session()
         node = get_or_404(session, Node, node_id, "Node")
-        _write(session, lambda: operations.hold_node(session, node, reason))
+        write(session, lambda: operations.hold_node(session, node, reason))
         return node_details(session, node)
 
 
@@ -270,7 +265,7 @@ class NodeUnhold(Resource):
         check_fields(json_body(), [])
         session = get_session()
         node = get_or_404(session, Node, node_id, "Node")
-        _write(session, lambda: operations.unhold_node(session, node))
+        write(session, lambda: operations.unhold_node(session, node))
         return node_details(session, node)
 
 
@@ -284,7 +279,7 @@ class NodeVacate(Resource):
         check_fields(json_body(), [])
         session = get_session()
         node = get_or_404(session, Node, node_id, "Node")
-        vacated = _write(session, lambda: operations.vacate_node(session, node))
+        vacated = write(session, lambda: operations.vacate_node(session, node))
         out = node_details(session, node)
         out["vacated_job_exe_ids"] = vacated
         return out
@@ -344,7 +339,7 @@ def _save_pool(session: Session, fields: dict, pool: ResourcePool | None = None)
     problems = operations.pool_problems(session, fields, pool)
     if problems:
         raise bad_request("; ".join(problems))
-    return _write(session, lambda: operations.save_pool(session, fields, pool))
+    return write(session, lambda: operations.save_pool(session, fields, pool))
 
 
 _POOL_NOT_FOUND = {404: "No resource pool with this id"}
@@ -391,7 +386,7 @@ class PoolDetails(Resource):
         """Delete an ACTIVE pool (restore a frozen or draining pool first)."""
         session = get_session()
         pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
-        _write(session, lambda: operations.delete_pool(session, pool))
+        write(session, lambda: operations.delete_pool(session, pool))
         return "", 204
 
 
@@ -399,7 +394,7 @@ def _pool_action(pool_id: int, action: Callable[[Session, ResourcePool], Any]) -
     check_fields(json_body(), [])
     session = get_session()
     pool = get_or_404(session, ResourcePool, pool_id, "Resource pool")
-    vacated = _write(session, lambda: action(session, pool))
+    vacated = write(session, lambda: action(session, pool))
     out = pools_json(session, [pool])[0]
     if isinstance(vacated, list):
         out["vacated_job_exe_ids"] = vacated
@@ -447,5 +442,5 @@ class AutoMode(Resource):
         check_fields(body, ["auto_mode"], required=["auto_mode"])
         enabled = body_bool(body, "auto_mode", nullable=False)
         session = get_session()
-        scheduler = _write(session, lambda: operations.set_auto_mode(session, enabled))
+        scheduler = write(session, lambda: operations.set_auto_mode(session, enabled))
         return {"auto_mode": scheduler.auto_mode}

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.session import get_session
 from api import serializers as ser
-from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range
+from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range, write
 from api.resources.job_types import restx_fields
 from app.models import RecipeType
 from app.services import recipe_types as recipe_type_service
@@ -84,8 +84,7 @@ class RecipeTypeList(Resource):
     def post(self):
         """Create a recipe type (revision 1) with its definition and trigger rule."""
         session = get_session()
-        recipe_type, _warnings = recipe_type_service.create_recipe_type(session, json_body())
-        session.commit()
+        recipe_type, _warnings = write(session, lambda: recipe_type_service.create_recipe_type(session, json_body()))
         location = url_for("recipe_type_details", recipe_type_id=recipe_type.id, _external=True)
         return recipe_type_details(recipe_type), 201, {"Location": location}
 
@@ -110,6 +109,5 @@ class RecipeTypeDetails(Resource):
         """Edit a recipe type; a new definition makes a new revision, recipes keep the revision they had."""
         session = get_session()
         recipe_type = get_or_404(session, RecipeType, recipe_type_id, "Recipe type")
-        recipe_type_service.edit_recipe_type(session, recipe_type, json_body())
-        session.commit()
+        write(session, lambda: recipe_type_service.edit_recipe_type(session, recipe_type, json_body()))
         return recipe_type_details(recipe_type)

@@ -7,7 +7,8 @@ from flask_restx import Namespace, Resource, fields
 
 from api import VERSION
 from api.session import get_session
-from api.common import bad_request, check_fields, json_body
+from api.common import bad_request, check_fields, json_body, write
+from app.services.operations import scheduler_row
 from app.models import Scheduler
 from app.specs.base import Collector, SpecError, describe, is_int
 
@@ -31,21 +32,11 @@ scheduler_edit = ns.model(
 )
 
 
-def scheduler_row(session) -> Scheduler:
-    """The single scheduler row; recreated with defaults if it went missing."""
-    row = session.get(Scheduler, 1)
-    if row is None:
-        row = Scheduler(id=1)
-        session.add(row)
-        session.commit()
-    return row
-
-
 def serialize(row: Scheduler) -> dict:
     return {name: getattr(row, name) for name in SCHEDULER_FIELDS}
 
 
-def _checked_values(body: dict) -> dict:
+def checked_values(body: dict) -> dict:
     c = Collector()
     values = {}
     for name, value in body.items():
@@ -76,12 +67,15 @@ class SchedulerResource(Resource):
         if not body:
             raise bad_request(f"No fields were given; expected one or more of: {', '.join(SCHEDULER_FIELDS)}")
         check_fields(body, SCHEDULER_FIELDS)
-        values = _checked_values(body)
+        values = checked_values(body)
         session = get_session()
         row = scheduler_row(session)
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.commit()
+
+        def apply() -> None:
+            for name, value in values.items():
+                setattr(row, name, value)
+
+        write(session, apply)
         return serialize(row), 201, {"Location": url_for("scheduler", _external=True)}
 
 

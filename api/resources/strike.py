@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
+    write,
     get_or_404,
     LIST_PARAMS,
     NAME_PATTERN,
@@ -148,15 +149,19 @@ def _checked_new_strike(body: dict) -> tuple[dict, list]:
 def _create(body: dict) -> Strike:
     values, _ = _checked_new_strike(body)
     session = get_session()
-    strike = strike_service.create_strike(
-        session, values["name"], values["configuration"], title=values["title"], description=values["description"]
-    )
     try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
+        return write(
+            session,
+            lambda: strike_service.create_strike(
+                session,
+                values["name"],
+                values["configuration"],
+                title=values["title"],
+                description=values["description"],
+            ),
+        )
+    except IntegrityError:  # a concurrent create of the same name won the race
         raise bad_request(f"A Strike process named '{values['name']}' already exists") from None
-    return strike
 
 
 # ---------------------------------------------------------------- routes
@@ -213,16 +218,17 @@ class StrikeDetails(Resource):
             raise bad_request(f"Nothing to change: give any of {', '.join(EDIT_FIELDS)}")
         values = {k: v for k, v in _text_fields(body).items() if k in body}
         if "is_active" in body:
-            values["is_active"] = body_bool(body, "is_active")
-            if values["is_active"] is None:
-                raise bad_request("Field 'is_active' must be true or false")
+            values["is_active"] = body_bool(body, "is_active", nullable=False)
         if "configuration" in body:
             configuration = body_dict(body, "configuration")
             if configuration is None:
                 raise bad_request("Field 'configuration' must be a Strike configuration object")
             values["configuration"], _ = strike_service.validate_configuration(session, configuration)
-        for key, value in values.items():
-            setattr(strike, key, value)
-        strike.last_modified = utcnow()
-        session.commit()
+
+        def apply() -> None:
+            for key, value in values.items():
+                setattr(strike, key, value)
+            strike.last_modified = utcnow()
+
+        write(session, apply)
         return strike_detail(strike)

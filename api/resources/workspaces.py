@@ -9,6 +9,7 @@ from sqlalchemy import select
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
+    write,
     get_or_404,
     LIST_PARAMS,
     apply_order,
@@ -61,8 +62,7 @@ class WorkspaceList(Resource):
     def post(self):
         """Create a workspace; its sizes are read from the broker's storage when reachable."""
         session = get_session()
-        workspace = workspace_service.create_workspace(session, json_body())
-        session.commit()
+        workspace = write(session, lambda: workspace_service.create_workspace(session, json_body()))
         location = url_for("workspace_details", workspace_id=workspace.id, _external=True)
         return ser.workspace_detail(workspace), 201, {"Location": location}
 
@@ -86,6 +86,5 @@ class WorkspaceDetails(Resource):
         """Edit a workspace; is_active false archives it."""
         session = get_session()
         workspace = get_or_404(session, Workspace, workspace_id, "Workspace")
-        workspace_service.edit_workspace(session, workspace, json_body())
-        session.commit()
+        write(session, lambda: workspace_service.edit_workspace(session, workspace, json_body()))
         return ser.workspace_detail(workspace)

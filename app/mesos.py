@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
 
 from app.settings import settings
 
@@ -55,12 +54,3 @@ def exe_dir(exe_id: int) -> Path:
 
 def sandbox_dir(task_id: str) -> Path:
     return settings.var_dir / "sandboxes" / task_id
-
-
-def scalar_resources(resources: Iterable[dict[str, Any]] | None) -> dict[str, float]:
-    """Sum the SCALAR cpus/mem/disk of Mesos resource JSON; other resources are ignored."""
-    out = dict.fromkeys(RESOURCE_NAMES, 0.0)
-    for r in resources or []:
-        if r.get("name") in out and r.get("type", "SCALAR") == "SCALAR":
-            out[r["name"]] += float(r.get("scalar", {}).get("value", 0.0))
-    return out

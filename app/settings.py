@@ -82,6 +82,12 @@ REGISTRY: list[Setting] = [
         0.0,
         "Disk (MiB) offered per agent; 0 means free disk of SCALE_VAR_DIR divided by the agents.",
     ),
+    Setting(
+        "LOCAL_CLUSTER_RESOURCES",
+        str,
+        "",
+        "Each agent's resources in Mesos' --resources syntax, replacing LOCAL_CLUSTER_CPUS/MEM/DISK: `cpus:1;cpus(scale):2;mem(scale):2048;disk:5000` reserves for role scale.",
+    ),
     Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
     Setting(
         "LOCAL_CLUSTER_TASK_ENV",
@@ -123,6 +129,12 @@ REGISTRY: list[Setting] = [
         "Seconds an unused offer is held (ready for newly queued jobs) before it is declined.",
     ),
     Setting("SCHEDULER_DECLINE_REFUSE", float, 0.5, "Seconds the master is asked not to re-offer declined resources."),
+    Setting(
+        "SCHEDULER_REVIVE_INTERVAL",
+        float,
+        5.0,
+        "Seconds between REVIVE calls while jobs are queued and no offer is held (offers are suppressed while nothing is queued).",
+    ),
     Setting("SCHEDULER_STATUS_INTERVAL", float, 2.0, "Seconds between the scheduler's status reports."),
     Setting(
         "SCHEDULER_STATUS_STALE",

@@ -96,3 +96,77 @@ def test_job_canceled_while_the_scheduler_is_down_is_killed_when_it_returns(stac
 
     stack.wait(task_killed, timeout=20, what="the orphaned task to be killed")
     assert stack.job(job["id"])["status"] == "CANCELED"
+
+
+def test_a_job_runs_on_resources_reserved_for_the_frameworks_role(stack, monkeypatch):
+    """The launch is cut from reserved, MULTI_ROLE-allocated offer entries, which the cluster checks as a real
+    master does: a task without `allocation_info`, or asking for more than the reservation, would be refused."""
+    from app.settings import settings
+
+    stack.stop_scheduler()
+    monkeypatch.setenv("FRAMEWORK_ROLE", "scale")
+    settings.reload()
+    stack.cluster.remove_agent(stack.cluster.agents()[0]["id"])
+    stack.cluster.add_agent(hostname="reserved", resources="cpus:0.05;cpus(scale):1;mem(scale):1024;disk:1000")
+    stack.start_scheduler()
+    job_type = _sleep_type(stack, "0", name="on-reserved", cpus_required=0.5, mem_required=256.0)
+    job = stack.queue_job(job_type["id"])
+    done = stack.wait_job(job["id"], "COMPLETED", timeout=40)
+    assert done["num_exes"] == 1
+    with session_scope() as s:
+        exe = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"])).one()
+        assert s.get(Node, exe.node_id).hostname == "reserved"
+
+
+def test_an_idle_scheduler_suppresses_offers_and_a_queued_job_revives_them(stack):
+    master = stack.cluster.master
+
+    def suppressed():
+        with master.lock:
+            frameworks = list(master.frameworks.values())
+            return bool(frameworks) and all(fw.suppressed for fw in frameworks) and not master.offers
+
+    stack.wait(suppressed, timeout=15, what="the framework suppressed, holding no offer")
+    job_type = _sleep_type(stack, "0", name="after-idle")
+    job = stack.queue_job(job_type["id"])
+    assert stack.wait_job(job["id"], "COMPLETED", timeout=30)["num_exes"] == 1
+
+
+def test_a_task_lost_in_a_partition_that_comes_back_is_killed_and_the_job_ends_once(stack, monkeypatch):
+    """A partitioned agent's task is reported TASK_LOST but goes on running. The job runs again elsewhere
+    without spending a try; when the agent is back, the periodic implicit reconciliation finds the first
+    copy RUNNING and the scheduler kills it, so the job's work is not done twice in parallel for long."""
+    from app.settings import settings
+
+    stack.stop_scheduler()
+    monkeypatch.setenv("SCHEDULER_RECONCILE_INTERVAL", "1")
+    settings.reload()
+    stack.start_scheduler()
+    job_type = _sleep_type(stack, "8", name="partitioned", max_tries=1)
+    job = stack.queue_job(job_type["id"])
+    stack.wait_job(job["id"], "RUNNING")
+    first_agent = stack.cluster.agents()[0]["id"]
+    first_task = stack.cluster.master.tasks[next(iter(stack.cluster.master.tasks))]
+    stack.cluster.add_agent(hostname="other-side", cpus=2, mem=2048, disk=1000)
+    assert stack.cluster.partition_agent(first_agent) == [first_task.id]
+
+    def second_execution_running():
+        with session_scope() as s:
+            exes = s.scalars(
+                select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id)
+            ).all()
+            return len(exes) == 2 and exes[1].job_started is not None
+
+    stack.wait(second_execution_running, timeout=20, what="the job running again on the other agent")
+    assert not first_task.exited  # the partition did not stop it
+    stack.cluster.heal_agent(first_agent)
+    stack.wait(lambda: first_task.exited, timeout=15, what="the first copy to be killed")
+    assert first_task.state == "TASK_KILLED"
+    done = stack.wait_job(job["id"], "COMPLETED", timeout=30)
+    assert done["num_exes"] == 2
+    with session_scope() as s:
+        first, second = s.scalars(
+            select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id)
+        )
+        assert first.task_state == "TASK_LOST" and first.error.name == "node-lost"
+        assert second.status == "COMPLETED"

@@ -582,3 +582,45 @@ def test_tasks_get_an_agents_environment_not_the_clusters(cluster, drivers, tmp_
     assert "SCALE_SECRET_FOR_TEST" not in seen and "VIRTUAL_ENV" not in seen
     assert seen["FROM_COMMAND"] == "yes" and seen["MESOS_TASK_ID"] == "env-1"
     assert seen["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+
+
+def test_reserved_resources_go_to_their_role_and_multi_role_tasks_must_name_their_allocation(tmp_path, drivers):
+    """As a real master: a MULTI_ROLE framework's offers and their resources carry `allocation_info`, and a
+    task whose resources do not is refused. pymesos declares GPU_RESOURCES to any master from 1.0 on, so
+    GPU agents are offered too (the scheduler never puts gpus in a task: tests/test_scheduler_parts.py)."""
+    specs = [
+        {"hostname": "split", "resources": "cpus:1;cpus(scale):2;mem(scale):1024;disk:500"},
+        {"hostname": "gpu", "resources": "cpus:4;mem:4096;gpus:1"},
+    ]
+    c = LocalCluster(port=0, agents=specs, var_dir=tmp_path / "var", offer_interval=0.05, retry_interval=0.5)
+    with c:
+        framework = {"roles": ["scale"], "capabilities": [{"type": "MULTI_ROLE"}]}
+        driver, sched = drivers(c, framework=framework)
+        offer = take(sched.offers, lambda o: o["hostname"] == "split")
+        assert offer["allocation_info"] == {"role": "scale"}
+        entries = {(r["name"], r["role"]): r["scalar"]["value"] for r in offer["resources"]}
+        assert entries == {("cpus", "*"): 1.0, ("cpus", "scale"): 2.0, ("mem", "scale"): 1024.0, ("disk", "*"): 500.0}
+        assert all(r["allocation_info"] == {"role": "scale"} for r in offer["resources"])
+        gpu = take(sched.offers, lambda o: o["hostname"] == "gpu")
+        assert {r["name"]: r["scalar"]["value"] for r in gpu["resources"]}["gpus"] == 1.0
+
+        driver.launchTasks(offer["id"], [task_info("bare-1", offer, ["/bin/true"])], filters={"refuse_seconds": 0})
+        refused = take(sched.updates, state_of("bare-1"))
+        assert refused["state"] == "TASK_ERROR" and "'allocation_info' set" in refused["message"]
+
+        offer = take(sched.offers, lambda o: o["hostname"] == "split", timeout=5)
+        cut = [
+            {**r, "scalar": {"value": value}}
+            for r in offer["resources"]
+            for value in [{"cpus": 1.5, "mem": 64.0}.get(r["name"], 0.0) if r["role"] == "scale" else 0.0]
+            if value
+        ]
+        too_much = {**task_info("wide-1", offer, ["/bin/true"]), "resources": cut}
+        driver.launchTasks(offer["id"], [too_much])
+        finished = take(sched.updates, lambda s: s["task_id"]["value"] == "wide-1" and s["state"] != "TASK_RUNNING")
+        assert finished["state"] == "TASK_FINISHED", finished
+        driver.declineOffer(gpu["id"], filters={"refuse_seconds": 60})
+        driver.stop()
+        other = drivers(c)[1]  # role "*": only the unreserved resources
+        plain = take(other.offers, lambda o: o["hostname"] == "split", timeout=5)
+        assert {r["role"] for r in plain["resources"]} == {"*"} and "allocation_info" not in plain

@@ -14,6 +14,26 @@ class FakeDriver:
         return lambda *args, **kw: self.calls.append((name, args))
 
 
+def core_on(driver, registered: bool = True) -> SchedulerCore:
+    """A core driving `driver` (as its driver_factory would give it), registered as fw-1 unless told not to."""
+    core = SchedulerCore(driver_factory=lambda: driver)
+    core.driver = driver
+    if registered:
+        core.on_registered("fw-1", {}, reregistered=False)
+    return core
+
+
+def launched_execution(session):
+    """A RUNNING execution whose task was launched and has not reported yet."""
+    from tests.factories import make_execution, make_job, make_job_type
+
+    job = make_job(session, make_job_type(session), status="RUNNING")
+    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending", job_started=None)
+    exe.task_id = f"scale-exe-{exe.id}"
+    session.commit()
+    return exe
+
+
 def offer(offer_id="o-1", agent_id="agent-1", cpus=1.0, mem=64.0):
     return {
         "id": {"value": offer_id},
@@ -31,9 +51,7 @@ def offer(offer_id="o-1", agent_id="agent-1", cpus=1.0, mem=64.0):
 def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
     monkeypatch.setattr(settings, "SCHEDULER_OFFER_HOLD", 0.0, raising=False)
     driver = FakeDriver()
-    core = SchedulerCore(driver_factory=lambda: driver)
-    core.driver = driver
-    core.on_registered("fw-1", {}, reregistered=False)
+    core = core_on(driver)
     core.on_offers([offer()])
     core.step()
     names = [name for name, _ in driver.calls]
@@ -51,9 +69,7 @@ def test_a_queued_job_is_launched_on_a_fitting_offer(session, monkeypatch):
     job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
     session.commit()
     driver = FakeDriver()
-    core = SchedulerCore(driver_factory=lambda: driver)
-    core.driver = driver
-    core.on_registered("fw-1", {}, reregistered=False)
+    core = core_on(driver)
     core.on_offers([offer(cpus=2.0, mem=256.0)])
     core.step()
     launches = [args for name, args in driver.calls if name == "launchTasks"]
@@ -78,8 +94,7 @@ def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
     exe.task_id = f"scale-exe-{exe.id}"
     session.commit()
     driver = FakeDriver()
-    core = SchedulerCore(driver_factory=lambda: driver)
-    core.driver = driver
+    core = core_on(driver, registered=False)
     core.running[exe.task_id] = RunningTask(
         exe_id=exe.id,
         job_id=job.id,
@@ -99,15 +114,10 @@ def test_a_timed_out_task_is_killed_and_its_execution_marked(session):
 
 def test_a_running_update_is_recorded_and_acknowledged(session):
     from app.models import JobExecution
-    from tests.factories import make_execution, make_job, make_job_type
 
-    job = make_job(session, make_job_type(session), status="RUNNING")
-    exe = make_execution(session, job, status="RUNNING", task_id="scale-exe-pending", job_started=None)
-    exe.task_id = f"scale-exe-{exe.id}"
-    session.commit()
+    exe = launched_execution(session)
     driver = FakeDriver()
-    core = SchedulerCore(driver_factory=lambda: driver)
-    core.driver = driver
+    core = core_on(driver, registered=False)
     update = {
         "task_id": {"value": exe.task_id},
         "state": "TASK_RUNNING",
@@ -155,3 +165,55 @@ def test_an_error_event_stops_the_scheduler_instead_of_resubscribing(session):
     assert not runner.is_alive()
     assert core.fatal_error == "Framework has been removed"
     assert "stop" in [name for name, _ in driver.calls]  # the driver is stopped, not left reconnecting
+
+
+def test_offers_are_suppressed_while_nothing_is_queued_and_revived_when_jobs_arrive(session, monkeypatch):
+    from tests.factories import make_job, make_job_type
+
+    monkeypatch.setattr(settings, "SCHEDULER_OFFER_HOLD", 60.0, raising=False)
+    driver = FakeDriver()
+    core = core_on(driver)
+    core.on_offers([offer()])
+    core.sync(full=True)
+    core.step()
+    core.step()
+    names = [name for name, _ in driver.calls]
+    assert names.count("suppressOffers") == 1  # once, not on every pass
+    assert ("declineOffer", ([{"value": "o-1"}],)) in driver.calls  # nothing held back from other frameworks
+    assert "reviveOffers" not in names
+
+    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
+    make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
+    session.commit()
+    core.sync(full=False)
+    driver.calls.clear()
+    core.step()
+    assert [name for name, _ in driver.calls].count("reviveOffers") == 1
+    core.step()  # no offer yet, but asked a moment ago: not again at once
+    assert [name for name, _ in driver.calls].count("reviveOffers") == 1
+
+    core.on_registered("fw-1", {}, reregistered=True)  # a new subscription starts unsuppressed
+    assert core.suppressed is False
+
+
+def test_a_lost_task_that_turns_out_running_is_killed_not_left_to_run_twice(session):
+    """TASK_LOST ends the execution (the job may run again elsewhere), but it is no proof the task stopped:
+    when the agent comes back and reports it RUNNING, the scheduler kills that copy."""
+    from app.models import JobExecution
+
+    exe = launched_execution(session)
+    driver = FakeDriver()
+    core = core_on(driver, registered=False)
+    task = {"value": exe.task_id}
+    core.on_update({"task_id": task, "state": "TASK_LOST", "reason": "REASON_AGENT_REMOVED", "uuid": "MQ=="})
+    core.process_updates()
+    session.expire_all()
+    assert session.get(JobExecution, exe.id).task_state == "TASK_LOST"
+    assert not [c for c in driver.calls if c[0] == "killTask"]
+
+    core.on_update({"task_id": task, "state": "TASK_RUNNING", "uuid": "Mg=="})
+    core.process_updates()
+    assert ("killTask", (task,)) in driver.calls
+    assert core.counters.orphan_tasks_killed == 1
+    session.expire_all()
+    assert session.get(JobExecution, exe.id).task_state == "TASK_LOST"  # the ended execution stays ended

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workers.scheduler.loop import IntervalJob, run_due
-from workers.scheduler.offers import HeldOffers, by_agent, offered_resources, to_decline
+from workers.scheduler.offers import AgentPool, HeldOffers, by_agent, offered_resources, to_decline
 from workers.scheduler.report import Counters, node_report
 from workers.scheduler.running import RunningTask, RunningTasks
 
@@ -91,3 +91,48 @@ def test_the_loop_runs_jobs_when_their_interval_passed_or_when_wanted_at_once():
     wanted["now"] = True
     assert run_due(jobs, now=106.0) == ["every 10 s", "every pass"]
     assert ran == ["slow", "pass", "pass", "slow", "pass"]
+
+
+def _scalar(name: str, value: float, role: str = "*", **extra) -> dict:
+    return {"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": role, **extra}
+
+
+def test_only_entries_a_task_can_take_part_of_count_in_an_offer():
+    allocated = {"allocation_info": {"role": "scale"}}
+    resources = [
+        _scalar("cpus", 1.0, **allocated),
+        _scalar("cpus", 2.0, "scale", **allocated),
+        _scalar("cpus", 8.0, revocable={}, **allocated),
+        _scalar("mem", 512.0, **allocated),
+        _scalar("disk", 100.0, **allocated),
+        _scalar("disk", 5000.0, disk={"source": {"type": "MOUNT", "mount": {"root": "/mnt/a"}}}, **allocated),
+        _scalar("gpus", 1.0, **allocated),
+    ]
+    held = HeldOffers()
+    held.add([{**offer("o1", "a1"), "resources": resources}], now=0.0)
+    (only,) = held.snapshot()
+    assert only.resources == {"cpus": 3.0, "mem": 512.0, "disk": 100.0}
+
+
+def test_task_resources_are_cut_from_the_offered_entries_reserved_ones_first():
+    allocated = {"allocation_info": {"role": "scale"}}
+    held = HeldOffers()
+    held.add(
+        [
+            {**offer("o1", "a1"), "resources": [_scalar("cpus", 1.0, **allocated), _scalar("mem", 512.0, **allocated)]},
+            {**offer("o2", "a1"), "resources": [_scalar("cpus", 2.0, "scale", **allocated)]},
+        ],
+        now=0.0,
+    )
+    pool = AgentPool(held.snapshot())
+    first = pool.take({"cpus": 2.5, "mem": 100.0, "disk": 0.0})
+    assert first == [
+        _scalar("cpus", 2.0, "scale", **allocated),
+        _scalar("cpus", 0.5, **allocated),
+        _scalar("mem", 100.0, **allocated),
+    ]
+    # the next task of the pass gets what the first one left
+    assert pool.take({"cpus": 0.5, "mem": 412.0}) == [
+        _scalar("cpus", 0.5, **allocated),
+        _scalar("mem", 412.0, **allocated),
+    ]

@@ -36,6 +36,7 @@ from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id
 log = logging.getLogger(__name__)
 
 TERMINAL_TASK_STATES = EXECUTION_ENDING_TASK_STATES
+LIVE_TASK_STATES = ("TASK_RUNNING", "TASK_STARTING", "TASK_STAGING")
 ARG_MAX = os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 131072
 _EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
 
@@ -280,10 +281,13 @@ def _storable(text: str) -> str:
 # ---------------------------------------------------------------- task updates
 
 
-def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
+def record_task_updates(session: Session, updates: Iterable[dict], alive: list[str] | None = None) -> list[int]:
     """Record Mesos task updates; returns the ids of executions whose task has just ended.
 
-    An update is `{"task_id", "state", "message", "timestamp" (epoch s, optional)}`.
+    An update is `{"task_id", "state", "message", "timestamp" (epoch s, optional)}`. The ids of tasks
+    reported alive although their execution has ended (TASK_LOST, UNREACHABLE or UNKNOWN were not proof
+    that they stopped, and the job may be running again elsewhere) are appended to `alive`: they must be
+    killed.
     """
     by_exe: dict[int, dict] = {}
     for u in updates:
@@ -297,12 +301,17 @@ def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
         return []
     ended = []
     now = utcnow()
+    unknown = set(by_exe)
     for exe in session.scalars(select(JobExecution).where(JobExecution.id.in_(list(by_exe)))):
+        unknown.discard(exe.id)
         u = by_exe[exe.id]
         state = u["state"]
         when = datetime.fromtimestamp(u["timestamp"], tz=now.tzinfo) if u.get("timestamp") else now
-        if state in ("TASK_RUNNING", "TASK_STARTING", "TASK_STAGING"):
-            if exe.job_started is None and state == "TASK_RUNNING":
+        if state in LIVE_TASK_STATES:
+            if exe.task_state is not None:
+                if alive is not None:
+                    alive.append(u["task_id"])
+            elif exe.job_started is None and state == "TASK_RUNNING":
                 exe.job_started = when
             continue
         if state not in TERMINAL_TASK_STATES or exe.task_state is not None:
@@ -314,6 +323,8 @@ def record_task_updates(session: Session, updates: Iterable[dict]) -> list[int]:
             exe.job_started = when
         exe.job_exit_code = exit_code_from_message(state, u.get("message"))
         ended.append(exe.id)
+    if alive is not None:  # a task of ours with no execution: nothing would ever finish it
+        alive.extend(by_exe[i]["task_id"] for i in sorted(unknown) if by_exe[i]["state"] in LIVE_TASK_STATES)
     return ended
 
 

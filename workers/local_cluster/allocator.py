@@ -1,6 +1,8 @@
 """The allocator: every offer interval (or at once when resources are freed), each agent's unused,
 unoffered resources go to one subscribed, unsuppressed framework whose filters do not refuse them,
 taken in turn (a deviation: Mesos' allocator orders frameworks by their dominant resource share).
+A framework is offered the unreserved resources and those reserved for its role; agents with GPUs only
+to frameworks with the GPU_RESOURCES capability.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from workers.local_cluster.master import Master
 from workers.local_cluster.model import Offer
-from workers.local_cluster.resources import add, allocatable, attributes_json, resources_json
+from workers.local_cluster.resources import add, allocatable, attributes_json, by_name, for_role, resources_json
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +52,21 @@ class Allocator:
         batches: dict[str, list[dict[str, Any]]] = {}
         for agent in master.agents.values():
             available = agent.available()
-            if not allocatable(available):
+            if agent.unreachable or not allocatable(available):
                 continue
+            has_gpus = by_name(agent.total).get("gpus", 0.0) > 0
             for k in range(len(frameworks)):
                 fw = frameworks[(self._round_robin + k) % len(frameworks)]
-                if fw.refuses(agent.id, available, now):
+                if has_gpus and not fw.has_capability("GPU_RESOURCES"):
+                    continue  # as Mesos does: GPU agents are kept for frameworks that can use GPUs
+                offered = for_role(available, fw.allocation_role)
+                if not allocatable(offered) or fw.refuses(agent.id, offered, now):
                     continue
                 self._round_robin += 1
-                offer = Offer(f"{master.id}-O{next(self._offer_numbers)}", fw.id, agent, available)
+                role = fw.allocation_role if fw.multi_role else None
+                offer = Offer(f"{master.id}-O{next(self._offer_numbers)}", fw.id, agent, offered, role)
                 master.offers[offer.id] = offer
-                agent.offered = add(agent.offered, available)
+                agent.offered = add(agent.offered, offered)
                 batches.setdefault(fw.id, []).append(self.offer_json(offer))
                 break
         for fw_id, offers in batches.items():
@@ -79,8 +86,10 @@ class Allocator:
                 "address": {"hostname": agent.hostname, "ip": self.master.advertised_ip, "port": self.master.port},
                 "path": f"/slave({agent.number + 1})",
             },
-            "resources": resources_json(offer.resources),
+            "resources": resources_json(offer.resources, offer.role),
         }
+        if offer.role is not None:
+            data["allocation_info"] = {"role": offer.role}
         if agent.attributes:
             data["attributes"] = attributes_json(agent.attributes)
         return data

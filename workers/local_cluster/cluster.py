@@ -20,7 +20,7 @@ from workers.local_cluster.executor import TaskExecutor
 from workers.local_cluster.http_api import Server
 from workers.local_cluster.master import Master
 from workers.local_cluster.model import Agent
-from workers.local_cluster.resources import machine_resources, parse_attributes
+from workers.local_cluster.resources import machine_resources, parse_attributes, parse_resource_text
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class LocalCluster:
             "mem": float(mem or derived["mem"]),
             "disk": float(disk or derived["disk"]),
         }
+        self.resource_text = settings.LOCAL_CLUSTER_RESOURCES
+        parse_resource_text(self.resource_text)  # a typo stops the start, not the first agent
         self._single_agent = len(specs) <= 1  # a lone agent takes this machine's hostname
 
         self.checkpoint = Checkpoint(self.var_dir)
@@ -186,7 +188,11 @@ class LocalCluster:
                 while f"{self.base_hostname}-{n}" in in_use:
                     n += 1
                 hostname = f"{self.base_hostname}-{n}"
-        total = {name: float(spec.get(name) or self.default_resources[name]) for name in RESOURCE_NAMES}
+        text = spec.get("resources") or self.resource_text
+        if text:
+            total = parse_resource_text(text)
+        else:
+            total = {name: float(spec.get(name) or self.default_resources[name]) for name in RESOURCE_NAMES}
         attributes = spec.get("attributes")
         if attributes is None:
             attributes = self.default_attributes
@@ -196,7 +202,7 @@ class LocalCluster:
         return Agent(agent_id, number, hostname, total, attributes)
 
     def add_agent(self, **spec: Any) -> str:
-        """Add an agent (hostname, cpus, mem, disk, attributes); returns its id."""
+        """Add an agent (hostname, cpus, mem, disk or `resources` in Mesos' text syntax, attributes); returns its id."""
         with self.master.lock:
             agent = self._new_agent(spec)
             self.master.add_agent(agent)
@@ -213,6 +219,13 @@ class LocalCluster:
             self.checkpoint.save_agent_ids(self._agent_ids)
         log.info("agent %s removed; tasks lost: %s", agent_id, lost)
         return lost
+
+    def partition_agent(self, agent_id: str) -> list[str]:
+        """Cut an agent off (its tasks run on, reported TASK_LOST); `heal_agent` brings it back."""
+        return self.master.partition_agent(agent_id)
+
+    def heal_agent(self, agent_id: str) -> None:
+        self.master.heal_agent(agent_id)
 
     def agents(self) -> list[dict[str, Any]]:
         with self.master.lock:

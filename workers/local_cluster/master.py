@@ -21,7 +21,18 @@ from typing import Any, Protocol
 from app.mesos import RESOURCE_NAMES, TERMINAL_TASK_STATES
 from workers.local_cluster.checkpoint import Checkpoint
 from workers.local_cluster.model import Agent, Framework, Offer, Stream, Task
-from workers.local_cluster.resources import add, allocatable, contains, id_problem, parse_resources, subtract
+from workers.local_cluster.resources import (
+    UNRESERVED,
+    add,
+    allocatable,
+    by_name,
+    contains,
+    for_role,
+    id_problem,
+    parse_resources,
+    reserved_by_role,
+    subtract,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +168,8 @@ class Master:
             agent = self.agents.pop(agent_id, None)
             if agent is None:
                 raise KeyError(agent_id)
-            for offer in [o for o in self.offers.values() if o.agent is agent]:
-                del self.offers[offer.id]
-                fw = self.frameworks.get(offer.framework_id)
-                if fw is not None and fw.stream is not None:
-                    fw.stream.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
-            for task in [t for t in self.tasks.values() if t.agent is agent and t.state not in TERMINAL_TASK_STATES]:
+            self._rescind_offers_of(agent)
+            for task in self._live_tasks_on(agent):
                 self._runner.kill_now(task)
                 message = f"Agent {agent_id} ({agent.hostname}) removed"
                 self.update(task, "TASK_LOST", message, SOURCE_MASTER, "REASON_AGENT_REMOVED")
@@ -171,6 +178,41 @@ class Master:
                 if fw.stream is not None:
                     fw.stream.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
         return agent, lost
+
+    def _rescind_offers_of(self, agent: Agent) -> None:
+        for offer in [o for o in self.offers.values() if o.agent is agent]:
+            del self.offers[offer.id]
+            agent.offered = subtract(agent.offered, offer.resources)
+            fw = self.frameworks.get(offer.framework_id)
+            if fw is not None and fw.stream is not None:
+                fw.stream.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
+
+    def _live_tasks_on(self, agent: Agent) -> list[Task]:
+        return [t for t in self.tasks.values() if t.agent is agent and t.state not in TERMINAL_TASK_STATES]
+
+    def partition_agent(self, agent_id: str) -> list[str]:
+        """The agent stops answering (a network partition) while its tasks go on running. As a master tells
+        frameworks that are not PARTITION_AWARE, they are reported TASK_LOST; their own updates wait for
+        the agent to come back. Returns the ids of the tasks reported lost."""
+        with self.lock:
+            agent = self.agents[agent_id]
+            agent.unreachable = True
+            self._rescind_offers_of(agent)
+            lost = []
+            for task in self._live_tasks_on(agent):
+                fw = self.frameworks.get(task.framework_id)
+                if fw is not None:
+                    message = f"Agent {agent_id} ({agent.hostname}) is unreachable"
+                    self._send_once(fw, task.id, agent_id, "TASK_LOST", "REASON_AGENT_DISCONNECTED", message)
+                lost.append(task.id)
+            return lost
+
+    def heal_agent(self, agent_id: str) -> None:
+        """The partitioned agent reregisters: its tasks, still running, answer reconciliation again and
+        their held updates are delivered."""
+        with self.lock:
+            self.agents[agent_id].unreachable = False
+            self.wake.set()
 
     # ----------------------------------------------------------------- SUBSCRIBE and the event stream
 
@@ -330,6 +372,8 @@ class Master:
             error = "No offers given"
         if offers and len({o.agent.id for o in offers}) > 1:
             error = "Aggregated offers must belong to one single agent"
+        elif offers and len({o.role for o in offers}) > 1:
+            error = "Aggregated offers must be allocated to the same role"
         for offer in offers:
             self.release_offer(offer)
         task_infos: list[dict[str, Any]] = []
@@ -353,12 +397,14 @@ class Master:
         for offer in offers:
             pool = add(pool, offer.resources)
         for ti in task_infos:
-            pool = self._launch(fw, agent, ti, pool)
+            pool = self._launch(fw, agent, ti, pool, offers[0].role)
         refuse = _refuse_seconds(accept.get("filters"))
         if refuse > 0 and allocatable(pool):
             fw.filters.append((agent.id, pool, time.monotonic() + refuse))
 
-    def _launch(self, fw: Framework, agent: Agent, ti: dict[str, Any], pool: dict[str, float]) -> dict[str, float]:
+    def _launch(
+        self, fw: Framework, agent: Agent, ti: dict[str, Any], pool: dict[str, float], role: str | None
+    ) -> dict[str, float]:
         """Validate one TaskInfo against the remaining offered resources; queue it; return what is left."""
         task_id = (ti.get("task_id") or {}).get("value")
         problem = id_problem(task_id)
@@ -369,7 +415,7 @@ class Master:
             self._reject(fw, ti, agent, "TASK_ERROR", "REASON_TASK_INVALID", f"Task has duplicate ID: {task_id}")
             return pool
         agent_id = (ti.get("agent_id") or ti.get("slave_id") or {}).get("value")
-        resources, problems = parse_resources(ti.get("resources") or [])
+        resources, problems = parse_resources(ti.get("resources") or [], role)
         command = ti.get("command")
         if agent_id != agent.id:
             problems.append(f"Task uses agent {agent_id} but the offers are from agent {agent.id}")
@@ -456,6 +502,10 @@ class Master:
                 self._send_once(fw, task_id, agent_id, "TASK_LOST", "REASON_RECONCILIATION", message)
 
     def _send_reconciled(self, fw: Framework, task: Task) -> None:
+        if task.agent is not None and task.agent.unreachable:
+            message = f"Reconciliation: agent {task.agent_id} is unreachable"
+            self._send_once(fw, task.id, task.agent_id, "TASK_LOST", "REASON_RECONCILIATION", message)
+            return
         # A task accepted but not yet started has sent no update; the master answers TASK_STAGING for it.
         latest = task.status or {
             "task_id": {"value": task.id},
@@ -528,6 +578,8 @@ class Master:
 
     def _deliver(self, fw: Framework, task: Task) -> None:
         task.last_sent = time.monotonic()
+        if task.agent is not None and task.agent.unreachable:
+            return  # the agent keeps it until it is back (retry_updates)
         if fw.stream is not None and task.pending:
             fw.stream.send({"type": "UPDATE", "update": {"status": task.pending[0]}})
 
@@ -568,10 +620,11 @@ class Master:
             "pid": f"slave({agent.number + 1})@{self.address}",
             "active": True,
             "registered_time": agent.registered,
-            "resources": dict(agent.total),
-            "unreserved_resources": dict(agent.total),
-            "used_resources": {n: agent.used.get(n, 0.0) for n in RESOURCE_NAMES},
-            "offered_resources": {n: agent.offered.get(n, 0.0) for n in RESOURCE_NAMES},
+            "resources": by_name(agent.total),
+            "unreserved_resources": by_name(for_role(agent.total, UNRESERVED)),
+            "reserved_resources": reserved_by_role(agent.total),
+            "used_resources": {n: by_name(agent.used).get(n, 0.0) for n in RESOURCE_NAMES},
+            "offered_resources": {n: by_name(agent.offered).get(n, 0.0) for n in RESOURCE_NAMES},
             "attributes": dict(agent.attributes),
         }
 
@@ -583,7 +636,7 @@ class Master:
             "framework_id": task.framework_id,
             "slave_id": task.agent_id,
             "state": task.state,
-            "resources": {n: task.resources.get(n, 0.0) for n in RESOURCE_NAMES},
+            "resources": {n: by_name(task.resources).get(n, 0.0) for n in RESOURCE_NAMES},
             "sandbox": str(task.sandbox) if task.sandbox else None,
             "pid": task.pid if not task.exited else None,
             "statuses": [task.status] if task.status else [],

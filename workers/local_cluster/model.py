@@ -47,17 +47,21 @@ class Agent:
         self.used: Resources = {}
         self.offered: Resources = {}
         self.registered = time.time()
+        self.unreachable = False  # partitioned from the master: its tasks go on, their updates wait
 
     def available(self) -> Resources:
         return subtract(subtract(self.total, self.used), self.offered)
 
 
 class Offer:
-    def __init__(self, offer_id: str, framework_id: str, agent: Agent, resources: Resources) -> None:
+    def __init__(
+        self, offer_id: str, framework_id: str, agent: Agent, resources: Resources, role: str | None = None
+    ) -> None:
         self.id = offer_id
         self.framework_id = framework_id
         self.agent = agent
         self.resources = resources
+        self.role = role  # the allocation role of a MULTI_ROLE framework's offer; None otherwise
 
 
 class Framework:
@@ -78,6 +82,17 @@ class Framework:
 
     def has_capability(self, name: str) -> bool:
         return any(c.get("type") == name for c in self.info.get("capabilities") or [])
+
+    @property
+    def multi_role(self) -> bool:
+        return self.has_capability("MULTI_ROLE")
+
+    @property
+    def allocation_role(self) -> str:
+        """The role this framework's offers are allocated to (the first of its roles; one offer per agent)."""
+        if self.multi_role:
+            return str((self.info.get("roles") or ["*"])[0])
+        return str(self.info.get("role") or "*")
 
     def refuses(self, agent_id: str, resources: Resources, now: float) -> bool:
         self.filters = [f for f in self.filters if f[2] > now]

@@ -1,7 +1,8 @@
 """Resource arithmetic and the JSON of resources, attributes and ids, as the master and agents use them.
 
-Resources are dicts of the scalar names in `app.mesos.RESOURCE_NAMES`; every result is rounded to 6
-places so sums and differences of offers never drift.
+Resources are dicts keyed as Mesos' own text syntax names them: `cpus` for an unreserved scalar,
+`cpus(scale)` for one statically reserved for role `scale` (gpus too, offered only to frameworks with
+the GPU_RESOURCES capability). Every result is rounded to 6 places so sums and differences never drift.
 """
 
 from __future__ import annotations
@@ -18,6 +19,65 @@ MIN_OFFER_CPUS = 0.01  # Mesos' minimum allocatable resources
 MIN_OFFER_MEM = 32.0
 
 Resources = dict[str, float]
+
+SCALAR_NAMES = (*RESOURCE_NAMES, "gpus")
+UNRESERVED = "*"
+
+
+def resource_key(name: str, role: str | None = None) -> str:
+    return name if role in (None, "", UNRESERVED) else f"{name}({role})"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(name, reservation role) of a key; the role of an unreserved resource is "*"."""
+    name, _, role = key.partition("(")
+    return name, role[:-1] if role else UNRESERVED
+
+
+def parse_resource_text(text: str) -> Resources:
+    """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1` (scalars only)."""
+    out: Resources = {}
+    for part in (text or "").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition(":")
+        name, role = split_key(key.strip())
+        if not sep or name not in SCALAR_NAMES:
+            raise ValueError(
+                f"bad resource {part!r}; expected name:value or name(role):value, name one of {SCALAR_NAMES}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"bad resource {part!r}: {value!r} is not a number") from None
+        key = resource_key(name, role)
+        out[key] = out.get(key, 0.0) + number
+    return rounded(out)
+
+
+def for_role(res: Resources, role: str) -> Resources:
+    """What a framework allocated to `role` may be offered: unreserved resources and those reserved for it."""
+    return {k: v for k, v in res.items() if split_key(k)[1] in (UNRESERVED, role)}
+
+
+def reserved_by_role(res: Resources) -> dict[str, Resources]:
+    """As /master/state shows them: {role: {name: value}} of the reserved resources."""
+    out: dict[str, Resources] = {}
+    for key, value in res.items():
+        name, role = split_key(key)
+        if role != UNRESERVED:
+            out.setdefault(role, {})[name] = value
+    return out
+
+
+def by_name(res: Resources) -> Resources:
+    """Sums by resource name, whatever the reservation."""
+    out: Resources = {}
+    for key, value in res.items():
+        name = split_key(key)[0]
+        out[name] = out.get(name, 0.0) + value
+    return rounded(out)
 
 
 def machine_resources(var_dir: str | os.PathLike, agents: int = 1) -> Resources:
@@ -89,32 +149,62 @@ def contains(have: Resources, need: Resources) -> bool:
 
 
 def allocatable(res: Resources) -> bool:
-    return res.get("cpus", 0.0) >= MIN_OFFER_CPUS or res.get("mem", 0.0) >= MIN_OFFER_MEM
+    sums = by_name(res)
+    return sums.get("cpus", 0.0) >= MIN_OFFER_CPUS or sums.get("mem", 0.0) >= MIN_OFFER_MEM
 
 
-def resources_json(res: Resources) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "type": "SCALAR", "scalar": {"value": round(res[name], 3)}, "role": "*"}
-        for name in RESOURCE_NAMES
-        if res.get(name, 0.0) > EPSILON
-    ]
+def resources_json(res: Resources, allocation_role: str | None = None) -> list[dict[str, Any]]:
+    """Offered resources in the pre-reservation-refinement format a master sends frameworks without the
+    RESERVATION_REFINEMENT capability (`role` names the reservation), each with `allocation_info` under
+    MULTI_ROLE."""
+    out = []
+    for key in sorted(res):
+        if res[key] <= EPSILON:
+            continue
+        name, role = split_key(key)
+        entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role}
+        if allocation_role is not None:
+            entry["allocation_info"] = {"role": allocation_role}
+        out.append(entry)
+    return out
 
 
-def parse_resources(items: Iterable[dict[str, Any]]) -> tuple[Resources, list[str]]:
-    """Sum SCALAR resources by name; return (sums, problems) for anything this cluster cannot offer."""
+def _reservation_role(item: dict[str, Any]) -> str:
+    reservations = item.get("reservations") or []
+    if reservations:  # refined format: the last reservation is the one that counts
+        return str(reservations[-1].get("role") or UNRESERVED)
+    return str(item.get("role") or UNRESERVED)
+
+
+def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None = None) -> tuple[Resources, list[str]]:
+    """Sum a task's SCALAR resources by key; return (sums, problems) for anything this cluster cannot offer.
+
+    With `allocation_role` (a MULTI_ROLE framework), every resource must carry the `allocation_info` of the
+    offer it was cut from, as a real master demands."""
     sums: Resources = {}
     problems = []
     for item in items or []:
         name = item.get("name")
         kind = item.get("type", "SCALAR")
-        if kind != "SCALAR" or name not in RESOURCE_NAMES:
+        if kind != "SCALAR" or name not in SCALAR_NAMES:
             problems.append(f"resource {name!r} of type {kind} is not offered by this cluster")
             continue
+        if allocation_role is not None:
+            allocated = (item.get("allocation_info") or {}).get("role")
+            if allocated is None:
+                problems.append(f"resource {name!r} must have 'allocation_info' set (the framework is MULTI_ROLE)")
+                continue
+            if allocated != allocation_role:
+                problems.append(
+                    f"resource {name!r} is allocated to role {allocated!r}, the offer to {allocation_role!r}"
+                )
+                continue
         value = float((item.get("scalar") or {}).get("value", 0.0))
         if value < 0:
             problems.append(f"resource {name!r} is negative")
             continue
-        sums[name] = sums.get(name, 0.0) + value
+        key = resource_key(name, _reservation_role(item))
+        sums[key] = sums.get(key, 0.0) + value
     return rounded(sums), problems
 
 

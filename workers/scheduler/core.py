@@ -33,7 +33,7 @@ from app.services import executions, nodes
 from app.settings import settings
 from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.loop import IntervalJob, run_due
-from workers.scheduler.offers import HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
+from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
 from workers.scheduler.report import Counters, node_report
 from workers.scheduler.running import RunningTask, RunningTasks
 
@@ -77,6 +77,9 @@ class SchedulerCore:
         self.framework_id: str | None = None
         self.master_info: dict = {}
         self.needs_reconcile = False
+        self.suppressed = False  # we asked the master to stop sending offers
+        self.queue_grew = False
+        self.last_revive = 0.0
         self.idle_pass: tuple | None = None  # (queue order, other inputs) of the last pass that placed nothing
         self.warnings: dict[str, dict] = {}
         # database-derived state, refreshed by sync()
@@ -117,6 +120,7 @@ class SchedulerCore:
             self.framework_id = framework_id
             self.master_info = dict(master_info or {})
             self.needs_reconcile = True
+            self.suppressed = False  # a new subscription is not suppressed
             self.warnings.pop("disconnected", None)
         self.wake.set()
 
@@ -197,11 +201,13 @@ class SchedulerCore:
             )
             for r in rows
         ]
+        before = len(self.queue)
         if full:
             self.queue.replace_all(jobs)
             self.last_full_sync = time.time()
         else:
             self.queue.add(jobs)
+        self.queue_grew = self.queue_grew or len(self.queue) > before
         changes = [r.last_status_change for r in rows if r.last_status_change is not None]
         if changes:
             newest = max(changes)
@@ -305,8 +311,11 @@ class SchedulerCore:
             # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
             self.queue.remove([p.job_id for p in placements])
             tasks_by_agent: dict[str, list[dict]] = defaultdict(list)
+            pools: dict[str, AgentPool] = {}
             for spec in launches:
-                tasks_by_agent[spec.agent_id].append(self.task_info(spec))
+                pool = pools.get(spec.agent_id) or pools.setdefault(spec.agent_id, AgentPool(grouped[spec.agent_id]))
+                resources = pool.take({"cpus": spec.cpus, "mem": spec.mem, "disk": spec.disk})
+                tasks_by_agent[spec.agent_id].append(self.task_info(spec, resources))
                 self.running[spec.task_id] = RunningTask(
                     spec.exe_id,
                     spec.job_id,
@@ -337,13 +346,9 @@ class SchedulerCore:
                 [{"value": o.offer_id} for o in decline], filters={"refuse_seconds": settings.SCHEDULER_DECLINE_REFUSE}
             )
 
-    def task_info(self, spec: executions.LaunchSpec) -> dict:
-        resources = [
-            {"name": "cpus", "type": "SCALAR", "scalar": {"value": spec.cpus}},
-            {"name": "mem", "type": "SCALAR", "scalar": {"value": spec.mem}},
-        ]
-        if spec.disk > 0:
-            resources.append({"name": "disk", "type": "SCALAR", "scalar": {"value": spec.disk}})
+    @staticmethod
+    def task_info(spec: executions.LaunchSpec, resources: list[dict]) -> dict:
+        """The TaskInfo of a launch; `resources` are cut from the offer entries (AgentPool.take)."""
         return {
             "name": spec.name,
             "task_id": {"value": spec.task_id},
@@ -384,7 +389,17 @@ class SchedulerCore:
             }
             for u in updates
         ]
-        ended = with_retry(lambda s: executions.record_task_updates(s, records))
+        alive: list[str] = []
+
+        def record(session):
+            alive.clear()  # with_retry may run this again
+            return executions.record_task_updates(session, records, alive)
+
+        ended = with_retry(record)
+        for task_id in alive:
+            log.warning("task %s is running although its execution ended: killing it", task_id)
+            self.driver.killTask({"value": task_id})
+            self.counters.orphan_tasks_killed += 1
         for r in records:
             if r["state"] in executions.TERMINAL_TASK_STATES:
                 self.running.pop(r["task_id"], None)
@@ -430,7 +445,9 @@ class SchedulerCore:
             self.driver.killTask({"value": task_id})
 
     def load_running(self) -> None:
-        """After (re)registration: every RUNNING execution joins the running set and is reconciled."""
+        """After (re)registration and every reconcile interval: every RUNNING execution joins the running set
+        and is reconciled explicitly; an implicit reconciliation then has the master report every task it
+        knows, so a task we no longer count as running (reported LOST, then back) is found and killed."""
 
         def read(session):
             return session.execute(
@@ -462,6 +479,7 @@ class SchedulerCore:
         tasks = [{"task_id": {"value": tid}} for tid in self.running]
         if tasks:
             self.driver.reconcileTasks(tasks)
+        self.driver.reconcileTasks([])
 
     def persist_framework_id(self) -> None:
         def write(session):
@@ -554,6 +572,33 @@ class SchedulerCore:
         if self.connected:
             self.kill_and_expire()
             self.schedule()
+            self.ask_for_offers()
+
+    def ask_for_offers(self) -> None:
+        """SUPPRESS while nothing is queued (no offers hoarded, none sent); REVIVE when jobs arrive, and again
+        every SCHEDULER_REVIVE_INTERVAL while jobs wait without an offer (a lost REVIVE, decline filters)."""
+        now = time.time()
+        if not len(self.queue):
+            if not self.suppressed:
+                self.driver.suppressOffers()
+                self.suppressed = True
+                held = self.offers.snapshot()
+                self.offers.forget(held)
+                if held:
+                    self.driver.declineOffer([{"value": o.offer_id} for o in held], filters={"refuse_seconds": 0.0})
+            self.queue_grew = False
+            return
+        if len(self.offers):
+            self.queue_grew = False  # offers in hand: the new jobs get them
+            if not self.suppressed:
+                return
+        # Jobs waiting with no offer: ask again soon after new jobs came, and now and then in any case.
+        wait = 1.0 if self.queue_grew else settings.SCHEDULER_REVIVE_INTERVAL
+        if self.suppressed or now - self.last_revive >= wait:
+            self.driver.reviveOffers()
+            self.suppressed = False
+            self.queue_grew = False
+            self.last_revive = now
 
     # ------------------------------------------------------------ process
 

@@ -3,6 +3,11 @@
 The pymesos thread adds and rescinds; the loop takes a snapshot, launches on some agents' offers and
 declines the others once they are held longer than SCHEDULER_OFFER_HOLD (ready for the next queued job
 until then, without hoarding them).
+
+A real master offers several entries of one name (unreserved and reserved for our role, each with the
+`allocation_info` of a MULTI_ROLE framework). Only entries a task can take a part of count (SCALAR cpus,
+mem and disk; not revocable, shared or MOUNT disks), and a task's resources are cut from those entries
+with every field but the amount copied, so the master finds them in the offer.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from app.mesos import RESOURCE_NAMES, scalar_resources
+from app.mesos import RESOURCE_NAMES
+
+EPSILON = 1e-6
 
 
 @dataclass
@@ -24,6 +31,21 @@ class HeldOffer:
     resources: dict[str, float]
     attributes: dict
     received: float
+    entries: list[dict[str, Any]]  # the usable resource entries, as offered
+
+
+def usable(entry: dict[str, Any]) -> bool:
+    """An offered entry a task may take part of."""
+    if entry.get("name") not in RESOURCE_NAMES or entry.get("type", "SCALAR") != "SCALAR":
+        return False
+    if "revocable" in entry or "shared" in entry:
+        return False
+    source = (entry.get("disk") or {}).get("source") or {}
+    return source.get("type", "PATH") == "PATH"  # a MOUNT disk is used whole or not at all
+
+
+def _amount(entry: dict[str, Any]) -> float:
+    return float((entry.get("scalar") or {}).get("value", 0.0))
 
 
 def held_offer(offer: dict[str, Any], now: float) -> HeldOffer:
@@ -33,15 +55,55 @@ def held_offer(offer: dict[str, Any], now: float) -> HeldOffer:
         a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
         for a in offer.get("attributes", []) or []
     }
+    entries = [r for r in offer.get("resources") or [] if usable(r)]
+    sums = dict.fromkeys(RESOURCE_NAMES, 0.0)
+    for r in entries:
+        sums[r["name"]] += _amount(r)
     return HeldOffer(
         offer["id"]["value"],
         offer["agent_id"]["value"],
         offer.get("hostname", ""),
         int(address.get("port", 5051)),
-        scalar_resources(offer.get("resources", [])),
+        sums,
         attributes,
         now,
+        entries,
     )
+
+
+def _reserved(entry: dict[str, Any]) -> bool:
+    return bool(entry.get("reservations")) or entry.get("role", "*") != "*"
+
+
+@dataclass
+class _Slot:
+    entry: dict[str, Any]
+    left: float
+
+
+class AgentPool:
+    """The usable entries of one agent's held offers, from which each launched task takes its share."""
+
+    def __init__(self, offers: Iterable[HeldOffer]) -> None:
+        slots = [_Slot(dict(e), _amount(e)) for o in offers for e in o.entries]
+        # Reserved for us first: a reservation exists so that our jobs use it.
+        self._slots = sorted(slots, key=lambda slot: not _reserved(slot.entry))
+
+    def take(self, need: dict[str, float]) -> list[dict[str, Any]]:
+        """Task resources for `need` (name -> amount), copied from the entries they come out of."""
+        out: list[dict[str, Any]] = []
+        for name in RESOURCE_NAMES:
+            wanted = need.get(name, 0.0)
+            for slot in self._slots:
+                if wanted <= EPSILON:
+                    break
+                if slot.entry["name"] != name or slot.left <= EPSILON:
+                    continue
+                part = min(wanted, slot.left)
+                slot.left -= part
+                wanted -= part
+                out.append({**slot.entry, "scalar": {"value": round(part, 6)}})
+        return out
 
 
 class HeldOffers:

@@ -17,6 +17,7 @@ class Counters:
     offers_launched: int = 0
     task_updates: int = 0
     jobs_finished: int = 0
+    orphan_tasks_killed: int = 0  # alive after their execution ended (a LOST task that came back)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

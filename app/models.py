@@ -312,6 +312,8 @@ class JobExecution(Base):
     # set before the post step runs so a lost message can be repaired from the database.
     task_state: Mapped[Optional[str]] = mapped_column(String(50))
     task_message: Mapped[Optional[str]] = mapped_column(Text)
+    task_reason: Mapped[Optional[str]] = mapped_column(String(80))  # Mesos TaskStatus.reason of the end
+    task_source: Mapped[Optional[str]] = mapped_column(String(40))  # who reported it: master, agent, executor
     # Why the scheduler killed the task: "canceled", "timeout" or "vacate" (vacate requeues without spending a try).
     kill_reason: Mapped[Optional[str]] = mapped_column(String(50))
     results_manifest: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)

@@ -26,6 +26,11 @@ BUILTIN_ERRORS: dict[str, tuple[str, str, str]] = {
         "ALGORITHM",
     ),
     "missing-output": ("Missing Output", "A required output file was not produced.", "ALGORITHM"),
+    "out-of-memory": (
+        "Out of Memory",
+        "The execution was killed for using more memory than its job type asks for (mem_required).",
+        "ALGORITHM",
+    ),
     "invalid-results-manifest": ("Invalid Results Manifest", "The results manifest could not be read.", "ALGORITHM"),
     "ingest-failed": ("Ingest Failed", "The file could not be stored into its workspace.", "DATA"),
 }

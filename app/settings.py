@@ -44,6 +44,26 @@ REGISTRY: list[Setting] = [
     ),
     Setting("API_HOST", str, "127.0.0.1", "Address the API (gunicorn) binds."),
     Setting("API_PORT", int, 8000, "Port of the REST API."),
+    Setting(
+        "API_ALLOWED_HOSTS",
+        str,
+        "",
+        "Comma-separated host names the API answers to (the Host header); empty: loopback names only while API_HOST is a loopback address (against DNS rebinding), any otherwise.",
+    ),
+    Setting(
+        "API_MAX_BODY_BYTES",
+        int,
+        16 * 2**20,
+        "Largest request body the API reads; a larger one is a 413 before it is read.",
+    ),
+    Setting("API_MAX_JSON_DEPTH", int, 64, "Deepest nesting of arrays and objects a JSON body may have."),
+    Setting("API_MAX_LIST_ITEMS", int, 10000, "Most items any array in a JSON body may hold (ids, inputs, jobs)."),
+    Setting(
+        "REQUEUE_MAX_JOBS",
+        int,
+        1000,
+        "Most jobs one POST /queue/requeue-jobs/ requeues; filters matching more are refused with the count.",
+    ),
     Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
     Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
     Setting(
@@ -143,6 +163,12 @@ REGISTRY: list[Setting] = [
         "Age (s) after which the scheduler status is stale and /status/ answers 503.",
     ),
     Setting(
+        "SCHEDULER_HEARTBEAT_TIMEOUT",
+        float,
+        75.0,
+        "Seconds without any event from the master (heartbeats come every 15 s) after which the subscription is taken for dead and the scheduler exits, to be restarted and resubscribe.",
+    ),
+    Setting(
         "SCHEDULER_RECONCILE_INTERVAL",
         float,
         60.0,
@@ -235,6 +261,21 @@ def resolve_cluster(env: Any) -> tuple[str, int, str]:
     return master, int(master_port), ""
 
 
+def master_problem(master: str) -> str:
+    """Why MESOS_MASTER cannot be used ("" when it can): `host:port`, or ZooKeeper's
+    `zk://host:port[,host:port...]/path`, which pymesos follows to the leading master."""
+    if master.startswith("zk://"):
+        hosts, slash, path = master[len("zk://") :].partition("/")
+        # credentials (zk://user:pass@...) are not parsed by pymesos' detector
+        ok = slash and path and hosts and "@" not in hosts
+        ok = ok and all(h.rpartition(":")[0] and h.rpartition(":")[2].isdigit() for h in hosts.split(","))
+        return "" if ok else f"MESOS_MASTER={master}: expected zk://host:port[,host:port...]/path (no credentials)"
+    host, _, port = master.rpartition(":")
+    if "://" in master or not host or not port.isdigit():
+        return f"MESOS_MASTER={master}: expected host:port of a master (or zk://host:port/path)"
+    return ""
+
+
 class _Settings:
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}
@@ -257,6 +298,9 @@ class _Settings:
         """Refuse to start (SystemExit with the message) when settings contradict each other."""
         if self.conflict:
             raise SystemExit(self.conflict)
+        problem = master_problem(self.MESOS_MASTER)
+        if problem:
+            raise SystemExit(problem)
 
     def __getattr__(self, name: str) -> Any:
         try:

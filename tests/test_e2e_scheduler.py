@@ -146,7 +146,12 @@ def test_a_task_lost_in_a_partition_that_comes_back_is_killed_and_the_job_ends_o
     job = stack.queue_job(job_type["id"])
     stack.wait_job(job["id"], "RUNNING")
     first_agent = stack.cluster.agents()[0]["id"]
-    first_task = stack.cluster.master.tasks[next(iter(stack.cluster.master.tasks))]
+    master = stack.cluster.master
+    first_task = stack.wait(
+        lambda: next((t for t in list(master.tasks.values()) if t.state == "TASK_RUNNING"), None),
+        timeout=15,
+        what="the task running on its agent",
+    )
     stack.cluster.add_agent(hostname="other-side", cpus=2, mem=2048, disk=1000)
     assert stack.cluster.partition_agent(first_agent) == [first_task.id]
 

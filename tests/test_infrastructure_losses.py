@@ -31,7 +31,7 @@ def _finish(session, exe: JobExecution) -> tuple[Job, JobExecution]:
         ("TASK_LOST", "agent removed", "node-lost"),
         ("TASK_GONE", "Agent was marked gone", "node-lost"),
         ("TASK_UNREACHABLE", "Agent unreachable", "node-lost"),
-        ("TASK_DROPPED", "Task launch was not delivered", "node-lost"),
+        ("TASK_DROPPED", "Task launch was not delivered", "task-launch"),
     ],
 )
 def test_a_lost_task_requeues_the_job_without_spending_its_try(session, state, message, error):
@@ -81,3 +81,33 @@ def test_losses_past_the_cap_spend_the_try(session, monkeypatch):
     finally:
         monkeypatch.undo()
         settings.reload()
+
+
+def test_the_reason_mesos_gives_is_recorded_and_decides_the_error(session):
+    """An OOM kill (the agent's memory limit, REASON_CONTAINER_LIMITATION_MEMORY) is its own error, not an
+    unmapped exit code; a loss the agent's reason names is a lost node whatever the message says."""
+    from app.services.executions import record_task_updates
+
+    job_type = factories.make_job_type(session)
+    cases = [
+        ("TASK_FAILED", "Memory limit exceeded: Requested 64MB", "REASON_CONTAINER_LIMITATION_MEMORY", "out-of-memory"),
+        ("TASK_LOST", "Task lost", "REASON_AGENT_DISCONNECTED", "node-lost"),
+        ("TASK_FAILED", "Failed to create container", "REASON_CONTAINER_LAUNCH_FAILED", "task-launch"),
+    ]
+    exes = []
+    for _ in cases:
+        job = factories.make_job(session, job_type, status="RUNNING", max_tries=1)
+        exe = factories.make_execution(session, job, status="RUNNING", task_id=None)
+        exe.task_id = f"scale-exe-{exe.id}"
+        exes.append(exe)
+    session.commit()
+    updates = [
+        {"task_id": exe.task_id, "state": state, "message": message, "reason": reason, "source": "SOURCE_AGENT"}
+        for exe, (state, message, reason, _) in zip(exes, cases)
+    ]
+    assert sorted(record_task_updates(session, updates)) == sorted(e.id for e in exes)
+    session.commit()
+    for exe, (_, _, reason, error) in zip(exes, cases):
+        job, exe = _finish(session, exe)
+        assert (exe.task_reason, exe.task_source) == (reason, "SOURCE_AGENT")
+        assert exe.error.name == error

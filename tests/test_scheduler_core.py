@@ -1,6 +1,9 @@
 """SchedulerCore driven by a fake driver over a real SQLite database, without a master."""
 
+import time
 from datetime import timezone
+
+from sqlalchemy import select
 
 from app.settings import settings
 from workers.scheduler import SchedulerCore
@@ -217,3 +220,78 @@ def test_a_lost_task_that_turns_out_running_is_killed_not_left_to_run_twice(sess
     assert core.counters.orphan_tasks_killed == 1
     session.expire_all()
     assert session.get(JobExecution, exe.id).task_state == "TASK_LOST"  # the ended execution stays ended
+
+
+def test_a_launch_the_master_never_got_requeues_the_job_at_once_without_spending_a_try(session):
+    from app.models import Job, JobExecution
+    from app.services.executions import finish_executions
+    from tests.factories import make_job, make_job_type
+
+    class RefusingDriver(FakeDriver):
+        def launchTasks(self, offer_ids, tasks, filters=None):
+            raise RuntimeError("Failed to send request 503: master is recovering")
+
+    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
+    job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0, max_tries=1)
+    session.commit()
+    core = core_on(RefusingDriver())
+    core.on_offers([offer(cpus=2.0, mem=256.0)])
+    core.step()  # matched, written RUNNING, the send fails
+    core.step()  # the pass after records the drop at once, not at the next reconcile
+    session.expire_all()
+    exe = session.scalars(select(JobExecution).where(JobExecution.job_id == job.id)).one()
+    assert exe.task_state == "TASK_DROPPED" and "503" in exe.task_message
+    assert exe.task_id not in core.running
+    finish_executions(session, [exe.id])  # what the finish message does
+    session.commit()
+    session.expire_all()
+    job = session.get(Job, job.id)
+    assert job.status == "QUEUED" and job.max_tries == 2
+    assert session.get(JobExecution, exe.id).error.name == "task-launch"
+
+
+def test_a_silent_subscription_makes_the_scheduler_exit_to_resubscribe(session, monkeypatch):
+    """No heartbeat, offer or update for SCHEDULER_HEARTBEAT_TIMEOUT: the connection is dead even if its
+    socket looks open, so the process exits (the supervisor restarts it) instead of waiting forever."""
+    import threading
+
+    from workers.scheduler.callbacks import ScaleScheduler
+
+    monkeypatch.setattr(settings, "SCHEDULER_HEARTBEAT_TIMEOUT", 1.5, raising=False)
+    driver = FakeDriver()
+    core = SchedulerCore(driver_factory=lambda: driver)
+    runner = threading.Thread(target=core.run, daemon=True)
+    runner.start()
+    callbacks = ScaleScheduler(core)
+    callbacks.registered(driver, {"value": "fw-1"}, {})
+    for _ in range(3):  # heartbeats keep it alive
+        time.sleep(0.8)
+        callbacks.processHeartBeat(driver)
+        assert runner.is_alive()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert core.restart_reason and "heartbeats stopped" in core.restart_reason
+    assert core.fatal_error is None
+
+
+def test_a_lost_executor_leaves_the_agents_other_tasks_alone(session):
+    from workers.scheduler import RunningTask
+    from workers.scheduler.callbacks import ScaleScheduler
+
+    driver = FakeDriver()
+    core = core_on(driver)
+    for task_id in ("scale-exe-1", "scale-exe-2"):
+        core.running[task_id] = RunningTask(1, 1, 1, "agent-1", 0.1, 16.0, 0.0, time.time(), 600)
+    ScaleScheduler(core).executorLost(driver, {"value": "scale-exe-1"}, {"value": "agent-1"}, 1)
+    core.process_updates()
+    assert set(core.running) == {"scale-exe-1", "scale-exe-2"}  # its task's own update decides, not a guess
+    assert core.needs_reconcile
+
+
+def test_master_addresses_are_checked_before_the_scheduler_starts():
+    from app.settings import master_problem
+
+    for good in ("10.0.0.5:5050", "mesos.example:5050", "zk://zk1:2181,zk2:2181/mesos"):
+        assert master_problem(good) == "", good
+    for bad in ("mesos.example", "http://mesos:5050", "zk://zk1:2181", "zk://user:pw@zk1:2181/mesos", "zk:///m"):
+        assert "MESOS_MASTER=" in master_problem(bad), bad

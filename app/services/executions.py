@@ -37,6 +37,23 @@ log = logging.getLogger(__name__)
 
 TERMINAL_TASK_STATES = EXECUTION_ENDING_TASK_STATES
 LIVE_TASK_STATES = ("TASK_RUNNING", "TASK_STARTING", "TASK_STAGING")
+# TaskStatus.reason values (include/mesos/v1/mesos.proto) that say why a task ended without its own exit.
+AGENT_LOSS_REASONS = frozenset(
+    {
+        "REASON_AGENT_DISCONNECTED",
+        "REASON_AGENT_REMOVED",
+        "REASON_AGENT_REMOVED_BY_OPERATOR",
+        "REASON_AGENT_RESTARTED",
+        "REASON_AGENT_UNKNOWN",
+        "REASON_SLAVE_DISCONNECTED",
+        "REASON_SLAVE_REMOVED",
+        "REASON_SLAVE_RESTARTED",
+        "REASON_SLAVE_UNKNOWN",
+    }
+)
+LAUNCH_FAILURE_REASONS = frozenset(
+    {"REASON_INVALID_OFFERS", "REASON_TASK_INVALID", "REASON_TASK_UNAUTHORIZED", "REASON_CONTAINER_LAUNCH_FAILED"}
+)
 ARG_MAX = os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 131072
 _EXIT_STATUS = re.compile(r"exited with status (-?\d+)")
 
@@ -318,6 +335,8 @@ def record_task_updates(session: Session, updates: Iterable[dict], alive: list[s
             continue  # duplicate terminal update
         exe.task_state = state
         exe.task_message = u.get("message")
+        exe.task_reason = u.get("reason")
+        exe.task_source = u.get("source")
         exe.job_completed = when
         if exe.job_started is None:
             exe.job_started = when
@@ -374,15 +393,19 @@ def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
     state = exe.task_state
     if exe.kill_reason == "timeout":
         return error_by_name(session, "timeout")
+    if exe.task_reason == "REASON_CONTAINER_LIMITATION_MEMORY":  # the OOM killer, not the algorithm's exit
+        return error_by_name(session, "out-of-memory")
     if state == "TASK_FAILED" and exe.job_exit_code is not None:
         name = error_name_for_exit_code(job.job_type.error_mapping or {}, exe.job_exit_code)
         if name is None:
             name = "unknown" if job.job_type.is_system else "algorithm-unknown"
         return error_by_name(session, name)
-    if state == "TASK_ERROR":
+    if state in ("TASK_ERROR", "TASK_DROPPED") or exe.task_reason in LAUNCH_FAILURE_REASONS:
         return error_by_name(session, "task-launch")
     if state in INFRASTRUCTURE_LOSS_TASK_STATES:
-        agent_gone = "agent" in (exe.task_message or "").lower() or state != "TASK_LOST"
+        agent_gone = (
+            exe.task_reason in AGENT_LOSS_REASONS or "agent" in (exe.task_message or "").lower() or state != "TASK_LOST"
+        )
         return error_by_name(session, "node-lost" if agent_gone else "mesos-lost")
     return error_by_name(session, "unknown")
 

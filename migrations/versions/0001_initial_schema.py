@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:54:41.932053
+Create Date: 2026-12-07 02:37:08.657417
 """
 
 from alembic import op
@@ -430,6 +430,8 @@ def upgrade() -> None:
         sa.Column("post_exit_code", sa.Integer(), nullable=True),
         sa.Column("task_state", sa.String(length=50), nullable=True),
         sa.Column("task_message", sa.Text(), nullable=True),
+        sa.Column("task_reason", sa.String(length=80), nullable=True),
+        sa.Column("task_source", sa.String(length=40), nullable=True),
         sa.Column("kill_reason", sa.String(length=50), nullable=True),
         sa.Column("results_manifest", sa.JSON(), nullable=True),
         sa.Column("results", sa.JSON(), nullable=True),

@@ -41,7 +41,12 @@ class ScaleScheduler(Scheduler):
         self.core.on_agent_lost(agent_id["value"])
 
     def executorLost(self, driver, executor_id, agent_id, status):
-        self.core.on_agent_lost(agent_id["value"])
+        # Only that executor's tasks are affected (a command task's executor id is its task id); their
+        # own updates follow, and the reconcile asked for here finds any that does not.
+        self.core.on_executor_lost(executor_id["value"], agent_id["value"])
+
+    def processHeartBeat(self, driver):
+        self.core.on_event()
 
     def error(self, driver, message):
         log.error("master reported an error: %s", message)

@@ -67,6 +67,8 @@ class SchedulerCore:
         self.queue_changed = threading.Event()  # set by the queue notification listener
         self.stopping = threading.Event()
         self.fatal_error: str | None = None
+        self.restart_reason: str | None = None  # exit so that the supervisor starts a fresh subscription
+        self.last_event = time.monotonic()  # anything from the master: heartbeats, offers, updates
         self.offers = HeldOffers()
         self.pending_updates: list[dict] = []
         self.lost_agents: list[str] = []
@@ -109,11 +111,17 @@ class SchedulerCore:
             ),
             IntervalJob("tasks and offers", lambda: 0.0, self.tasks_and_offers),
             IntervalJob("status", lambda: settings.SCHEDULER_STATUS_INTERVAL, self.write_status),
+            IntervalJob("heartbeat watch", lambda: 1.0, self.watch_heartbeats, enabled=lambda: self.connected),
         ]
 
     # ------------------------------------------------------------ callbacks (pymesos thread)
 
+    def on_event(self) -> None:
+        """Any event from the master proves the subscription alive (heartbeats come when nothing else does)."""
+        self.last_event = time.monotonic()
+
     def on_registered(self, framework_id: str, master_info: dict, reregistered: bool) -> None:
+        self.on_event()
         log.info("%s with framework id %s", "re-registered" if reregistered else "registered", framework_id)
         with self.lock:
             self.connected = True
@@ -132,21 +140,32 @@ class SchedulerCore:
         self.warn("disconnected", "Disconnected", "The scheduler lost its connection to the Mesos master")
 
     def on_offers(self, offers: list[dict]) -> None:
+        self.on_event()
         added = self.offers.add(offers, time.time())
         with self.lock:
             self.counters.new_offers += added
         self.wake.set()
 
     def on_rescind(self, offer_id: str) -> None:
+        self.on_event()
         self.offers.rescind(offer_id)
 
     def on_update(self, status: dict) -> None:
+        self.on_event()
         with self.lock:
             self.pending_updates.append(status)
             self.counters.task_updates += 1
         self.wake.set()
 
+    def on_executor_lost(self, executor_id: str, agent_id: str) -> None:
+        log.warning("executor %s on agent %s lost; reconciling its tasks", executor_id, agent_id)
+        self.on_event()
+        with self.lock:
+            self.needs_reconcile = True
+        self.wake.set()
+
     def on_agent_lost(self, agent_id: str) -> None:
+        self.on_event()
         log.warning("agent %s lost", agent_id)
         with self.lock:
             self.lost_agents.append(agent_id)
@@ -329,13 +348,34 @@ class SchedulerCore:
                 )
             for agent_id, tasks in tasks_by_agent.items():
                 offer_ids = [{"value": o.offer_id} for o in grouped[agent_id]]
-                self.driver.launchTasks(offer_ids, tasks, filters={"refuse_seconds": 0.0})
+                self.send_launch(offer_ids, tasks)
                 launched_agents.add(agent_id)
                 self.counters.offers_launched += len(offer_ids)
                 self.counters.tasks_launched += len(tasks)
                 self.counters.jobs_launched += len(tasks)
         self.idle_pass = None if result.assignments else (ordered, inputs)
         self.decline_stale(grouped, launched_agents, now)
+
+    def send_launch(self, offer_ids: list[dict], tasks: list[dict]) -> None:
+        """ACCEPT the offers with these tasks. A launch that does not reach the master (pymesos drops it
+        silently when disconnected, and raises on a refused or broken request) is recorded as TASK_DROPPED
+        at once, so its jobs are requeued without spending a try instead of waiting for a reconcile."""
+        problem = None
+        if not getattr(self.driver, "connected", True):
+            problem = "the scheduler is not connected to the master"
+        else:
+            try:
+                self.driver.launchTasks(offer_ids, tasks, filters={"refuse_seconds": 0.0})
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure to send means the same: not launched
+                problem = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("launch of %d task(s) not sent (%s): requeueing them", len(tasks), problem)
+        dropped = [
+            {"task_id": t["task_id"], "state": "TASK_DROPPED", "message": f"Launch not sent: {problem}"} for t in tasks
+        ]
+        with self.lock:
+            self.pending_updates.extend(dropped)
+        self.wake.set()
 
     def decline_stale(self, grouped: dict[str, list[HeldOffer]], launched_agents: set[str], now: float) -> None:
         """Forget offers used by launches; decline those held longer than SCHEDULER_OFFER_HOLD."""
@@ -385,6 +425,8 @@ class SchedulerCore:
                 "task_id": u["task_id"]["value"],
                 "state": u["state"],
                 "message": u.get("message"),
+                "reason": u.get("reason"),
+                "source": u.get("source"),
                 "timestamp": u.get("timestamp"),
             }
             for u in updates
@@ -513,14 +555,18 @@ class SchedulerCore:
             )
             for agent_id, total in self.agent_watermark.items()
         ]
-        host, _, port = settings.MESOS_MASTER.rpartition(":")
+        host, _, port = settings.MESOS_MASTER.rpartition(":")  # zk://...: the leader is known once subscribed
         status = {
             "state": "PAUSED" if self.is_paused else "READY",
             "hostname": socket.gethostname(),
             "framework_id": self.framework_id,
             "master": {
                 "hostname": self.master_info.get("hostname", host),
-                "port": int(self.master_info.get("port", port or 5050)),
+                "port": int(self.master_info["port"])
+                if "port" in self.master_info
+                else int(port)
+                if port.isdigit()
+                else None,
                 "is_online": self.connected,
             },
             "metrics": {**rates, **current.as_dict()},
@@ -655,6 +701,16 @@ class SchedulerCore:
         self.stopping.set()
         self.wake.set()
 
+    def watch_heartbeats(self) -> None:
+        """A subscription that sends nothing, not even heartbeats, is dead though its socket looks open
+        (a master behind a broken network path): pymesos would wait on it forever. Exit instead; the
+        supervisor restarts the scheduler, which resubscribes with its framework id and keeps its tasks."""
+        silent = time.monotonic() - self.last_event
+        if silent > settings.SCHEDULER_HEARTBEAT_TIMEOUT:
+            self.restart_reason = f"no event from the master for {silent:.0f} s (heartbeats stopped)"
+            log.error("%s: exiting so that a restart resubscribes", self.restart_reason)
+            self.stop()
+
     def fail(self, reason: str) -> None:
         """The master refused this framework for good (removed, or failed over to another scheduler):
         resubscribing with the same id would loop, so stop and let an operator decide."""
@@ -673,3 +729,5 @@ def main() -> None:
     core.run()
     if core.fatal_error:
         raise SystemExit(f"scheduler stopped: {core.fatal_error}")
+    if core.restart_reason:
+        raise SystemExit(f"scheduler exiting to resubscribe: {core.restart_reason}")

@@ -11,6 +11,7 @@ from flask_restx import Api
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
+from api import limits
 from api.common import MAX_DB_INT, ApiError
 from app.specs.base import SpecError
 
@@ -35,6 +36,7 @@ def create_app() -> Flask:
     console = importlib.import_module("api.console.views").bp
     app.register_blueprint(console)  # before the Api: the console's "/" wins over Flask-RESTX's 404 root
     api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
+    limits.install(app, api)
 
     @api.errorhandler(ApiError)
     def _api_error(error: ApiError):

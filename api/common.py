@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.settings import settings
 from app.specs.base import (  # noqa: F401  (MAX_DB_INT: used by api/__init__)
     MAX_DB_INT,
     STABLE_NAME,
@@ -300,10 +301,37 @@ def json_body() -> dict[str, Any]:
         body = json.loads(request.get_data(), parse_constant=_refuse_constant)
     except ValueError:
         raise bad_request("The request body is not valid JSON") from None
+    except RecursionError:
+        raise bad_request(f"The request body is nested deeper than {settings.API_MAX_JSON_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object")
+    problem = shape_problem(body, settings.API_MAX_JSON_DEPTH, settings.API_MAX_LIST_ITEMS)
+    if problem:
+        raise bad_request(f"The request body {problem}")
     reject_nul(body, "The request body")
     return body
+
+
+def shape_problem(doc: Any, max_depth: int, max_items: int) -> str | None:
+    """Why a parsed JSON document is too deep or holds too long an array (None when it is fine); iterative,
+    so a deep document cannot exhaust the stack of the code that reads it next."""
+    stack: list[tuple[Any, int, str]] = [(doc, 1, "")]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, dict):
+            items: Iterable[tuple[Any, Any]] = value.items()
+        elif isinstance(value, list):
+            if len(value) > max_items:
+                return f"has {len(value)} items in {path or 'its top level'}; at most {max_items} are accepted"
+            items = enumerate(value)
+        else:
+            continue
+        if depth > max_depth:
+            return f"is nested deeper than {max_depth} levels (at {path})"
+        stack.extend(
+            (child, depth + 1, f"{path}[{key!r}]" if isinstance(key, int) else f"{path}.{key}") for key, child in items
+        )
+    return None
 
 
 def _looks_like_json(data: bytes) -> bool:

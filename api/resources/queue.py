@@ -35,6 +35,7 @@ from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
 from app.services.jobs import create_job, recipe_ids_for_jobs, requeue_jobs
 from app.services.recipes import create_recipe
+from app.settings import settings
 from app.specs.base import is_int
 
 ns = Namespace("queue", path="/queue", description="Queue new jobs and recipes, requeue jobs, queue status")
@@ -246,10 +247,18 @@ class RequeueJobs(Resource):
     @ns.expect(requeue_filters)
     @ns.doc(params=PAGE_PARAMS)
     def post(self):
-        """Requeue every FAILED/CANCELED job matching the filters; answers with the requeued jobs (paged)."""
+        """Requeue the FAILED/CANCELED jobs matching the filters (at most REQUEUE_MAX_JOBS); answers with them (paged)."""
         session = get_session()
         stmt, priority = requeue_candidates(json_body())
-        requeued = requeue(session, list(session.scalars(stmt)), priority)
+        limit = settings.REQUEUE_MAX_JOBS
+        candidates = list(session.scalars(stmt.limit(limit + 1)))
+        if len(candidates) > limit:  # one request must not rewrite an unbounded number of jobs
+            total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+            raise bad_request(
+                f"The filters match {total} jobs; at most {limit} are requeued per request (REQUEUE_MAX_JOBS): "
+                "narrow them with job_ids, job_type_ids, started/ended or the other filters"
+            )
+        requeued = requeue(session, candidates, priority)
         page, page_size = page_params()
         page_ids = requeued[(page - 1) * page_size : page * page_size]
         rows = (

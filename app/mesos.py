@@ -32,6 +32,11 @@ INFRASTRUCTURE_LOSS_TASK_STATES = frozenset(
     {"TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR", "TASK_UNREACHABLE", "TASK_UNKNOWN"}
 )
 
+# How an agent says a DOCKER task could not start (the local cluster's words; Mesos' Docker containerizer
+# says "Failed to run 'docker pull ...'"): the errors image-not-found and container-runtime-missing.
+NO_CONTAINER_RUNTIME = "No container runtime"
+IMAGE_PULL_FAILED = "Failed to pull image"
+
 TASK_PREFIX = "scale-exe-"
 
 

@@ -20,6 +20,16 @@ BUILTIN_ERRORS: dict[str, tuple[str, str, str]] = {
     "mesos-lost": ("Mesos Lost", "Mesos reported the task as lost.", "SYSTEM"),
     "task-launch": ("Task Launch", "The task could not be launched.", "SYSTEM"),
     "resource-starvation": ("Resource Starvation", "The execution waited too long for resources.", "SYSTEM"),
+    "image-not-found": (
+        "Image Not Found",
+        "The job type's Docker image could not be found or pulled on the node.",
+        "SYSTEM",
+    ),
+    "container-runtime-missing": (
+        "Container Runtime Missing",
+        "The node has no container runtime (docker or podman) to run the job type's Docker image.",
+        "SYSTEM",
+    ),
     "algorithm-unknown": (
         "Algorithm Unknown",
         "The algorithm failed with an exit code that is not mapped to an error.",

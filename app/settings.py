@@ -115,6 +115,30 @@ REGISTRY: list[Setting] = [
         '{"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}',
         "Base environment of every task, as a JSON object (like a Mesos agent's --executor_environment_variables); the cluster's own environment is never passed on.",
     ),
+    Setting(
+        "LOCAL_CLUSTER_CONTAINER_RUNTIME",
+        str,
+        "",
+        "Docker-compatible tool the local cluster runs DOCKER tasks with; empty: podman, else docker, from PATH; `none`: DOCKER tasks fail.",
+    ),
+    Setting(
+        "DOCKER_NETWORK",
+        str,
+        "NONE",
+        "Network of DOCKER tasks (Mesos DockerInfo.network): NONE (other people's code gets no network unless you say so), HOST or BRIDGE.",
+    ),
+    Setting(
+        "DOCKER_PARAMETERS",
+        str,
+        "",
+        "Extra `docker run` options for every DOCKER task, `key=value;key=value` (DockerInfo.parameters, e.g. `shm-size=1g`).",
+    ),
+    Setting(
+        "DOCKER_FORCE_PULL",
+        bool,
+        False,
+        "Pull a DOCKER task's image even when the agent has it (DockerInfo.force_pull_image).",
+    ),
     Setting("FRAMEWORK_NAME", str, "scale", "Mesos framework name."),
     Setting("FRAMEWORK_ROLE", str, "*", "Mesos role the framework registers with."),
     Setting(

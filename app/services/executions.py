@@ -30,7 +30,7 @@ from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
 from app.services import parse as parse_service
 from app.services.workspaces import WorkspacePathError, broker_for
-from app.mesos import INFRASTRUCTURE_LOSS_TASK_STATES
+from app.mesos import IMAGE_PULL_FAILED, INFRASTRUCTURE_LOSS_TASK_STATES, NO_CONTAINER_RUNTIME
 from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,18 @@ class LaunchSpec:
     disk: float
     environment: dict[str, str] = field(default_factory=dict)
     timeout: int = 0
+    container: ContainerSpec | None = None  # a job type with uses_docker runs its image
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a DOCKER task needs: the image, and every path the command sees, mounted at the same path
+    (`${input}` and `${job_output_dir}` stay valid inside): the execution directory read-write, the
+    directories of the input files its links point to read-only."""
+
+    image: str
+    privileged: bool
+    volumes: tuple[tuple[str, str], ...]  # (path, "RW" or "RO")
 
 
 @dataclass
@@ -136,8 +148,9 @@ def _input_paths(session: Session, data: dict) -> tuple[dict[str, list[Path]], d
     return paths, records
 
 
-def pre_step(session: Session, exe_id: int, job: Job) -> list[str]:
-    """Create the execution's directories, link its input files, and build its argv."""
+def pre_step(session: Session, exe_id: int, job: Job) -> tuple[list[str], set[Path]]:
+    """Create the execution's directories, link its input files, and build its argv; also returns the
+    directories those links point into."""
     interface = job.job_type_rev.interface
     data = job.data or {}
     root = exe_dir(exe_id)
@@ -146,6 +159,7 @@ def pre_step(session: Session, exe_id: int, job: Job) -> list[str]:
     sources, _ = _input_paths(session, data)
     input_types = {i["name"]: i["type"] for i in interface.get("input_data", [])}
     linked: dict[str, list[str]] = {}
+    source_dirs: set[Path] = set()
     for name, paths in sources.items():
         input_dir = root / "inputs" / name
         input_dir.mkdir(parents=True, exist_ok=True)
@@ -154,12 +168,22 @@ def pre_step(session: Session, exe_id: int, job: Job) -> list[str]:
             if not src.exists():
                 raise FileNotFoundError(f"input file {src} is missing")
             link = input_dir / src.name
+            source_dirs.add(src.resolve().parent)
             if not link.exists():
                 os.symlink(src, link)
             linked[name].append(str(link))
         if input_types.get(name) == "files":
             linked[name] = [str(input_dir)]  # a "files" input is passed as the directory holding them
-    return build_argv(interface, data, input_paths=linked, job_output_dir=str(output_dir))
+    return build_argv(interface, data, input_paths=linked, job_output_dir=str(output_dir)), source_dirs
+
+
+def container_spec(job_type, exe_id: int, source_dirs: set[Path]) -> ContainerSpec | None:
+    if not job_type.uses_docker:
+        return None
+    if not job_type.docker_image:
+        raise NotLaunchable(f"job type {job_type.name} {job_type.version} uses Docker but names no docker_image")
+    volumes = [(str(exe_dir(exe_id).resolve()), "RW")] + [(str(d), "RO") for d in sorted(source_dirs)]
+    return ContainerSpec(job_type.docker_image, bool(job_type.docker_privileged), tuple(volumes))
 
 
 def schedule_executions(session: Session, placements: Sequence[Placement]) -> list[LaunchSpec]:
@@ -228,8 +252,9 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
             "pre_completed": utcnow(),
         }
         try:
-            argv = pre_step(session, exe_id, job)
+            argv, source_dirs = pre_step(session, exe_id, job)
             check_launchable(argv)
+            container = container_spec(job.job_type, exe_id, source_dirs)
         except Exception as exc:  # noqa: BLE001 - whatever one job raises fails that job alone
             error_name = (
                 "filesystem-io" if isinstance(exc, (OSError, WorkspacePathError, RuntimeError)) else "task-launch"
@@ -263,6 +288,7 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
                 disk=p.disk,
                 environment=env,
                 timeout=job.timeout,
+                container=container,
             )
         )
     session.execute(update(JobExecution), prepared)
@@ -400,6 +426,11 @@ def _error_for_task(session: Session, exe: JobExecution, job: Job) -> Error:
         if name is None:
             name = "unknown" if job.job_type.is_system else "algorithm-unknown"
         return error_by_name(session, name)
+    message = exe.task_message or ""
+    if exe.task_reason == "REASON_CONTAINER_LAUNCH_FAILED" and NO_CONTAINER_RUNTIME in message:
+        return error_by_name(session, "container-runtime-missing")
+    if exe.task_reason == "REASON_CONTAINER_LAUNCH_FAILED" and (IMAGE_PULL_FAILED in message or " pull " in message):
+        return error_by_name(session, "image-not-found")
     if state in ("TASK_ERROR", "TASK_DROPPED") or exe.task_reason in LAUNCH_FAILURE_REASONS:
         return error_by_name(session, "task-launch")
     if state in INFRASTRUCTURE_LOSS_TASK_STATES:

@@ -20,6 +20,7 @@ from workers.local_cluster.executor import TaskExecutor
 from workers.local_cluster.http_api import Server
 from workers.local_cluster.master import Master
 from workers.local_cluster.model import Agent
+from workers.local_cluster import containers
 from workers.local_cluster.resources import machine_resources, parse_attributes, parse_resource_text
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class LocalCluster:
             adopted = self.executor.recover()
             # Before anyone can ask about them: a process no checkpoint accounts for is killed.
             kill_orphans(self.sandbox_root, keep=adopted)
+            if any(self.sandbox_root.iterdir()):  # a cluster ran here before: it may have left containers
+                containers.sweep(self.sandbox_root, keep=adopted)
             self._server = Server((self.host, self._requested_port), self)
         except BaseException:
             self.checkpoint.unlock()

@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 
 from app.mesos import TERMINAL_TASK_STATES
+from workers.local_cluster import containers
 from workers.local_cluster.checkpoint import WRAPPER, RecoveredTask, process_start_time, wait_for_exit
 from workers.local_cluster.master import SOURCE_EXECUTOR, Master
 from workers.local_cluster.model import Framework, Task
+from workers.local_cluster.resources import by_name
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,7 @@ class TaskExecutor:
         for task in tasks:
             if not task.exited:
                 log.warning("task %s (pid %s) did not exit", task.id, task.pid)
+            self._remove_container(task)  # before the process ends: the waiting threads may not get to it
 
     def spawn(self, task: Task) -> None:
         master = self.master
@@ -156,8 +159,25 @@ class TaskExecutor:
                 return
             framework_id = task.framework_id
         command = task.info.get("command") or {}
-        executable, argv = command_line(command)
         sandbox = self.sandbox_root / task.id
+        error = None
+        reason = None
+        executable, argv = command_line(command)
+        if containers.is_docker_task(task.info):
+            try:
+                tool = containers.prepare(containers.runtime(), task.info, task.agent.hostname if task.agent else "")
+                argv = containers.run_argv(
+                    tool,
+                    task.id,
+                    task.info,
+                    sandbox,
+                    self.sandbox_root,
+                    by_name(task.resources),
+                    containers.task_environment(command),
+                )
+                executable = argv[0]
+            except (containers.ContainerError, OSError, subprocess.TimeoutExpired) as exc:
+                error, reason = str(exc), "REASON_CONTAINER_LAUNCH_FAILED"
         env = task_base_environment()  # as an agent gives it: never the cluster's own (venv PATH, database URL)
         for var in (command.get("environment") or {}).get("variables") or []:
             if var.get("type", "VALUE") == "VALUE" and var.get("name"):
@@ -171,8 +191,13 @@ class TaskExecutor:
                 "MESOS_FRAMEWORK_ID": framework_id,
             }
         )
-        error = None
         proc = None
+        if error is not None:
+            with master.lock:
+                task.exited = True
+                if task.state not in TERMINAL_TASK_STATES:
+                    master.update(task, "TASK_FAILED", error, SOURCE_EXECUTOR, reason)
+            return
         ready_r, ready_w = os.pipe()
         status_file = self.checkpoint.exit_status_path(task.id)
         wrapper = [sys.executable, "-I", "-S", str(WRAPPER), str(status_file), str(ready_w), executable, *argv]
@@ -244,6 +269,13 @@ class TaskExecutor:
                     self.kill(task, self.kill_grace)
         launch_error = started[1:].decode("utf-8", "replace") if started.startswith(b"-") else None
         self._ended(task, proc.wait(), launch_error)
+        self._remove_container(task)
+
+    @staticmethod
+    def _remove_container(task: Task) -> None:
+        """A DOCKER task leaves no container behind, however its run ended (outside the master's lock)."""
+        if containers.is_docker_task(task.info):
+            containers.remove(containers.runtime(), task.id)
 
     def _watch_adopted(self, task: Task, pid: int) -> None:
         wait_for_exit(pid)
@@ -252,6 +284,7 @@ class TaskExecutor:
         except (OSError, ValueError):
             returncode = None
         self._ended(task, returncode)
+        self._remove_container(task)
 
     def _ended(self, task: Task, returncode: int | None, launch_error: str | None = None) -> None:
         master = self.master

@@ -57,6 +57,26 @@ def framework_info(framework_id: str | None = None) -> dict:
     return info
 
 
+def docker_container(spec: executions.ContainerSpec) -> dict:
+    """ContainerInfo of a DOCKER task (include/mesos/v1/mesos.proto), network and parameters from settings."""
+    parameters = []
+    for item in settings.DOCKER_PARAMETERS.split(";"):
+        key, sep, value = item.strip().partition("=")
+        if key and sep:
+            parameters.append({"key": key.strip(), "value": value.strip()})
+    return {
+        "type": "DOCKER",
+        "docker": {
+            "image": spec.image,
+            "network": settings.DOCKER_NETWORK.upper(),
+            "privileged": spec.privileged,
+            "force_pull_image": settings.DOCKER_FORCE_PULL,
+            "parameters": parameters,
+        },
+        "volumes": [{"container_path": path, "host_path": path, "mode": mode} for path, mode in spec.volumes],
+    }
+
+
 SYNC_OVERLAP = timedelta(seconds=2)  # re-read a little of the past: commits may land out of timestamp order
 
 
@@ -388,19 +408,27 @@ class SchedulerCore:
 
     @staticmethod
     def task_info(spec: executions.LaunchSpec, resources: list[dict]) -> dict:
-        """The TaskInfo of a launch; `resources` are cut from the offer entries (AgentPool.take)."""
-        return {
+        """The TaskInfo of a launch; `resources` are cut from the offer entries (AgentPool.take).
+
+        A command task names its executable in `value` and its whole argv in `arguments`. A DOCKER task
+        sends the arguments only: the Docker containerizer runs `docker run <image> <arguments...>`."""
+        command: dict[str, Any] = {
+            "shell": False,
+            "value": spec.argv[0],
+            "arguments": spec.argv,
+            "environment": {"variables": [{"name": k, "value": v} for k, v in spec.environment.items()]},
+        }
+        info: dict[str, Any] = {
             "name": spec.name,
             "task_id": {"value": spec.task_id},
             "agent_id": {"value": spec.agent_id},
             "resources": resources,
-            "command": {
-                "shell": False,
-                "value": spec.argv[0],
-                "arguments": spec.argv,
-                "environment": {"variables": [{"name": k, "value": v} for k, v in spec.environment.items()]},
-            },
+            "command": command,
         }
+        if spec.container is not None:
+            del command["value"]
+            info["container"] = docker_container(spec.container)
+        return info
 
     def process_updates(self) -> None:
         with self.lock:

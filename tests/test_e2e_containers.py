@@ -1,0 +1,161 @@
+"""Job types with `uses_docker` run their image in a container on the local cluster (podman), with the
+execution directory mounted at its own path, and leave no container behind however they end.
+
+The image is built here without a registry: a root filesystem of Debian's static busybox, imported with
+`podman import`. Without podman or busybox-static these tests skip, naming what is missing (`.ci/run`
+installs both)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.db import session_scope
+from app.models import JobExecution
+
+PODMAN = shutil.which("podman")
+BUSYBOX = "/bin/busybox"
+IMAGE = "localhost/scale-test-busybox:1"
+
+pytestmark = [
+    pytest.mark.skipif(PODMAN is None, reason="podman is not installed (apt-get install podman runc)"),
+    pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed (/bin/busybox)"),
+]
+
+
+ALGORITHMS = {
+    "produce": 'echo "in a container: $(ls /mnt/mesos/sandbox | wc -l) sandbox files"; echo made > "$1/out.txt"',
+    "fail3": "echo failing >&2; exit 3",
+    "sleepy": "echo started; sleep 120",
+}
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    from workers.local_cluster.containers import global_args
+
+    root = tmp_path_factory.mktemp("rootfs")
+    (root / "bin").mkdir()
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    for tool in ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr"):
+        (root / "bin" / tool).symlink_to("busybox")
+    for name, script in ALGORITHMS.items():  # the job types' commands (command_arguments are split on spaces)
+        path = root / "bin" / name
+        path.write_text("#!/bin/sh\n" + script + "\n")
+        path.chmod(0o755)
+    archive = tmp_path_factory.mktemp("image") / "rootfs.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname=".")
+    subprocess.run([PODMAN, *global_args(PODMAN), "import", str(archive), IMAGE], check=True, capture_output=True)
+    return IMAGE
+
+
+def containers_left(stack) -> list:
+    from workers.local_cluster.containers import ROOT_LABEL, global_args
+
+    listed = subprocess.run(
+        [PODMAN, *global_args(PODMAN), "ps", "-a", "--filter", f"label={ROOT_LABEL}={stack.cluster.sandbox_root}"]
+        + ["--format", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(listed.stdout or "[]")
+
+
+def docker_type(stack, image: str, algorithm: str, **fields):
+    interface = {
+        "version": "1.0",
+        "command": f"/bin/{algorithm}",
+        "command_arguments": "${job_output_dir}",
+        "input_data": [],
+        "output_data": [],
+    }
+    fields.setdefault("mem_required", 64.0)
+    return stack.create_job_type(docker_image=image, interface=interface, **fields)  # an image means uses_docker
+
+
+def execution(job_id: int) -> JobExecution:
+    with session_scope() as s:
+        exe = s.scalars(select(JobExecution).where(JobExecution.job_id == job_id)).one()
+        s.expunge(exe)
+        return exe
+
+
+def stdout_of(job_id: int) -> str:
+    with session_scope() as s:
+        path = s.scalar(select(JobExecution.stdout_path).where(JobExecution.job_id == job_id))
+    return Path(path).read_text() if path and Path(path).exists() else ""
+
+
+def test_a_container_job_writes_into_its_execution_directory_and_leaves_nothing_behind(stack, image):
+    job_type = docker_type(stack, image, "produce", name="boxed")
+    job = stack.queue_job(job_type["id"])
+    done = stack.wait_job(job["id"], ("COMPLETED", "FAILED"), timeout=60)
+    exe = execution(job["id"])
+    stdout = Path(exe.stdout_path).read_text()
+    assert done["status"] == "COMPLETED", (stdout, Path(exe.stderr_path).read_text())
+    assert "in a container:" in stdout
+    # the same path inside and out: the host sees what the container wrote at ${job_output_dir}
+    output_dir = Path(exe.command_arguments.split()[-1])
+    assert (output_dir / "out.txt").read_text() == "made\n"
+    assert containers_left(stack) == []
+
+
+def test_a_failing_container_maps_its_exit_code_like_a_command(stack, image):
+    assert (
+        stack.client.post("/errors/", json={"name": "bad-box", "title": "Bad box", "category": "DATA"}).status_code
+        == 201
+    )
+    mapping = {"version": "1.0", "exit_codes": {"3": "bad-box"}}
+    job_type = docker_type(stack, image, "fail3", name="failing-box", error_mapping=mapping)
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=60)
+    assert failed["error"]["name"] == "bad-box"
+    assert execution(job["id"]).job_exit_code == 3
+    assert containers_left(stack) == []
+
+
+def test_a_missing_image_is_its_own_error(stack):
+    job_type = docker_type(stack, "localhost/no-such-image:1", "produce", name="no-image")
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=90)
+    assert failed["error"]["name"] == "image-not-found"
+    assert "localhost/no-such-image:1" in execution(job["id"]).task_message
+
+
+def test_a_canceled_container_is_stopped_and_removed(stack, image):
+    job_type = docker_type(stack, image, "sleepy", name="sleeping-box")
+    job = stack.queue_job(job_type["id"])
+    stack.wait(lambda: "started" in stdout_of(job["id"]), timeout=60, what="the container to start")
+    assert len(containers_left(stack)) == 1
+    assert stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"}).status_code == 200
+    stack.wait(lambda: execution(job["id"]).task_state == "TASK_KILLED", timeout=30, what="the kill")
+    stack.wait(lambda: containers_left(stack) == [], timeout=30, what="the container to be removed")
+
+
+def test_without_a_container_runtime_a_docker_job_fails_at_once_saying_so(stack, image, monkeypatch):
+    from app.settings import settings
+
+    monkeypatch.setenv("LOCAL_CLUSTER_CONTAINER_RUNTIME", "none")
+    settings.reload()
+    job_type = docker_type(stack, image, "produce", name="no-runtime", max_tries=2)
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=60)
+    assert failed["error"]["name"] == "container-runtime-missing"
+    assert failed["num_exes"] == 2  # a SYSTEM error: retried up to max_tries, not forever
+    assert "No container runtime" in execution_message(job["id"])
+
+
+def execution_message(job_id: int) -> str:
+    with session_scope() as s:
+        return s.scalars(
+            select(JobExecution.task_message).where(JobExecution.job_id == job_id).order_by(JobExecution.id.desc())
+        ).first()

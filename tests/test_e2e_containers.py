@@ -34,6 +34,16 @@ ALGORITHMS = {
     "produce": 'echo "in a container: $(ls /mnt/mesos/sandbox | wc -l) sandbox files"; echo made > "$1/out.txt"',
     "fail3": "echo failing >&2; exit 3",
     "sleepy": "echo started; sleep 120",
+    # combine <output name> <file name> <input file> <job_output_dir>: the input's text, then [name]
+    "combine": "\n".join(
+        [
+            'name="$1"; file="$2"; input="$3"; out="$4"',
+            '{ cat "$input"; printf "[%s]" "$name"; } > "$out/$file"',
+            'printf \'{"version": "1.1", "output_data": [{"name": "%s", "file": {"path": "%s"}}]}\' "$name" "$out/$file"'
+            ' > "$out/results_manifest.json"',
+            'echo "combined $input into $file"',
+        ]
+    ),
 }
 
 
@@ -44,7 +54,7 @@ def image(tmp_path_factory):
     root = tmp_path_factory.mktemp("rootfs")
     (root / "bin").mkdir()
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
-    for tool in ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr"):
+    for tool in ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr", "printf"):
         (root / "bin" / tool).symlink_to("busybox")
     for name, script in ALGORITHMS.items():  # the job types' commands (command_arguments are split on spaces)
         path = root / "bin" / name
@@ -107,6 +117,8 @@ def test_a_container_job_writes_into_its_execution_directory_and_leaves_nothing_
     output_dir = Path(exe.command_arguments.split()[-1])
     assert (output_dir / "out.txt").read_text() == "made\n"
     assert containers_left(stack) == []
+    details = stack.client.get(f"/job-executions/{exe.id}/").get_json()
+    assert details["environment"]["SCALE_DOCKER_IMAGE"] == image  # which image ran
 
 
 def test_a_failing_container_maps_its_exit_code_like_a_command(stack, image):
@@ -159,3 +171,57 @@ def execution_message(job_id: int) -> str:
         return s.scalars(
             select(JobExecution.task_message).where(JobExecution.job_id == job_id).order_by(JobExecution.id.desc())
         ).first()
+
+
+def test_a_timed_out_container_is_killed_and_removed(stack, image):
+    job_type = docker_type(stack, image, "sleepy", name="slow-box", timeout=2)
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=60)
+    assert failed["error"]["name"] == "timeout"
+    stack.wait(lambda: containers_left(stack) == [], timeout=30, what="the container to be removed")
+
+
+def test_a_recipe_feeds_a_host_jobs_product_to_a_container_job(stack, image):
+    from tests.test_e2e_recipes import (
+        _file_type,
+        _product_text,
+        _queue_recipe,
+        _recipe_type,
+        _source_file,
+        _wait_statuses,
+    )
+
+    workspace = stack.create_workspace("products")
+    stack.create_job_type(**_file_type("host-step", "1.0", [("in1", "text/plain")], "out", "text/plain", "out.txt"))
+    interface = {
+        "version": "1.0",
+        "command": "/bin/combine",
+        "command_arguments": "out boxed.txt ${in1} ${job_output_dir}",
+        "input_data": [{"name": "in1", "type": "file", "media_types": ["text/plain"]}],
+        "output_data": [{"name": "out", "type": "file", "media_type": "text/plain"}],
+    }
+    stack.create_job_type(name="boxed-step", version="1.0", docker_image=image, interface=interface, mem_required=64.0)
+    definition = {
+        "version": "1.0",
+        "input_data": [{"name": "seed", "type": "file"}],
+        "jobs": [
+            {
+                "name": "A",
+                "job_type": {"name": "host-step", "version": "1.0"},
+                "recipe_inputs": [{"recipe_input": "seed", "job_input": "in1"}],
+            },
+            {
+                "name": "B",
+                "job_type": {"name": "boxed-step", "version": "1.0"},
+                "dependencies": [{"name": "A", "connections": [{"output": "out", "input": "in1"}]}],
+            },
+        ],
+    }
+    recipe_type = _recipe_type(stack, "host-then-box", definition)
+    seed = _source_file(workspace, "seed.txt", "seed;", "text/plain")
+    data = {"version": "1.0", "workspace_id": workspace["id"], "input_data": [{"name": "seed", "file_id": seed}]}
+    recipe = _queue_recipe(stack, recipe_type["id"], data)
+    jobs = _wait_statuses(stack, recipe["id"], {"A": "COMPLETED", "B": "COMPLETED"}, timeout=90)
+    # the container read the first job's product (mounted read-only where its link points) and made its own
+    assert _product_text(jobs["B"]["id"]) == "seed;[out][out]"
+    assert containers_left(stack) == []

@@ -273,6 +273,8 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
             "SCALE_EXE_ID": str(exe_id),
             "SCALE_JOB_OUTPUT_DIR": str(exe_dir(exe_id) / "outputs"),
         }
+        if container is not None:  # the execution shows which image ran (its environment is in its details)
+            env["SCALE_DOCKER_IMAGE"] = container.image
         values.update(pre_exit_code=0, command_arguments=display_command_arguments(argv), environment=env)
         prepared.append(values)
         launches.append(

@@ -244,3 +244,29 @@ def test_a_few_system_failures_do_not_pause_the_node(session, monkeypatch):
     assert outcome.paused_node_id is None
     assert session.scalar(select(Node.is_paused).where(Node.id == node.id)) is False
     assert node.id not in paused_node_ids(session)
+
+
+def test_the_list_shows_each_nodes_state_and_filters_by_state_and_host_name(client, session):
+    from tests.test_status import node_report
+
+    ready = make_node(session, hostname="ready.test")
+    held = make_node(session, hostname="held.test", is_paused=True, pause_reason="maintenance")
+    gone = make_node(session, hostname="gone.test")
+    archived = make_node(session, hostname="archived.test", is_active=False)
+    session.commit()
+    write_report(session, nodes=[ready, held, node_report(gone, online=False)])
+
+    body = client.get("/nodes/?order=host_name").get_json()
+    assert [(n["hostname"], n["state"]["name"]) for n in body["results"]] == [
+        ("gone.test", "OFFLINE"),
+        ("held.test", "PAUSED"),
+        ("ready.test", "READY"),
+    ]
+    paused = client.get("/nodes/?state=PAUSED&state=OFFLINE").get_json()
+    assert sorted(n["hostname"] for n in paused["results"]) == ["gone.test", "held.test"] and paused["count"] == 2
+    deleted = client.get("/nodes/?state=DELETED").get_json()["results"]
+    assert [n["id"] for n in deleted] == [archived.id]
+    one = client.get("/nodes/?hostname=held.test").get_json()
+    assert one["count"] == 1 and one["results"][0]["id"] == held.id  # a lookup by host name
+    response = client.get("/nodes/?state=ASLEEP")
+    assert response.status_code == 400 and "Choices: READY" in response.get_json()["detail"]

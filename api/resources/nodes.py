@@ -27,16 +27,17 @@ from api.common import (
     filter_time,
     iso,
     json_body,
-    paginate,
+    filter_in,
     paginate_list,
     param_bool,
+    param_str_list,
     time_range,
     write,
 )
 from app.db import utcnow
 from app.models import Job, JobExecution, Node, ResourcePool
 from app.services import operations, status
-from app.services.nodes import is_online, pool_node_ids
+from app.services.nodes import NODE_STATES, is_online, node_state, pool_node_ids
 
 ns = Namespace("nodes", path="/nodes", description="Nodes (Mesos agents): pause, hold, vacate, delete")
 pools_ns = Namespace(
@@ -64,6 +65,7 @@ NODE_ORDER_FIELDS: dict[str, Any] = {
         "last_modified",
     )
 }
+NODE_ORDER_FIELDS["host_name"] = Node.hostname  # the name the specification's example orders by
 NODE_WRITE_FIELDS = ("hostname", "port", "pause_reason", "is_paused", "is_active")
 DEFAULT_STATUS_RANGE = timedelta(hours=3)
 
@@ -164,20 +166,31 @@ class NodeList(Resource):
             "ended": "last_modified until",
             "order": "Field to order by, '-' for descending (repeatable)",
             "include_inactive": "Include archived nodes (default false)",
+            "hostname": "Only the node(s) of this host name (repeatable): a lookup by host name",
+            "state": f"Only nodes in this state (repeatable): {', '.join(NODE_STATES)}",
             "page": "Page number",
             "page_size": "1-1000",
         }
     )
     def get(self):
-        """All active nodes (with include_inactive=true, archived ones too)."""
+        """All active nodes (with include_inactive=true, archived ones too), each with its state."""
         session = get_session()
         started, ended = time_range()
+        states = param_str_list("state", tuple(NODE_STATES))
         stmt = select(Node)
-        if not param_bool("include_inactive", False):
+        if not param_bool("include_inactive", False) and "DELETED" not in states:
             stmt = stmt.where(Node.is_active.is_(True))
+        stmt = filter_in(stmt, Node.hostname, param_str_list("hostname"))
         stmt = filter_time(stmt, Node.last_modified, started, ended)
         stmt = apply_order(stmt, NODE_ORDER_FIELDS, ["hostname"], Node.id.asc())
-        return paginate(session, stmt, ser.node)
+        nodes = list(session.scalars(stmt))
+        scheduler = operations.scheduler_row(session)
+        reported = status.reported_nodes(scheduler.status, nodes) if status.is_fresh(scheduler) else {}
+        now = utcnow()
+        shown = [(node, node_state(node, now, reported.get(node.id))) for node in nodes]
+        if states:  # derived from the scheduler's report, so filtered here rather than in SQL
+            shown = [(node, state) for node, state in shown if state.name in states]
+        return paginate_list(shown, lambda pair: {**ser.node(pair[0]), "state": pair[1].to_dict()})
 
 
 @ns.route("/status/")

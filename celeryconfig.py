@@ -34,4 +34,11 @@ beat_schedule = {
     "job-load": {"task": "tasks.metrics_load.sample_job_load", "schedule": 60.0},
     # Clock trigger rules: each tick fires the rules whose slot came.
     "clock": {"task": "tasks.clock.tick", "schedule": AnchoredPeriod(settings.CLOCK_PERIOD)},
+    "workspace-sizes": {"task": "tasks.maintenance.workspace_sizes", "schedule": settings.WORKSPACE_SIZE_INTERVAL},
+    # A new or moved workspace gets its sizes soon, without a tree walk inside its request.
+    "new-workspace-sizes": {
+        "task": "tasks.maintenance.workspace_sizes",
+        "schedule": 30.0,
+        "kwargs": {"only_unknown": True},
+    },
 }

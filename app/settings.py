@@ -246,6 +246,18 @@ REGISTRY: list[Setting] = [
         "",
         "Directory under which an nfs workspace mount host:/path resolves to <root>/host/path. Empty means $SCALE_VAR_DIR/mounts.",
     ),
+    Setting(
+        "WORKSPACE_ALLOWED_ROOTS",
+        str,
+        "",
+        "Comma-separated directories holding every workspace host path, nfs mount and Strike directory (links followed, `..` refused); empty: SCALE_VAR_DIR and WORKSPACE_MOUNT_ROOT.",
+    ),
+    Setting(
+        "WORKSPACE_SIZE_INTERVAL",
+        float,
+        600.0,
+        "Seconds between background refreshes of every workspace's used and total size.",
+    ),
     Setting("LOG_LEVEL", str, "INFO", "Logging level of every process."),
 ]
 
@@ -343,6 +355,11 @@ class _Settings:
     @property
     def mount_root(self) -> Path:
         return Path(self.WORKSPACE_MOUNT_ROOT or self.var_dir / "mounts")
+
+    @property
+    def allowed_roots(self) -> list[Path]:
+        listed = [Path(p.strip()) for p in self.WORKSPACE_ALLOWED_ROOTS.split(",") if p.strip()]
+        return [p.resolve() for p in (listed or [self.var_dir, self.mount_root])]
 
     @property
     def executions_dir(self) -> Path:

@@ -31,6 +31,14 @@ def reconcile() -> dict:
     return {"executions": len(exe_ids), "recipes": len(recipe_ids), "ingests": len(ingest_ids)}
 
 
+@app.task(name="tasks.maintenance.workspace_sizes", ignore_result=True)
+def workspace_sizes(only_unknown: bool = False) -> int:
+    """Read workspaces' used and total sizes (a walk of their trees: never inside a request)."""
+    from app.services.workspaces import refresh_sizes
+
+    return with_retry(lambda s: refresh_sizes(s, only_unknown))
+
+
 @app.task(name="tasks.maintenance.ping", ignore_result=True)
 def ping(counter_key: str) -> None:
     """A no-op that counts itself in Redis: bench/throughput.py measures raw Celery throughput with it."""

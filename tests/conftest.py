@@ -142,6 +142,7 @@ def scale_env(tmp_path, migrated_template, monkeypatch):
         url = f"sqlite:///{db_path}"
     monkeypatch.setenv("SCALE_VAR_DIR", str(var))
     monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("WORKSPACE_ALLOWED_ROOTS", str(tmp_path))  # tests put workspaces beside var/
     settings.reload()
     db.dispose_all()
     yield var

@@ -22,7 +22,15 @@ LIST_FIELDS = {
 }
 
 
-def test_create_answers_details_with_sizes_from_the_broker(client, tmp_path):
+def read_sizes(session) -> None:
+    """What the background task (tasks.maintenance.workspace_sizes) does."""
+    from app.services.workspaces import refresh_sizes
+
+    refresh_sizes(session)
+    session.commit()
+
+
+def test_create_answers_details_and_sizes_are_read_in_the_background(client, session, tmp_path):
     root = tmp_path / "products"
     root.mkdir()
     (root / "a.bin").write_bytes(b"x" * 1234)
@@ -32,9 +40,12 @@ def test_create_answers_details_with_sizes_from_the_broker(client, tmp_path):
     assert set(body) == LIST_FIELDS | {"json_config"}
     assert response.headers["Location"].endswith(f"/workspaces/{body['id']}/")
     assert body["json_config"] == {"version": "1.0", "broker": {"type": "host", "host_path": str(root)}}
-    assert body["used_size"] == 1234 and body["total_size"] > 1234
+    assert body["used_size"] is None and body["total_size"] is None  # no tree walk inside the request
     assert (body["is_active"], body["archived"]) == (True, None)
     assert client.get(response.headers["Location"]).get_json() == body
+    read_sizes(session)
+    sized = client.get(response.headers["Location"]).get_json()
+    assert sized["used_size"] == 1234 and sized["total_size"] > 1234
 
 
 def test_nfs_workspaces_are_accepted(client):
@@ -83,7 +94,7 @@ def test_list_filters_by_name_and_orders(client, tmp_path):
     assert [w["name"] for w in filtered] == ["gamma", "alpha"]
 
 
-def test_edit_archives_and_refreshes_sizes(client, tmp_path):
+def test_edit_archives_and_refreshes_sizes(client, session, tmp_path):
     workspace_id = client.post("/workspaces/", json=samples.workspace("rs", str(tmp_path / "one"))).get_json()["id"]
     archived = client.patch(f"/workspaces/{workspace_id}/", json={"is_active": False, "title": "Old"}).get_json()
     assert (archived["is_active"], archived["title"]) == (False, "Old") and archived["archived"] is not None
@@ -95,7 +106,9 @@ def test_edit_archives_and_refreshes_sizes(client, tmp_path):
     (other / "f").write_bytes(b"y" * 10)
     config = {"version": "1.0", "broker": {"type": "host", "host_path": str(other)}}
     moved = client.patch(f"/workspaces/{workspace_id}/", json={"json_config": config}).get_json()
-    assert moved["json_config"]["broker"]["host_path"] == str(other) and moved["used_size"] == 10
+    assert moved["json_config"]["broker"]["host_path"] == str(other) and moved["used_size"] is None
+    read_sizes(session)
+    assert client.get(f"/workspaces/{workspace_id}/").get_json()["used_size"] == 10
 
 
 def test_edit_refuses_the_name_bad_values_and_a_null_configuration(client, tmp_path):
@@ -110,3 +123,30 @@ def test_edit_refuses_the_name_bad_values_and_a_null_configuration(client, tmp_p
 def test_unknown_ids_answer_404(client):
     assert client.get("/workspaces/4040/").status_code == 404
     assert client.patch("/workspaces/4040/", json={"title": "x"}).status_code == 404
+
+
+def test_storage_outside_the_allowed_roots_is_refused_naming_them(client, tmp_path, monkeypatch):
+    from app.settings import settings
+
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "escape").symlink_to("/etc")
+    monkeypatch.setenv("WORKSPACE_ALLOWED_ROOTS", str(allowed))
+    settings.reload()
+    for path, expected in (
+        ("/usr", "is outside the allowed roots"),
+        (f"{allowed}/../elsewhere", "must not contain '..'"),
+        (f"{allowed}/escape", "is outside the allowed roots"),  # a link out is followed
+    ):
+        response = client.post("/workspaces/", json=samples.workspace("out", path))
+        assert response.status_code == 400, path
+        assert expected in response.get_json()["detail"], path
+    assert "is outside the allowed roots (" + str(allowed) + ")" in response.get_json()["detail"]  # names them
+    assert not (tmp_path / "elsewhere").exists()  # nothing created
+    nfs = samples.workspace("nfs", "/unused")
+    nfs["json_config"] = {"version": "1.0", "broker": {"type": "nfs", "mount": "h:/../../../../etc"}}
+    response = client.post("/workspaces/", json=nfs)
+    assert response.status_code == 400 and "must not contain '..'" in response.get_json()["detail"]
+    fine = client.post("/workspaces/", json=samples.workspace("in", str(allowed / "products")))
+    assert fine.status_code == 201
+    assert not (allowed / "products").exists()  # the request creates no directory; the broker does on first store

@@ -153,3 +153,12 @@ def test_edit(client, rs):
         assert text in rejected.get_json()["detail"]
     assert client.get(f"/strikes/{strike_id}/").get_json() == after
     assert client.patch("/strikes/999/", json={"title": "x"}).status_code == 404
+
+
+def test_a_strike_mount_climbing_out_of_the_mount_root_is_refused(client, rs):
+    config = copy.deepcopy(SPEC_EXAMPLE["configuration"])
+    config["mount"] = "h:/../../elsewhere"
+    response = client.post("/strike/create/", json=example(configuration=config))
+    assert response.status_code == 400
+    assert "must not contain '..'" in str(response.get_json())
+    assert strike_count() == 0

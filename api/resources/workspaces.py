@@ -60,7 +60,7 @@ class WorkspaceList(Resource):
 
     @ns.expect(workspace_create)
     def post(self):
-        """Create a workspace; its sizes are read from the broker's storage when reachable."""
+        """Create a workspace; its sizes are read from its storage in the background (null until then, up to 30 s)."""
         session = get_session()
         workspace = write(session, lambda: workspace_service.create_workspace(session, json_body()))
         location = url_for("workspace_details", workspace_id=workspace.id, _external=True)

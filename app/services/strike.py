@@ -55,9 +55,9 @@ from app.services.ingest import (
     run_batch,
 )
 from app.services.lookups import lookup_workspaces_by_name
-from app.services.workspaces import WorkspacePathError, broker_for, mount_path
+from app.services.workspaces import WorkspacePathError, broker_for, mount_path, mount_problem, outside_roots
 from app.settings import settings
-from app.specs.base import Problem
+from app.specs.base import Problem, SpecError
 from app.specs.strike_config import validate_strike_configuration
 from app.states import INGEST
 
@@ -88,6 +88,11 @@ def validate_configuration(session: Session, configuration) -> tuple[dict, list[
     config = validate_strike_configuration(configuration, lookup_workspaces_by_name=lookup_workspaces_by_name(session))
     warnings = []
     directory = strike_directory(config)
+    problem = mount_problem(str(config.get("mount", "")), "Strike mount") or outside_roots(
+        directory, "Strike directory"
+    )
+    if problem:
+        raise SpecError(Problem("INVALID_PATH", f"Strike configuration: {problem}"))
     if not directory.is_dir():
         warnings.append(
             Problem(

@@ -36,6 +36,43 @@ class WorkspacePathError(ValueError):
     """A path that would leave its workspace."""
 
 
+def has_dotdot(path: str | Path) -> bool:
+    return ".." in PurePosixPath(str(path)).parts
+
+
+def mount_problem(mount: str, what: str) -> str | None:
+    """An nfs-style `host:/path`: the export path is the server's (only `..` is refused in it); where it is
+    mounted here (mount_path) must lie inside the allowed roots."""
+    _, _, export = mount.partition(":")
+    if has_dotdot(export):
+        return f"{what} '{mount}' must not contain '..'"
+    return outside_roots(mount_path(mount), what)
+
+
+def outside_roots(path: str | Path, what: str) -> str | None:
+    """Why `path` may not hold a workspace or a Strike directory (None when it may): `..` is refused, and
+    the path, with its links followed, must lie inside one of settings.allowed_roots."""
+    if has_dotdot(path):
+        return f"{what} '{path}' must not contain '..'"
+    resolved = Path(path).resolve()
+    roots = settings.allowed_roots
+    if any(resolved == root or root in resolved.parents for root in roots):
+        return None
+    names = ", ".join(str(r) for r in roots)
+    return (
+        f"{what} '{path}' is outside the allowed roots ({names}); an operator can add roots in WORKSPACE_ALLOWED_ROOTS"
+    )
+
+
+def broker_root_problem(json_config: dict) -> str | None:
+    broker = (json_config or {}).get("broker") or {}
+    if broker.get("type") == "nfs":
+        return mount_problem(str(broker.get("mount", "")), "nfs mount")
+    if broker.get("type") == "host":
+        return outside_roots(broker.get("host_path", ""), "host_path")
+    return None
+
+
 class Broker:
     type_name = ""
 
@@ -94,9 +131,9 @@ class Broker:
         return self.store(src, to_rel, move=True)
 
     def sizes(self) -> tuple[int, int]:
-        """(used bytes under the workspace, total bytes of its filesystem)."""
+        """(used bytes under the workspace, total bytes of its filesystem); walks the whole tree, so it runs
+        in the background (tasks.maintenance.workspace_sizes), never inside a request."""
         root = self.root()
-        root.mkdir(parents=True, exist_ok=True)
         used = 0
         for dirpath, _dirs, files in os.walk(root):
             for name in files:
@@ -174,6 +211,10 @@ def validate_workspace(session: Session, doc: Any, *, workspace: Workspace | Non
             values["json_config"] = validate_workspace_configuration(doc["json_config"])
         except SpecError as exc:
             c.absorb(exc, where)
+        else:
+            problem = broker_root_problem(values["json_config"])
+            if problem:
+                c.add("INVALID_PATH", f"{where}: {problem}")
     c.raise_if_any()
     return values
 
@@ -184,6 +225,19 @@ def refresh_workspace_sizes(workspace: Workspace) -> None:
         workspace.used_size, workspace.total_size = broker_for(workspace.json_config).sizes()
     except (OSError, ValueError, KeyError):
         pass
+
+
+def refresh_sizes(session: Session, only_unknown: bool = False) -> int:
+    """Refresh the sizes of the active workspaces (only those not read yet, when `only_unknown`: a new or
+    moved workspace); how many were read."""
+    stmt = select(Workspace).where(Workspace.is_active.is_(True))
+    if only_unknown:
+        stmt = stmt.where(Workspace.used_size.is_(None))
+    count = 0
+    for workspace in session.scalars(stmt):
+        refresh_workspace_sizes(workspace)  # one unreadable storage leaves only its own sizes unknown
+        count += 1
+    return count
 
 
 def _apply_workspace_fields(workspace: Workspace, values: dict, now: datetime) -> None:
@@ -200,8 +254,7 @@ def create_workspace(session: Session, doc: Any) -> Workspace:
     values = validate_workspace(session, doc)
     now = utcnow()
     workspace = Workspace(is_active=True, created=now, last_modified=now)
-    _apply_workspace_fields(workspace, values, now)
-    refresh_workspace_sizes(workspace)
+    _apply_workspace_fields(workspace, values, now)  # sizes: unknown until the background refresh
     session.add(workspace)
     flush_unique(session, f"workspace '{values['name']}' already exists")
     return workspace
@@ -211,7 +264,7 @@ def edit_workspace(session: Session, workspace: Workspace, doc: Any) -> None:
     values = validate_workspace(session, doc, workspace=workspace)
     now = utcnow()
     _apply_workspace_fields(workspace, values, now)
-    if "json_config" in values:
-        refresh_workspace_sizes(workspace)
+    if "json_config" in values:  # other storage: its sizes are read again in the background
+        workspace.used_size = workspace.total_size = None
     workspace.last_modified = now
     session.flush()

@@ -11,7 +11,7 @@ from flask_restx import Api
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-from api import limits
+from api import auth, limits
 from api.common import MAX_DB_INT, ApiError
 from app.specs.base import SpecError
 
@@ -35,8 +35,17 @@ def create_app() -> Flask:
     # Loaded like the resources below (by name at app creation): the views import the resources' helpers.
     console = importlib.import_module("api.console.views").bp
     app.register_blueprint(console)  # before the Api: the console's "/" wins over Flask-RESTX's 404 root
-    api = Api(app, version=VERSION, title="Scale", description="Automated processing on a cluster", doc="/docs/")
+    api = Api(
+        app,
+        version=VERSION,
+        title="Scale",
+        description="Automated processing on a cluster",
+        doc="/docs/",
+        authorizations=auth.SECURITY,
+        security="bearer",
+    )
     limits.install(app, api)
+    auth.install(app)
 
     @api.errorhandler(ApiError)
     def _api_error(error: ApiError):

@@ -505,3 +505,33 @@ class MetricsError(Base):
     occurred: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created: Mapped[datetime] = _created()
+
+
+class ApiToken(Base):
+    """A bearer token of the API: only its SHA-256 is stored; the token itself is shown once, at creation."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = _created()
+
+
+class AuditEntry(Base):
+    """One write through the API or the console: who asked, what, when, and how it ended."""
+
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    token_name: Mapped[Optional[str]] = mapped_column(String(100), index=True)
+    role: Mapped[Optional[str]] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[Optional[str]] = mapped_column(String(250))
+    path: Mapped[str] = mapped_column(String(1000))
+    object_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status_code: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    remote_addr: Mapped[Optional[str]] = mapped_column(String(100))

@@ -56,6 +56,22 @@ REGISTRY: list[Setting] = [
         16 * 2**20,
         "Largest request body the API reads; a larger one is a 413 before it is read.",
     ),
+    Setting(
+        "API_AUTH",
+        bool,
+        False,
+        "Require a bearer token (roles viewer, operator, admin) on every route but the OpenAPI document; "
+        "`python -m app.tokens create --role admin` makes the first. Required when API_HOST is not loopback.",
+    ),
+    Setting(
+        "API_SECRET_KEY",
+        str,
+        "",
+        "Key that signs the console's login cookie; empty: a random key kept in $SCALE_VAR_DIR/secret_key (set one shared value when the API runs on several hosts).",
+    ),
+    Setting(
+        "API_AUDIT", bool, True, "Record every write through the API and the console in the audit trail (GET /audit/)."
+    ),
     Setting("API_MAX_JSON_DEPTH", int, 64, "Deepest nesting of arrays and objects a JSON body may have."),
     Setting("API_MAX_LIST_ITEMS", int, 10000, "Most items any array in a JSON body may hold (ids, inputs, jobs)."),
     Setting(
@@ -66,6 +82,13 @@ REGISTRY: list[Setting] = [
     ),
     Setting("API_WORKERS", int, 2, "Number of gunicorn worker processes."),
     Setting("FLOWER_PORT", int, 5555, "Port of Flower, the Celery monitor."),
+    Setting(
+        "FLOWER_ADDRESS",
+        str,
+        "127.0.0.1",
+        "Address Flower binds; any other than loopback needs FLOWER_BASIC_AUTH (Flower reads both itself).",
+    ),
+    Setting("FLOWER_BASIC_AUTH", str, "", "Flower's basic authentication, `user:password[,user:password...]`."),
     Setting(
         "MESOS_MASTER",
         str,
@@ -269,6 +292,44 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "")
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+SECRET_SETTINGS = ("API_SECRET_KEY", "FLOWER_BASIC_AUTH")
+URL_SETTINGS = ("DATABASE_URL", "REDIS_URL", "CELERY_RESULT_BACKEND")
+
+
+def redact_secrets(text: str, values: Any = None) -> str:
+    """`text` without any password of a configured URL or any secret setting (for messages and logs)."""
+    from urllib.parse import unquote, urlsplit
+
+    values = values or settings
+    secrets = [getattr(values, name) for name in SECRET_SETTINGS]
+    for name in URL_SETTINGS:
+        try:
+            password = urlsplit(getattr(values, name)).password
+        except ValueError:
+            continue
+        if password:
+            secrets += [password, unquote(password)]
+    for secret in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def exposure_problems(values: Any) -> list[str]:
+    """Why the API or Flower must not start as configured: reachable from other hosts without authentication."""
+    problems = []
+    if not is_loopback(values.API_HOST) and not values.API_AUTH:
+        problems.append(
+            f"API_HOST={values.API_HOST} serves the API beyond this machine: set API_AUTH=true "
+            "(and create a token: python -m app.tokens create --role admin) or bind 127.0.0.1"
+        )
+    if not is_loopback(values.FLOWER_ADDRESS) and not values.FLOWER_BASIC_AUTH:
+        problems.append(
+            f"FLOWER_ADDRESS={values.FLOWER_ADDRESS} serves Flower beyond this machine: set FLOWER_BASIC_AUTH "
+            "(user:password) or bind 127.0.0.1"
+        )
+    return problems
 
 
 def resolve_cluster(env: Any) -> tuple[str, int, str]:

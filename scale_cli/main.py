@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from scale_cli.auth_cmd import audit, tokens
 from scale_cli.cluster_cmd import nodes, pools, scheduler, status
 from scale_cli.config_cmd import config
 from scale_cli.files_cmd import ingests, products, sources
@@ -36,6 +37,8 @@ for command in (
     ingests,
     sources,
     products,
+    tokens,
+    audit,
 ):
     cli.add_command(command)
 

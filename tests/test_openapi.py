@@ -49,7 +49,7 @@ def test_every_registered_namespace_is_documented(app, swagger):
             assert any(path.startswith(prefix) for path in swagger["paths"]), f"namespace {ns.name} has no paths"
 
 
-def _server_errors(operation, mode: schemathesis.GenerationMode) -> str | None:
+def _server_errors(operation, mode: schemathesis.GenerationMode, headers: dict) -> str | None:
     """Run generated requests for one operation; the failure report, or None when none was a 5xx."""
     try:
         strategy = operation.as_strategy(generation_mode=mode)
@@ -67,7 +67,7 @@ def _server_errors(operation, mode: schemathesis.GenerationMode) -> str | None:
     )
     def run(case):
         try:
-            response = case.call()
+            response = case.call(headers=headers)
         except Exception as exc:  # TESTING lets the app's exceptions through instead of answering 500
             raise AssertionError(f"{case.as_curl_command()}\n-> {type(exc).__name__}: {exc}") from exc
         # 503 is a documented answer (/status/ while the scheduler is offline); 500 never is.
@@ -82,20 +82,49 @@ def _server_errors(operation, mode: schemathesis.GenerationMode) -> str | None:
     return None
 
 
-def test_no_operation_answers_a_server_error(app, redis_server, monkeypatch):
-    """Valid and invalid requests to every documented operation (of every namespace registered now)."""
+def test_no_operation_answers_a_server_error(scale_env, redis_server, monkeypatch):
+    """Valid and invalid requests to every documented operation (of every namespace registered now), with
+    authentication on and an admin's token, so every route runs past the token check."""
+    from api import create_app
+    from app.db import session_scope
+    from app.settings import settings as scale_settings
+    from app.tokens import create_token
     from tasks.celery_app import app as celery_app
 
     # Operations that send Celery messages send them to the test Redis.
     monkeypatch.setattr(celery_app.conf, "broker_url", redis_server)
+    monkeypatch.setenv("API_AUTH", "true")
+    scale_settings.reload()
+    app = create_app()
+    app.config["TESTING"] = True
+    with session_scope() as session:
+        headers = {"Authorization": f"Bearer {create_token(session, 'fuzz', 'admin')[1]}"}
     schema = schemathesis.openapi.from_wsgi("/swagger.json", app)
     failures, tested = [], 0
     for result in schema.get_all_operations():
         operation = result.ok()
         tested += 1
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
-            report = _server_errors(operation, mode)
+            report = _server_errors(operation, mode, headers)
             if report:
                 failures.append(f"{operation.label} ({mode.value}):\n{report}")
     assert tested >= 20
     assert not failures, "\n\n".join(failures)
+    from sqlalchemy import func, select
+
+    from app.models import AuditEntry
+
+    with session_scope() as session:  # the token was taken: the writes ran past the check, each recorded
+        outcomes = dict(
+            session.execute(
+                select(AuditEntry.outcome, func.count())
+                .where(AuditEntry.token_name == "fuzz")
+                .group_by(AuditEntry.outcome)
+            ).all()
+        )
+    assert (
+        outcomes.get("ok", 0) >= 5
+        and outcomes.get("refused", 0) > 10
+        and "denied" not in outcomes
+        and "error" not in outcomes
+    ), outcomes

@@ -242,3 +242,31 @@ def test_v6_status_reports_an_unreachable_message_queue_quickly(client, session,
     assert msg_queue["OK"] is False
     assert "MSG_QUEUE_OFFLINE" in msg_queue["errors"][0]
     assert elapsed < 3
+
+
+def test_status_never_shows_a_password(client, session, monkeypatch):
+    """The broker's password (and the database's) stay out of /status/ and /v6/status/, even in errors."""
+    monkeypatch.setenv("REDIS_URL", f"redis://:hunter2-redis@127.0.0.1:{free_port()}/0")
+    monkeypatch.setenv("API_SECRET_KEY", "cookie-key-123")
+    settings.reload()
+    write_report(session, [])
+    for url in ("/status/", "/v6/status/"):
+        text = client.get(url).get_data(as_text=True)
+        assert "hunter2" not in text and "cookie-key-123" not in text
+    assert "MSG_QUEUE_OFFLINE" in client.get("/v6/status/").get_data(as_text=True)
+
+
+def test_redact_secrets_removes_every_configured_password():
+    from types import SimpleNamespace
+
+    from app.settings import redact_secrets
+
+    values = SimpleNamespace(
+        DATABASE_URL="postgresql+psycopg://scale:p%40ss-word@db:5432/scale",
+        REDIS_URL="redis://:r3dis-pw@host:6379/0",
+        CELERY_RESULT_BACKEND="",
+        API_SECRET_KEY="k3y-value",
+        FLOWER_BASIC_AUTH="ops:fl0wer",
+    )
+    text = "failed: p@ss-word p%40ss-word r3dis-pw k3y-value ops:fl0wer"
+    assert redact_secrets(text, values) == "failed: *** *** *** *** ***"

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy.engine import make_url
 
-from app.settings import ROOT, is_loopback, settings
+from app.settings import ROOT, exposure_problems, is_loopback, settings
 from workers.supervision import config, read_procfile
 
 
@@ -37,10 +37,15 @@ def without_password(url: str) -> str:
 
 def main() -> None:
     settings.check()
+    problems = exposure_problems(settings)
+    if problems:
+        raise SystemExit("refusing to start: " + "; ".join(problems))
     redis = urlparse(settings.REDIS_URL)
     env = dict(
         os.environ, REDIS_PORT=str(redis.port or 6379), SCALE_VAR_DIR=str(settings.var_dir), PYTHONUNBUFFERED="1"
     )
+    # Flower reads FLOWER_* itself; an empty one (FLOWER_BASIC_AUTH=) would become a setting of its own
+    env = {k: v for k, v in env.items() if v or not k.startswith("FLOWER_")}
     var_dir = Path(settings.var_dir).resolve()
     (var_dir / "logs").mkdir(parents=True, exist_ok=True)
     conf = var_dir / "supervisord.conf"
@@ -52,7 +57,7 @@ Scale is starting under supervisord (a process that exits is restarted; Ctrl-C s
   console       {api}/          (web pages: dashboard, jobs, recipes, ingest, nodes, metrics)
   REST API      {api}/jobs/ ... (Swagger UI {api}/docs/, OpenAPI {api}/swagger.json)
   status        {api}/status/   and {api}/v6/status/
-  Flower        http://{settings.API_HOST}:{settings.FLOWER_PORT}/
+  Flower        http://{settings.FLOWER_ADDRESS}:{settings.FLOWER_PORT}/
   Mesos master  http://{settings.MESOS_MASTER}/   ({"local cluster" if "cluster" in processes() else "external"})
   Redis         {without_password(settings.REDIS_URL)}
   database      {without_password(settings.database_url)}

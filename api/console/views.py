@@ -9,7 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from api.session import get_session
 from api.common import ApiError, param_int, param_int_list, param_str, param_str_list, parse_timestamp
-from api.console import actions, graph, queries, services
+from api.console import actions, graph, queries, services, signin
 from app.db import utcnow
 from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
@@ -410,3 +410,6 @@ def metrics():
         ranges=[r for r in TIME_RANGES if r[0]],
         charts=[charts.line_chart(s) for s in series],
     )
+
+
+signin.register(bp)

@@ -20,7 +20,7 @@ from app.mesos import RESOURCE_NAMES
 from app.models import Error, Job, JobExecution, JobType, Node, Scheduler
 from app.services.nodes import blocking_pools_by_node, node_state
 from app.services.operations import scheduler_row
-from app.settings import settings
+from app.settings import redact_secrets, settings
 
 RECENT_EXECUTIONS = timedelta(hours=3)
 RESOURCE_KINDS = ("offered", "total", "running", "free", "unavailable")
@@ -280,7 +280,7 @@ def database_health(session: Session) -> dict:
         session.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means the database is not usable
         session.rollback()
-        return _health(False, "Database is unreachable", [{"DATABASE_ERROR": str(exc)}])
+        return _health(False, "Database is unreachable", [{"DATABASE_ERROR": redact_secrets(str(exc))}])
     return _health(True, "Database alive and well")
 
 
@@ -310,7 +310,7 @@ def msg_queue_health(num_message_handlers: int) -> dict:
         return _health(
             False,
             "Message queue is unreachable",
-            [{"MSG_QUEUE_OFFLINE": f"Redis at {_redacted(settings.REDIS_URL)}: {exc}"}],
+            [{"MSG_QUEUE_OFFLINE": redact_secrets(f"Redis at {_redacted(settings.REDIS_URL)}: {exc}")}],
             **detail,
         )
     finally:

@@ -131,6 +131,30 @@ REGISTRY: list[Setting] = [
         "",
         "Each agent's resources in Mesos' --resources syntax, replacing LOCAL_CLUSTER_CPUS/MEM/DISK: `cpus:1;cpus(scale):2;mem(scale):2048;disk:5000` reserves for role scale.",
     ),
+    Setting(
+        "LOCAL_CLUSTER_TEST_ROUTES",
+        bool,
+        False,
+        "Serve the local cluster's test-only routes (/local/agents/add, /local/agents/<id>/remove).",
+    ),
+    Setting(
+        "LOCAL_CLUSTER_ALLOW_SHELL",
+        bool,
+        False,
+        "Let the local cluster run tasks whose command has `shell: true` (Mesos' default; Scale never sends one).",
+    ),
+    Setting(
+        "MESOS_PRINCIPAL",
+        str,
+        "",
+        "Principal the scheduler authenticates with (HTTP basic, with MESOS_SECRET; FrameworkInfo.principal too).",
+    ),
+    Setting(
+        "MESOS_SECRET",
+        str,
+        "",
+        "Secret of MESOS_PRINCIPAL; when both are set the local cluster requires them on every call but /health and /version.",
+    ),
     Setting("LOCAL_CLUSTER_OFFER_INTERVAL", float, 0.2, "Seconds between offer rounds for idle resources."),
     Setting(
         "LOCAL_CLUSTER_TASK_ENV",
@@ -294,7 +318,7 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
-SECRET_SETTINGS = ("API_SECRET_KEY", "FLOWER_BASIC_AUTH")
+SECRET_SETTINGS = ("API_SECRET_KEY", "FLOWER_BASIC_AUTH", "MESOS_SECRET")
 URL_SETTINGS = ("DATABASE_URL", "REDIS_URL", "CELERY_RESULT_BACKEND")
 
 

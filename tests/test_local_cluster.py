@@ -152,6 +152,8 @@ def cluster(tmp_path):
         retry_interval=0.5,
         kill_grace=1.0,
         attributes={"rack": "r1", "zone": 2},
+        test_routes=True,
+        allow_shell=True,
     )
     c.start()
     yield c
@@ -318,7 +320,9 @@ def test_kill_sleeping_task(cluster, drivers):
 
 
 def test_agent_removal_loses_tasks(tmp_path, drivers):
-    with LocalCluster(port=0, agents=2, cpus=2, mem=1024, disk=1000, var_dir=tmp_path, offer_interval=0.05) as cluster:
+    with LocalCluster(
+        port=0, agents=2, cpus=2, mem=1024, disk=1000, var_dir=tmp_path, offer_interval=0.05, test_routes=True
+    ) as cluster:
         driver, sched = drivers(cluster)
         offers = [take(sched.offers), take(sched.offers)]
         assert {o["agent_id"]["value"] for o in offers} == {a["id"] for a in cluster.agents()}
@@ -624,3 +628,37 @@ def test_reserved_resources_go_to_their_role_and_multi_role_tasks_must_name_thei
         other = drivers(c)[1]  # role "*": only the unreserved resources
         plain = take(other.offers, lambda o: o["hostname"] == "split", timeout=5)
         assert {r["role"] for r in plain["resources"]} == {"*"} and "allocation_info" not in plain
+
+
+def test_test_routes_and_shell_tasks_are_off_unless_enabled(tmp_path, drivers):
+    with LocalCluster(port=0, agents=1, cpus=2, mem=1024, disk=1000, var_dir=tmp_path, offer_interval=0.05) as cluster:
+        refused = requests.post(f"{cluster.url}/local/agents/add", json={"cpus": 1}, timeout=5)
+        assert refused.status_code == 404 and "LOCAL_CLUSTER_TEST_ROUTES" in refused.text
+        assert len(cluster.agents()) == 1
+        driver, sched = drivers(cluster)
+        offer = take(sched.offers)
+        driver.launchTasks(offer["id"], [task_info("shell-2", offer, "touch should-not-exist", shell=True)])
+        update = take(sched.updates, state_of("shell-2"))
+        assert update["state"] == "TASK_ERROR" and update["reason"] == "REASON_TASK_INVALID"
+        assert "Shell commands are refused" in update["message"]
+        assert not (cluster.var_dir / "sandboxes" / "shell-2" / "should-not-exist").exists()
+        driver.stop()  # before the master stops: the update's acknowledgement must find it
+        driver.join()
+
+
+def test_with_credentials_every_call_but_health_needs_them(tmp_path, drivers):
+    with LocalCluster(
+        port=0, agents=1, var_dir=tmp_path, offer_interval=0.05, credentials=("scale", "pa55word")
+    ) as cluster:
+        assert requests.get(f"{cluster.url}/health", timeout=5).status_code == 200
+        state = requests.get(f"{cluster.url}/state", timeout=5)
+        assert state.status_code == 401 and state.headers["WWW-Authenticate"] == 'Basic realm="mesos"'
+        assert requests.get(f"{cluster.url}/state", auth=("scale", "wrong"), timeout=5).status_code == 401
+        assert requests.get(f"{cluster.url}/state", auth=("scale", "pa55word"), timeout=5).status_code == 200
+
+        subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "x", "name": "intruder"}}}
+        intruder = requests.post(f"{cluster.url}/api/v1/scheduler", json=subscribe, timeout=5)
+        assert intruder.status_code == 401 and not cluster.state()["frameworks"]
+        _, sched = drivers(cluster, principal="scale", secret="pa55word")
+        assert take(sched.registrations)[0] == "registered"
+        assert take(sched.offers)["agent_id"]["value"] == cluster.agents()[0]["id"]

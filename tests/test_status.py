@@ -267,6 +267,7 @@ def test_redact_secrets_removes_every_configured_password():
         CELERY_RESULT_BACKEND="",
         API_SECRET_KEY="k3y-value",
         FLOWER_BASIC_AUTH="ops:fl0wer",
+        MESOS_SECRET="m3sos-pw",
     )
-    text = "failed: p@ss-word p%40ss-word r3dis-pw k3y-value ops:fl0wer"
-    assert redact_secrets(text, values) == "failed: *** *** *** *** ***"
+    text = "failed: p@ss-word p%40ss-word r3dis-pw k3y-value ops:fl0wer m3sos-pw"
+    assert redact_secrets(text, values) == "failed: *** *** *** *** *** ***"

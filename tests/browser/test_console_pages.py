@@ -245,7 +245,8 @@ def test_the_recipe_page_draws_the_graph_with_statuses(browser, stack):
     )
     browser.screenshot("recipe-graph")
     browser.click('#recipe-graph g.box[data-job-name="left"]')
-    assert browser.css("#job-status").get_attribute("data-status") == "COMPLETED"
+    status = browser.wait_for(lambda d: browser.css("#job-status"), what="the job's page after the click")
+    assert status.get_attribute("data-status") == "COMPLETED"
     assert "left" in browser.css(".kv").text  # its recipe and name in it
     browser.open(f"/console/recipe-types/{recipe_type['id']}")
     assert len(browser.all("#definition-graph g.box")) == 3

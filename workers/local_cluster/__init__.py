@@ -28,7 +28,12 @@ HTTP routes
          /master/state[.json]         used/offered resources, frameworks and their tasks
     GET  /redirect, /master/redirect  307 to //<host>:<port> (this process is always the leader)
 
-  Test-only routes (to simulate agents joining and leaving):
+  With MESOS_PRINCIPAL and MESOS_SECRET set, every route but /health and /version answers 401
+  (`WWW-Authenticate: Basic realm="mesos"`) unless the call carries them as HTTP basic credentials, as a
+  master started with --authenticate_http_frameworks does. A task whose command has `shell: true`
+  (Mesos' default when `shell` is absent) is TASK_ERROR unless LOCAL_CLUSTER_ALLOW_SHELL.
+
+  Test-only routes (to simulate agents joining and leaving; 404 unless LOCAL_CLUSTER_TEST_ROUTES):
     GET  /local/agents                    the agents, as in /state
     POST /local/agents/add                add an agent; optional JSON body
                                           {"hostname", "cpus", "mem", "disk", "attributes": {name: value}}

@@ -50,8 +50,16 @@ class LocalCluster:
         heartbeat_interval: float = 15.0,
         retry_interval: float = 3.0,
         kill_grace: float = 3.0,
+        test_routes: bool | None = None,
+        allow_shell: bool | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         from app.settings import settings
+
+        self.test_routes = settings.LOCAL_CLUSTER_TEST_ROUTES if test_routes is None else test_routes
+        # (principal, secret) every caller must present; from MESOS_PRINCIPAL/MESOS_SECRET unless given
+        configured = (settings.MESOS_PRINCIPAL, settings.MESOS_SECRET)
+        self.credentials = credentials if credentials is not None else configured if all(configured) else None
 
         self.host = host
         self._requested_port = settings.LOCAL_CLUSTER_PORT if port is None else int(port)
@@ -92,6 +100,7 @@ class LocalCluster:
         self.master.port = self._requested_port
         self.executor = TaskExecutor(self.master, self.sandbox_root, self.kill_grace)
         self.master.runner = self.executor
+        self.master.allow_shell = settings.LOCAL_CLUSTER_ALLOW_SHELL if allow_shell is None else allow_shell
         interval = float(settings.LOCAL_CLUSTER_OFFER_INTERVAL if offer_interval is None else offer_interval)
         self.allocator = Allocator(self.master, interval)
         self._server: Server | None = None

@@ -4,6 +4,8 @@ RecordIO event stream), the read-only master endpoints, and the test-only agent 
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import logging
 import queue
@@ -73,14 +75,35 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def do_GET(self) -> None:
-        route_get(self.server.cluster, self)
+        if self.admitted():
+            route_get(self.server.cluster, self)
 
     do_HEAD = do_GET
 
     def do_POST(self) -> None:
         body = self.read_body()
-        if body is not None:
+        if body is not None and self.admitted():
             route_post(self.server.cluster, self, body)
+
+    def admitted(self) -> bool:
+        """False after answering 401 (credentials required and not presented) or 404 (a test-only route
+        while they are off)."""
+        cluster = self.server.cluster
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if cluster.credentials is not None and path not in OPEN_PATHS:
+            expected = "Basic " + base64.b64encode(":".join(cluster.credentials).encode()).decode()
+            if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected.encode()):
+                # no body: pymesos (0.3.x) fails on a partial error body of a SUBSCRIBE answer
+                self.reply(401, None, headers={"WWW-Authenticate": 'Basic realm="mesos"'})
+                return False
+        if path.startswith("/local/") and not cluster.test_routes:
+            self.reply(404, f"no route {path} (test-only routes are off: LOCAL_CLUSTER_TEST_ROUTES)\n")
+            return False
+        return True
+
+
+# What a master answers without authentication (`/health` for load balancers, `/version`).
+OPEN_PATHS = ("/health", "/master/health", "/version", "/master/version")
 
 
 class Server(ThreadingHTTPServer):

@@ -122,6 +122,7 @@ class Master:
         self.retry_interval = retry_interval
         self.kill_grace = kill_grace
         self.runner: Runner | None = None  # set by the cluster once the executor exists
+        self.allow_shell = False  # `shell: true` tasks (LocalCluster sets LOCAL_CLUSTER_ALLOW_SHELL)
         self.advertised_ip = "127.0.0.1"
         self.port = 0
         self.started_at = 0.0
@@ -421,6 +422,8 @@ class Master:
             problems.append(f"Task uses agent {agent_id} but the offers are from agent {agent.id}")
         if "executor" in ti:
             problems.append("Custom executors are not supported by the local cluster (use a command task)")
+        elif isinstance(command, dict) and command.get("shell", True) and not self.allow_shell:
+            problems.append("Shell commands are refused (send shell: false with arguments; LOCAL_CLUSTER_ALLOW_SHELL)")
         elif not isinstance(command, dict) or not (command.get("value") or command.get("arguments")):
             problems.append("Task has no command")
         if not resources or not any(v > 0 for v in resources.values()):

@@ -52,6 +52,8 @@ def framework_info(framework_id: str | None = None) -> dict:
         "roles": [settings.FRAMEWORK_ROLE],
         "capabilities": [{"type": "MULTI_ROLE"}],
     }
+    if settings.MESOS_PRINCIPAL:
+        info["principal"] = settings.MESOS_PRINCIPAL
     if framework_id:
         info["id"] = {"value": framework_id}
     return info
@@ -683,7 +685,14 @@ class SchedulerCore:
 
         framework = framework_info(with_retry(read))
         return MesosSchedulerDriver(
-            ScaleScheduler(self), framework, settings.MESOS_MASTER, use_addict=False, implicit_acknowledgements=False
+            ScaleScheduler(self),
+            framework,
+            settings.MESOS_MASTER,
+            use_addict=False,
+            implicit_acknowledgements=False,
+            # HTTP basic on every call, as a master with --authenticate_http_frameworks requires
+            principal=settings.MESOS_PRINCIPAL or None,
+            secret=settings.MESOS_SECRET or None,
         )
 
     def listen_for_queue_changes(self) -> None:

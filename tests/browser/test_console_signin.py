@@ -26,16 +26,18 @@ def _token(role: str) -> str:
         return create_token(session, f"{role}-in-browser", role)[1]
 
 
-def _sign_in(browser, token: str) -> None:
+def _sign_in(browser, token: str, accepted: bool = True) -> None:
     browser.wait_for(lambda d: browser.css("#token"), what="the sign-in form")
     browser.css("#token").send_keys(token)
     browser.click("#sign-in")
+    # wait for the answer's page: opening another page first would abandon the sign-in
+    browser.wait_for(lambda d: browser.css("#signed-in" if accepted else "#login-error"), what="the sign-in answer")
 
 
 def test_sign_in_act_by_role_and_sign_out(browser, scale_env):
     viewer, operator = _token("viewer"), _token("operator")
     browser.open("/console/jobs")
-    _sign_in(browser, "scale_not-a-token")
+    _sign_in(browser, "scale_not-a-token", accepted=False)
     assert "not valid" in browser.text("#login-error")
 
     _sign_in(browser, viewer)
@@ -55,5 +57,6 @@ def test_sign_in_act_by_role_and_sign_out(browser, scale_env):
     assert browser.text("#scheduler-state") == "PAUSED"
     browser.screenshot("console-signed-in-operator")
     browser.click("#sign-out")
+    browser.wait_for(lambda d: browser.css("#token"), what="the sign-in page after signing out")
     browser.open("/console/nodes")
     browser.wait_for(lambda d: "/console/login" in d.current_url, what="the sign-in page again")

@@ -19,7 +19,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, redirect, request, session as cookie, url_for
+from flask import Flask, Response, g, redirect, render_template, request, session as cookie, url_for
 
 from api.session import get_session
 from app.settings import settings
@@ -102,8 +102,6 @@ def _refusal(status: int, detail: str):
     if request.blueprint == "console":
         if status == 401 and request.method in READ_METHODS:
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")), code=303)
-        from flask import render_template
-
         return render_template("console/error.html", status=status, message=detail), status
     headers = {"WWW-Authenticate": 'Bearer realm="scale"'} if status == 401 else {}
     return {"detail": detail}, status, headers

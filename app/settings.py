@@ -340,20 +340,29 @@ def redact_secrets(text: str, values: Any = None) -> str:
     return text
 
 
+def api_exposure_problem(values: Any) -> str:
+    """Why the API must not start as configured ("" when it may): reachable from other hosts without tokens."""
+    if is_loopback(values.API_HOST) or values.API_AUTH:
+        return ""
+    return (
+        f"API_HOST={values.API_HOST} serves the API beyond this machine: set API_AUTH=true "
+        "(and create a token: python -m app.tokens create --role admin) or bind 127.0.0.1"
+    )
+
+
+def flower_exposure_problem(values: Any) -> str:
+    """Why Flower must not start as configured ("" when it may): reachable from other hosts without a password."""
+    if is_loopback(values.FLOWER_ADDRESS) or values.FLOWER_BASIC_AUTH:
+        return ""
+    return (
+        f"FLOWER_ADDRESS={values.FLOWER_ADDRESS} serves Flower beyond this machine: set FLOWER_BASIC_AUTH "
+        "(user:password) or bind 127.0.0.1"
+    )
+
+
 def exposure_problems(values: Any) -> list[str]:
-    """Why the API or Flower must not start as configured: reachable from other hosts without authentication."""
-    problems = []
-    if not is_loopback(values.API_HOST) and not values.API_AUTH:
-        problems.append(
-            f"API_HOST={values.API_HOST} serves the API beyond this machine: set API_AUTH=true "
-            "(and create a token: python -m app.tokens create --role admin) or bind 127.0.0.1"
-        )
-    if not is_loopback(values.FLOWER_ADDRESS) and not values.FLOWER_BASIC_AUTH:
-        problems.append(
-            f"FLOWER_ADDRESS={values.FLOWER_ADDRESS} serves Flower beyond this machine: set FLOWER_BASIC_AUTH "
-            "(user:password) or bind 127.0.0.1"
-        )
-    return problems
+    """Every reason the API or Flower must not start as configured."""
+    return [p for p in (api_exposure_problem(values), flower_exposure_problem(values)) if p]
 
 
 def resolve_cluster(env: Any) -> tuple[str, int, str]:

@@ -271,19 +271,12 @@ def test_flower_beyond_loopback_needs_basic_auth(monkeypatch, scale_env):
 @pytest.fixture
 def served(auth_app, monkeypatch):
     """The authenticating app over real HTTP, for the `scale` command."""
-    import threading
+    from tests.conftest import LiveServer
 
-    from werkzeug.serving import make_server
-
-    from tests.conftest import free_port
-
-    server = make_server("127.0.0.1", free_port(), auth_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("SCALE_API_URL", f"http://127.0.0.1:{server.server_port}")
+    server = LiveServer(auth_app)
+    monkeypatch.setenv("SCALE_API_URL", server.url)
     yield
-    server.shutdown()
-    thread.join(timeout=10)
+    server.stop()
 
 
 def test_the_scale_cli_manages_tokens_and_shows_the_audit_trail(served, tokens, monkeypatch):

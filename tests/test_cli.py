@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from scale_cli.main import cli
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, LiveServer, free_port
 from tests.stack import script_command
 from tests.test_e2e_recipes import _file_type, _source_file
 
@@ -22,15 +22,11 @@ from tests.test_e2e_recipes import _file_type, _source_file
 @pytest.fixture
 def api_url(app, monkeypatch):
     """The `app` fixture served by werkzeug on a free port in a thread; SCALE_API_URL points at it."""
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("SCALE_API_URL", url)
+    server = LiveServer(app)
+    monkeypatch.setenv("SCALE_API_URL", server.url)
     monkeypatch.delenv("SCALE_API_TOKEN", raising=False)
-    yield url
-    server.shutdown()
-    thread.join(timeout=10)
+    yield server.url
+    server.stop()
 
 
 def scale(*args: str):

@@ -13,15 +13,15 @@ from app.tokens import authenticate
 AUDIT_PAGE_SIZE = 100
 
 
-def _local(target: str | None) -> str:
-    """A path on this site only (no open redirect)."""
+def local_path(target: str | None) -> str:
+    """`target` when it is a path on this site, else the dashboard (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return url_for("console.dashboard")
     return target
 
 
 def login():
-    next_page = _local(request.values.get("next"))
+    next_page = local_path(request.values.get("next"))
     if request.method == "GET":
         return render_template("console/login.html", next_page=next_page, failed=False)
     identity = authenticate(get_session(), (request.form.get("token") or "").strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request
 
 from api.session import get_session
 from api.common import ApiError, param_int, param_int_list, param_str, param_str_list, parse_timestamp
@@ -97,9 +97,7 @@ def _spec_error(error: SpecError):
 
 def _back(**message: str):
     """Redirect to the form's `next` page (a local path only) with the outcome."""
-    target = request.form.get("next") or url_for("console.dashboard")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("console.dashboard")
+    target = signin.local_path(request.form.get("next"))
     base, _, query = target.partition("?")
     kept = "&".join(p for p in query.split("&") if p and not p.startswith(("notice=", "error=")))
     return redirect(f"{base}?{kept + '&' if kept else ''}{urlencode(message)}", code=303)

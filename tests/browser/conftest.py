@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -31,25 +32,6 @@ def _missing() -> str | None:
     except ImportError:
         return "selenium is not installed (pip install -r requirements-test.txt) to drive chromium"
     return None
-
-
-class LiveServer:
-    """The test's Flask app on a free loopback port, in a thread."""
-
-    def __init__(self, app) -> None:
-        from werkzeug.serving import make_server
-
-        from tests.conftest import free_port
-
-        self.port = free_port()
-        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server", daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -168,7 +168,8 @@ def test_pause_the_scheduler_from_the_dashboard_and_jobs_stay_queued(browser, st
     assert "quick" in browser.text("#queue-depth")
     browser.screenshot("dashboard-paused")
     browser.click("#resume-scheduler")
-    assert browser.text("#scheduler-state") == "RUNNING"
+    # the old page shows PAUSED until the button's answer replaces it
+    browser.wait_for(lambda d: browser.css("#scheduler-state").text == "RUNNING", what="the scheduler RUNNING")
     stack.wait_job(job["id"], "COMPLETED", timeout=60)
 
 

@@ -57,5 +57,7 @@ def exe_dir(exe_id: int) -> Path:
     return settings.executions_dir / str(exe_id)
 
 
-def sandbox_dir(task_id: str) -> Path:
-    return settings.var_dir / "sandboxes" / task_id
+def sandbox_path(framework_id: str, task_id: str) -> str:
+    """The path an agent serves a command task's sandbox under (its executor id is the task id): the
+    executor's latest run, a virtual path every Mesos agent attaches whatever its work directory."""
+    return f"/frameworks/{framework_id}/executors/{task_id}/runs/latest"

@@ -318,6 +318,12 @@ class JobExecution(Base):
     kill_reason: Mapped[Optional[str]] = mapped_column(String(50))
     results_manifest: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     results: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    # Where the task's sandbox is: its agent (id and HTTP endpoint), the framework and the run's container
+    # id; the logs are paths on that agent, read through its /files/read.
+    agent_id: Mapped[Optional[str]] = mapped_column(String(250))
+    agent_url: Mapped[Optional[str]] = mapped_column(String(500))
+    framework_id: Mapped[Optional[str]] = mapped_column(String(250))
+    container_id: Mapped[Optional[str]] = mapped_column(String(250))
     stdout_path: Mapped[Optional[str]] = mapped_column(String(1000))
     stderr_path: Mapped[Optional[str]] = mapped_column(String(1000))
     created: Mapped[datetime] = _created()

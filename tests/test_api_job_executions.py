@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 
 from app.db import utcnow
+from app.mesos import sandbox_path
 from tests import factories as f
 from tests.test_api_jobs import EXE_FIELDS, ids
+from workers.local_cluster.agent_http import AgentServer, run_dir
 
 
 @pytest.fixture
@@ -107,13 +109,35 @@ def test_details_shape_and_log_urls(client, executions):
     assert client.get("/job-executions/987654/").status_code == 404
 
 
-def test_logs_read_the_sandbox_files(client, session, scale_env):
+@pytest.fixture
+def agent(tmp_path):
+    """A local agent's own HTTP endpoint over a work directory: where a task's logs are read from."""
+    server = AgentServer(("127.0.0.1", 0), "S1", "n1.test", tmp_path / "agent-work").start()
+    yield server
+    server.stop()
+
+
+def sandbox_on(agent: AgentServer, task_id: str, **files: str) -> dict:
+    """Write a task's sandbox files on the agent; the execution columns that say where they are."""
+    run = run_dir(agent.work_dir, agent.agent_id, "F1", task_id, "C1")
+    run.mkdir(parents=True)
+    (run.parent / "latest").symlink_to("C1")
+    for name, text in files.items():
+        (run / name).write_text(text)
+    where = sandbox_path("F1", task_id)
+    return dict(
+        agent_id=agent.agent_id,
+        agent_url=f"http://127.0.0.1:{agent.port}",
+        framework_id="F1",
+        stdout_path=f"{where}/stdout",
+        stderr_path=f"{where}/stderr",
+    )
+
+
+def test_logs_are_read_from_the_agent(client, session, agent):
     job = f.make_job(session, f.make_job_type(session), "RUNNING")
-    sandbox = scale_env / "sandboxes" / "scale-exe-1"
-    sandbox.mkdir(parents=True)
-    (sandbox / "stdout").write_text("line one\nARTIFACT: x\n")
     exe = f.make_execution(
-        session, job, "RUNNING", stdout_path=str(sandbox / "stdout"), stderr_path=str(sandbox / "stderr")
+        session, job, "RUNNING", **sandbox_on(agent, "scale-exe-1", stdout="line one\nARTIFACT: x\n")
     )
     session.commit()
 
@@ -132,19 +156,30 @@ def test_logs_read_the_sandbox_files(client, session, scale_env):
     assert stderr.status_code == 200 and stderr.mimetype == "text/plain" and stderr.get_data(as_text=True) == ""
 
 
+def test_logs_of_an_agent_that_does_not_answer_are_503_naming_it(client, session, agent):
+    job = f.make_job(session, f.make_job_type(session), "COMPLETED")
+    exe = f.make_execution(session, job, "COMPLETED", **sandbox_on(agent, "scale-exe-2", stdout="gone"))
+    session.commit()
+    agent.stop()
+    for path in ("logs/", "logs/stdout/", "logs/stderr/"):
+        response = client.get(f"/job-executions/{exe.id}/{path}")
+        assert response.status_code == 503, path
+        assert "agent S1" in response.get_json()["detail"] and "cannot be read" in response.get_json()["detail"]
+
+
 def test_logs_of_unknown_execution_are_404(client, session):
     for path in ("logs/", "logs/stdout/", "logs/stderr/"):
         assert client.get(f"/job-executions/31337/{path}").status_code == 404
 
 
-def test_huge_log_is_cut_to_its_end_in_json(client, session, scale_env, monkeypatch):
+def test_huge_log_is_cut_to_its_end_in_json(client, session, agent, monkeypatch):
     from api.resources import job_executions
+    from app import agent_files
 
     monkeypatch.setattr(job_executions, "MAX_LOG_BYTES", 10)
-    log = scale_env / "big.log"
-    log.write_text("0123456789abcdefghij")
+    monkeypatch.setattr(agent_files, "PAGE", 7)  # the raw route pages through the agent
     job = f.make_job(session, f.make_job_type(session), "COMPLETED")
-    exe = f.make_execution(session, job, "COMPLETED", stdout_path=str(log))
+    exe = f.make_execution(session, job, "COMPLETED", **sandbox_on(agent, "scale-exe-3", stdout="0123456789abcdefghij"))
     session.commit()
     body = client.get(f"/job-executions/{exe.id}/logs/").get_json()
     assert body["stdout"].endswith("\nabcdefghij") and "10 earlier bytes omitted" in body["stdout"]

@@ -99,10 +99,11 @@ def execution(job_id: int) -> JobExecution:
         return exe
 
 
-def stdout_of(job_id: int) -> str:
+def logs_of(stack, job_id: int) -> dict:
+    """The execution's stdout and stderr as the API reads them from the agent ({} before it exists)."""
     with session_scope() as s:
-        path = s.scalar(select(JobExecution.stdout_path).where(JobExecution.job_id == job_id))
-    return Path(path).read_text() if path and Path(path).exists() else ""
+        exe_id = s.scalar(select(JobExecution.id).where(JobExecution.job_id == job_id))
+    return stack.client.get(f"/job-executions/{exe_id}/logs/").get_json() if exe_id else {}
 
 
 def test_a_container_job_writes_into_its_execution_directory_and_leaves_nothing_behind(stack, image):
@@ -110,8 +111,9 @@ def test_a_container_job_writes_into_its_execution_directory_and_leaves_nothing_
     job = stack.queue_job(job_type["id"])
     done = stack.wait_job(job["id"], ("COMPLETED", "FAILED"), timeout=60)
     exe = execution(job["id"])
-    stdout = Path(exe.stdout_path).read_text()
-    assert done["status"] == "COMPLETED", (stdout, Path(exe.stderr_path).read_text())
+    logs = logs_of(stack, job["id"])
+    stdout = logs["stdout"]
+    assert done["status"] == "COMPLETED", logs
     assert "in a container:" in stdout
     # the same path inside and out: the host sees what the container wrote at ${job_output_dir}
     output_dir = Path(exe.command_arguments.split()[-1])
@@ -146,7 +148,9 @@ def test_a_missing_image_is_its_own_error(stack):
 def test_a_canceled_container_is_stopped_and_removed(stack, image):
     job_type = docker_type(stack, image, "sleepy", name="sleeping-box")
     job = stack.queue_job(job_type["id"])
-    stack.wait(lambda: "started" in stdout_of(job["id"]), timeout=60, what="the container to start")
+    stack.wait(
+        lambda: "started" in logs_of(stack, job["id"]).get("stdout", ""), timeout=60, what="the container to start"
+    )
     assert len(containers_left(stack)) == 1
     assert stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"}).status_code == 200
     stack.wait(lambda: execution(job["id"]).task_state == "TASK_KILLED", timeout=30, what="the kill")

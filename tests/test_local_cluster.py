@@ -125,6 +125,13 @@ def state_of(task_id):
     return lambda s: s["task_id"]["value"] == task_id
 
 
+def sandbox_of(cluster: LocalCluster, task_id: str) -> Path:
+    """The task's sandbox on its agent, as the master's /state names it."""
+    state = cluster.state()
+    tasks = [t for f in state["frameworks"] for t in f["tasks"] + f["completed_tasks"] if t["id"] == task_id]
+    return Path(tasks[0]["sandbox"])
+
+
 def is_pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -190,7 +197,10 @@ def test_subscribe_and_offers(cluster, drivers):
     assert all(r["type"] == "SCALAR" and r["role"] == "*" for r in offer["resources"])
     assert offer["framework_id"]["value"] == framework_id
     assert offer["hostname"]
-    assert offer["url"]["address"]["port"] == cluster.port
+    address = offer["url"]["address"]
+    assert address["port"] != cluster.port  # an agent has its own endpoint, as on its own machine
+    agent = requests.get(f"http://{address['ip']}:{address['port']}/state", timeout=5).json()
+    assert agent["id"] == offer["agent_id"]["value"]
     assert offer["agent_id"]["value"] == cluster.agents()[0]["id"]
     attrs = {a["name"]: a for a in offer["attributes"]}
     assert attrs["rack"] == {"name": "rack", "type": "TEXT", "text": {"value": "r1"}}
@@ -221,7 +231,7 @@ def test_echo_runs_and_finishes(cluster, drivers):
     finished = take(sched.updates, state_of("echo-1"))
     assert finished["state"] == "TASK_FINISHED"
     assert finished["message"] == "Command exited with status 0"
-    sandbox = cluster.var_dir / "sandboxes" / "echo-1"
+    sandbox = sandbox_of(cluster, "echo-1")
     assert (sandbox / "stdout").read_text() == "hello\n"
     assert (sandbox / "stderr").read_text() == ""
     # the resources come back in full, promptly
@@ -248,7 +258,7 @@ def test_arguments_are_passed_literally_without_a_shell(cluster, drivers, tmp_pa
     argv = [sys.executable, "-c", script, hostile, "*"]
     driver.launchTasks(offer["id"], [task_info("argv-1", offer, argv, env={"MY_VAR": "a b $HOME"})])
     final = take(sched.updates, lambda s: state_of("argv-1")(s) and s["state"] != "TASK_RUNNING")
-    sandbox = cluster.var_dir / "sandboxes" / "argv-1"
+    sandbox = sandbox_of(cluster, "argv-1")
     assert final["state"] == "TASK_FINISHED", (sandbox / "stderr").read_text()
     lines = (sandbox / "stdout").read_text().splitlines()
     assert lines[0] == repr([hostile, "*"])
@@ -264,7 +274,7 @@ def test_shell_command_when_asked(cluster, drivers):
     driver.launchTasks(offer["id"], [task_info("shell-1", offer, "echo $((6*7))", shell=True)])
     final = take(sched.updates, lambda s: state_of("shell-1")(s) and s["state"] != "TASK_RUNNING")
     assert final["state"] == "TASK_FINISHED"
-    assert (cluster.var_dir / "sandboxes" / "shell-1" / "stdout").read_text() == "42\n"
+    assert (sandbox_of(cluster, "shell-1") / "stdout").read_text() == "42\n"
 
 
 def test_missing_binary_and_oversized_task(cluster, drivers):
@@ -641,7 +651,7 @@ def test_test_routes_and_shell_tasks_are_off_unless_enabled(tmp_path, drivers):
         update = take(sched.updates, state_of("shell-2"))
         assert update["state"] == "TASK_ERROR" and update["reason"] == "REASON_TASK_INVALID"
         assert "Shell commands are refused" in update["message"]
-        assert not (cluster.var_dir / "sandboxes" / "shell-2" / "should-not-exist").exists()
+        assert not list((cluster.var_dir / "sandboxes").rglob("should-not-exist"))
         driver.stop()  # before the master stops: the update's acknowledgement must find it
         driver.join()
 

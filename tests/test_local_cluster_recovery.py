@@ -109,7 +109,7 @@ class CliCluster:
         return next(t for f in state["frameworks"] for t in f["tasks"] if t["id"] == task_id)
 
     def sandbox(self, task_id: str) -> Path:
-        return self.var_dir / "sandboxes" / task_id
+        return Path(self.task(task_id)["sandbox"])
 
     def close(self) -> None:
         for driver in self.drivers:
@@ -178,8 +178,9 @@ def test_a_task_that_ended_while_the_cluster_was_down_is_reported_with_its_exit_
     driver.killTask({"value": "killed-1"})
     assert take(sched.updates, state_of("killed-1"))["state"] == "TASK_KILLED"
     cli.disconnect(driver)  # the TASK_KILLED above was acknowledged; nothing more to say about killed-1
+    sandbox = cli.sandbox("done-1")
     cli.kill()
-    (cli.sandbox("done-1") / "go").touch()
+    (sandbox / "go").touch()
     wait_dead(pid)
     assert not is_pid_alive(killed_pid)
 

@@ -193,10 +193,12 @@ def recipes_of_job(session: Session, job_id: int) -> list[RecipeJob]:
     )
 
 
-def read_log_tail(path: str | None, limit: int = 64 * 1024) -> str:
-    """The last `limit` bytes of a log ("" when it does not exist yet)."""
-    text = services.read_log(path)
-    return text[-limit:]
+def read_log_tail(exe: JobExecution, name: str, limit: int = 64 * 1024) -> str:
+    """The last `limit` bytes of an execution's log ("" when it does not exist yet), or why it cannot be read."""
+    try:
+        return services.log_text(exe, name, limit)
+    except services.AgentFilesError as exc:
+        return f"[the {name} of this execution cannot be read from its agent: {exc}]"
 
 
 # ---------------------------------------------------------------- recipes and types

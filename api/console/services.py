@@ -6,12 +6,12 @@ import here so a move of a service function means one edit.
 
 from __future__ import annotations
 
-from api.resources.job_executions import read_log
 from api.resources.jobs import JobDetails
 from api.resources.nodes import pools_json
 from api.resources.queue import REQUEUE_STATUSES, requeue
 from api.common import write
 from api.resources.scheduler import checked_values as checked_scheduler_values
+from app.agent_files import AgentFilesError, log_text
 from app.services import job_types, metrics, operations, status
 from app.services.operations import scheduler_row
 from app.services.workspaces import broker_for
@@ -19,6 +19,7 @@ from app.services.workspaces import broker_for
 cancel_job = JobDetails._cancel
 
 __all__ = [
+    "AgentFilesError",
     "REQUEUE_STATUSES",
     "broker_for",
     "cancel_job",
@@ -27,7 +28,7 @@ __all__ = [
     "metrics",
     "operations",
     "pools_json",
-    "read_log",
+    "log_text",
     "requeue",
     "scheduler_row",
     "status",

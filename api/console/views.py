@@ -197,7 +197,7 @@ def _job_data(job_id: int) -> dict:
         abort(404)
     inputs, properties = queries.job_inputs(session, job)
     exes = queries.executions(session, job_id)
-    logs = {e.id: (queries.read_log_tail(e.stdout_path), queries.read_log_tail(e.stderr_path)) for e in exes}
+    logs = {e.id: (queries.read_log_tail(e, "stdout"), queries.read_log_tail(e, "stderr")) for e in exes}
     return {
         "job": job,
         "inputs": inputs,

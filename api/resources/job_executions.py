@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 
-from flask import Response, send_file, url_for
+from flask import Response, url_for
 from flask_restx import Namespace, Resource
 from sqlalchemy import select
 from sqlalchemy.orm import defer, selectinload
@@ -13,6 +12,7 @@ from api.session import get_session
 from api import serializers as ser
 from api.common import (
     LIST_PARAMS,
+    ApiError,
     filter_in,
     filter_time,
     not_found,
@@ -23,6 +23,7 @@ from api.common import (
     time_range,
 )
 from api.queries import EXE_COLUMNS, JOB_TYPE_PARAMS, executions_json, fetch_page, filter_job_types, job_briefs_json
+from app.agent_files import AgentFilesError, execution_log, log_text
 from app.models import EXE_STATUSES, Error, Job, JobExecution, JobType, Node
 from app.states import TERMINAL_EXE_STATUSES
 
@@ -101,26 +102,34 @@ def _get_exe(exe_id: int, *, light: bool = False) -> JobExecution:
     return exe
 
 
-def read_log(path: str | None) -> str:
-    """The log's text ("" when it does not exist yet); only the last MAX_LOG_BYTES of a huge log."""
-    limit = MAX_LOG_BYTES
-    if not path or not os.path.isfile(path):
-        return ""
+def _log_text(exe: JobExecution, name: str) -> str:
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size > limit:
-                fh.seek(size - limit)
-                return f"[... {size - limit} earlier bytes omitted ...]\n" + fh.read().decode("utf-8", "replace")
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+        return log_text(exe, name, MAX_LOG_BYTES)
+    except AgentFilesError as exc:
+        raise _unreadable(exe, name, exc) from None
 
 
-def _log_response(path: str | None):
-    if not path or not os.path.isfile(path):
+def _unreadable(exe: JobExecution, name: str, exc: AgentFilesError) -> ApiError:
+    return ApiError(503, f"The {name} of execution {exe.id} is on agent {exe.agent_id}, which cannot be read: {exc}")
+
+
+def _log_response(exe: JobExecution, name: str):
+    """The whole log as text/plain, streamed from the agent page by page ("" until the agent has it)."""
+    file = execution_log(exe, name)
+    try:
+        size = file.size() if file is not None else None
+    except AgentFilesError as exc:
+        raise _unreadable(exe, name, exc) from None
+    if file is None or not size:
         return Response("", mimetype="text/plain")
-    return send_file(path, mimetype="text/plain", conditional=False, max_age=0)
+
+    def pages():
+        try:
+            yield from file.chunks(0, size)
+        except AgentFilesError as exc:  # the status is sent already: say so at the end of the text
+            yield f"\n[... the rest could not be read: {exc}]\n".encode()
+
+    return Response(pages(), mimetype="text/plain")
 
 
 @ns.route("/")
@@ -165,18 +174,18 @@ class JobExecutionLogs(Resource):
         exe = _get_exe(exe_id, light=True)
         out = ser.job_exe(exe)
         out["is_finished"] = exe.status in TERMINAL_EXE_STATUSES
-        out["stdout"] = read_log(exe.stdout_path)
-        out["stderr"] = read_log(exe.stderr_path)
+        out["stdout"] = _log_text(exe, "stdout")
+        out["stderr"] = _log_text(exe, "stderr")
         return out
 
 
 @ns.route("/<int:exe_id>/logs/stdout/", endpoint="job_execution_stdout")
 class JobExecutionStdout(Resource):
     def get(self, exe_id: int):
-        return _log_response(_get_exe(exe_id, light=True).stdout_path)
+        return _log_response(_get_exe(exe_id, light=True), "stdout")
 
 
 @ns.route("/<int:exe_id>/logs/stderr/", endpoint="job_execution_stderr")
 class JobExecutionStderr(Resource):
     def get(self, exe_id: int):
-        return _log_response(_get_exe(exe_id, light=True).stderr_path)
+        return _log_response(_get_exe(exe_id, light=True), "stderr")

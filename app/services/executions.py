@@ -19,6 +19,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 
+from app.agent_files import AgentFilesError, execution_log
 from app.command_line import build_argv, display_command_arguments
 from app.db import utcnow
 from app.models import Error, Job, JobExecution, Node, ScaleFile, Workspace
@@ -31,7 +32,7 @@ from app.specs.results_manifest import parse_artifact_lines, parse_results_manif
 from app.services import parse as parse_service
 from app.services.workspaces import WorkspacePathError, broker_for
 from app.mesos import IMAGE_PULL_FAILED, INFRASTRUCTURE_LOSS_TASK_STATES, NO_CONTAINER_RUNTIME
-from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_dir, task_id_for  # noqa: F401
+from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_path, task_id_for  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Placement:
     cpus: float
     mem: float
     disk: float
+    agent_url: str = ""  # the agent's own HTTP endpoint, from its offer's `url` (where its files are read)
 
 
 @dataclass
@@ -186,8 +188,11 @@ def container_spec(job_type, exe_id: int, source_dirs: set[Path]) -> ContainerSp
     return ContainerSpec(job_type.docker_image, bool(job_type.docker_privileged), tuple(volumes))
 
 
-def schedule_executions(session: Session, placements: Sequence[Placement]) -> list[LaunchSpec]:
+def schedule_executions(
+    session: Session, placements: Sequence[Placement], framework_id: str | None = None
+) -> list[LaunchSpec]:
     """Turn placed jobs into RUNNING executions; jobs no longer QUEUED are skipped (compare-and-set).
+    Each execution records where its sandbox will be: agent, framework, task (and, once running, container).
 
     Executions are written with two bulk statements (insert, then the pre step's results), whatever
     the number of jobs: this is the scheduler's hot path.
@@ -243,12 +248,15 @@ def schedule_executions(session: Session, placements: Sequence[Placement]) -> li
     for job, exe_id in zip(jobs, exe_ids):
         p = by_job[job.id]
         task_id = task_id_for(exe_id)
-        sandbox = sandbox_dir(task_id)
+        sandbox = sandbox_path(framework_id or "", task_id)
         values = {
             "id": exe_id,
             "task_id": task_id,
-            "stdout_path": str(sandbox / "stdout"),
-            "stderr_path": str(sandbox / "stderr"),
+            "agent_id": p.agent_id,
+            "agent_url": p.agent_url or None,
+            "framework_id": framework_id,
+            "stdout_path": f"{sandbox}/stdout",
+            "stderr_path": f"{sandbox}/stderr",
             "pre_completed": utcnow(),
         }
         try:
@@ -329,10 +337,10 @@ def _storable(text: str) -> str:
 def record_task_updates(session: Session, updates: Iterable[dict], alive: list[str] | None = None) -> list[int]:
     """Record Mesos task updates; returns the ids of executions whose task has just ended.
 
-    An update is `{"task_id", "state", "message", "timestamp" (epoch s, optional)}`. The ids of tasks
-    reported alive although their execution has ended (TASK_LOST, UNREACHABLE or UNKNOWN were not proof
-    that they stopped, and the job may be running again elsewhere) are appended to `alive`: they must be
-    killed.
+    An update is `{"task_id", "state", "message", "reason", "source", "container_id", "timestamp" (epoch s)}`
+    (all but the first two optional). The ids of tasks reported alive although their execution has ended
+    (TASK_LOST, UNREACHABLE or UNKNOWN were not proof that they stopped, and the job may be running again
+    elsewhere) are appended to `alive`: they must be killed.
     """
     by_exe: dict[int, dict] = {}
     for u in updates:
@@ -352,6 +360,8 @@ def record_task_updates(session: Session, updates: Iterable[dict], alive: list[s
         u = by_exe[exe.id]
         state = u["state"]
         when = datetime.fromtimestamp(u["timestamp"], tz=now.tzinfo) if u.get("timestamp") else now
+        if u.get("container_id") and exe.container_id is None:
+            exe.container_id = u["container_id"]  # the run's sandbox: runs/<container id> on the agent
         if state in LIVE_TASK_STATES:
             if exe.task_state is not None:
                 if alive is not None:
@@ -497,10 +507,12 @@ def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
     except (SpecError, ValueError, OSError) as exc:
         log.info("execution %s: invalid results manifest: %s", exe.id, exc)
         return error_by_name(session, "invalid-results-manifest")
-    stdout = ""
-    if exe.stdout_path and os.path.exists(exe.stdout_path):
-        with open(exe.stdout_path, encoding="utf-8", errors="replace") as fh:
-            stdout = fh.read()
+    stdout_file = execution_log(exe, "stdout")
+    try:
+        stdout = b"".join(stdout_file.chunks()).decode("utf-8", "replace") if stdout_file else ""
+    except AgentFilesError as exc:  # the ARTIFACT lines cannot be read: as if the products were missing
+        log.warning("execution %s: stdout unreadable: %s", exe.id, exc)
+        return error_by_name(session, "filesystem-io")
     outputs = _manifest_outputs(manifest, parse_artifact_lines(stdout))
     interface = job.job_type_rev.interface
     workspaces = output_workspace_ids(job.data or {})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 06:18:23.571124
+Create Date: 2026-12-07 09:26:39.296083
 """
 
 from alembic import op
@@ -469,6 +469,10 @@ def upgrade() -> None:
         sa.Column("kill_reason", sa.String(length=50), nullable=True),
         sa.Column("results_manifest", sa.JSON(), nullable=True),
         sa.Column("results", sa.JSON(), nullable=True),
+        sa.Column("agent_id", sa.String(length=250), nullable=True),
+        sa.Column("agent_url", sa.String(length=500), nullable=True),
+        sa.Column("framework_id", sa.String(length=250), nullable=True),
+        sa.Column("container_id", sa.String(length=250), nullable=True),
         sa.Column("stdout_path", sa.String(length=1000), nullable=True),
         sa.Column("stderr_path", sa.String(length=1000), nullable=True),
         sa.Column("created", app.models.UTCDateTime(), nullable=False),

@@ -33,6 +33,13 @@ HTTP routes
   master started with --authenticate_http_frameworks does. A task whose command has `shell: true`
   (Mesos' default when `shell` is absent) is TASK_ERROR unless LOCAL_CLUSTER_ALLOW_SHELL.
 
+  Each agent also listens on a port of its own (its offers' `url`), serving GET /files/read
+  (`path`, `offset`, `length`: `{"data", "offset"}` as Mesos answers, `offset=-1` for the size), /state
+  and /health over its own work directory, <var_dir>/sandboxes/agent-<n>, where sandboxes are laid out as
+  on a Mesos agent: slaves/<agent>/frameworks/<fw>/executors/<task>/runs/<container id> (runs/latest
+  links it; also served at /frameworks/<fw>/executors/<task>/runs/latest). Task updates carry the
+  run's `container_status.container_id`.
+
   Test-only routes (to simulate agents joining and leaving; 404 unless LOCAL_CLUSTER_TEST_ROUTES):
     GET  /local/agents                    the agents, as in /state
     POST /local/agents/add                add an agent; optional JSON body
@@ -84,6 +91,7 @@ The package
     checkpoint.py   what an agent checkpoints, and process helpers for recovery
     task_wrapper.py the wrapper each task's command runs under
     http_api.py     the HTTP server, routes and the RecordIO event stream
+    agent_http.py   each agent's own HTTP endpoint: /files/read over its sandboxes, /state, /health
     cluster.py      LocalCluster, which composes them; __main__.py the command line
 """
 

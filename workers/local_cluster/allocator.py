@@ -83,8 +83,8 @@ class Allocator:
             "hostname": agent.hostname,
             "url": {
                 "scheme": "http",
-                "address": {"hostname": agent.hostname, "ip": self.master.advertised_ip, "port": self.master.port},
-                "path": f"/slave({agent.number + 1})",
+                "address": {"hostname": agent.hostname, "ip": self.master.advertised_ip, "port": agent.port},
+                "path": "/slave(1)",
             },
             "resources": resources_json(offer.resources, offer.role),
         }

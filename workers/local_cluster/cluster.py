@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.mesos import RESOURCE_NAMES
+from workers.local_cluster.agent_http import AgentServer
 from workers.local_cluster.allocator import Allocator
 from workers.local_cluster.checkpoint import Checkpoint, kill_orphans
 from workers.local_cluster.executor import TaskExecutor
@@ -104,6 +105,7 @@ class LocalCluster:
         interval = float(settings.LOCAL_CLUSTER_OFFER_INTERVAL if offer_interval is None else offer_interval)
         self.allocator = Allocator(self.master, interval)
         self._server: Server | None = None
+        self._agent_servers: dict[str, AgentServer] = {}
         self._threads: list[threading.Thread] = []
         for spec in specs:
             self.master.add_agent(self._new_agent(spec))
@@ -136,7 +138,11 @@ class LocalCluster:
             if any(self.sandbox_root.iterdir()):  # a cluster ran here before: it may have left containers
                 containers.sweep(self.sandbox_root, keep=adopted)
             self._server = Server((self.host, self._requested_port), self)
+            with self.master.lock:
+                for agent in self.master.agents.values():
+                    self._serve_agent(agent)
         except BaseException:
+            self._stop_agent_servers()
             self.checkpoint.unlock()
             raise
         self.master.port = self._server.server_address[1]
@@ -174,6 +180,7 @@ class LocalCluster:
                     fw.stream.close()
         self.executor.stop(self.kill_grace if grace is None else grace)
         self._server.close_connections()
+        self._stop_agent_servers()
         for t in self._threads:
             t.join(timeout=5)
         self.checkpoint.unlock()
@@ -211,15 +218,32 @@ class LocalCluster:
         elif isinstance(attributes, str):
             attributes = parse_attributes(attributes)
         agent_id = self._agent_ids.setdefault(number, f"{self.master.id}-S{number}")
-        return Agent(agent_id, number, hostname, total, attributes)
+        agent = Agent(agent_id, number, hostname, total, attributes)
+        agent.work_dir = self.sandbox_root / f"agent-{number}"  # each agent its own, as on separate machines
+        return agent
+
+    def _serve_agent(self, agent: Agent) -> None:
+        """Start the agent's own HTTP endpoint (files/read) on a port of its own."""
+        assert agent.work_dir is not None
+        agent.work_dir.mkdir(parents=True, exist_ok=True)
+        server = AgentServer((self.host, 0), agent.id, agent.hostname, agent.work_dir, self.credentials)
+        agent.port = server.port
+        self._agent_servers[agent.id] = server.start()
+
+    def _stop_agent_servers(self, *agent_ids: str) -> None:
+        for agent_id in agent_ids or list(self._agent_servers):
+            server = self._agent_servers.pop(agent_id, None)
+            if server is not None:
+                server.stop()
 
     def add_agent(self, **spec: Any) -> str:
         """Add an agent (hostname, cpus, mem, disk or `resources` in Mesos' text syntax, attributes); returns its id."""
         with self.master.lock:
             agent = self._new_agent(spec)
-            self.master.add_agent(agent)
             if self._server is not None:
+                self._serve_agent(agent)
                 self.checkpoint.save_agent_ids(self._agent_ids)
+            self.master.add_agent(agent)
         log.info("agent %s (%s) added with %s", agent.id, agent.hostname, agent.total)
         return agent.id
 
@@ -229,6 +253,7 @@ class LocalCluster:
             agent, lost = self.master.remove_agent(agent_id)
             self._agent_ids.pop(agent.number, None)  # a removed agent that comes back is a new agent
             self.checkpoint.save_agent_ids(self._agent_ids)
+        self._stop_agent_servers(agent_id)  # its machine is gone: so are its files
         log.info("agent %s removed; tasks lost: %s", agent_id, lost)
         return lost
 

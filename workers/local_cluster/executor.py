@@ -18,10 +18,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from app.mesos import TERMINAL_TASK_STATES
 from workers.local_cluster import containers
+from workers.local_cluster.agent_http import run_dir
 from workers.local_cluster.checkpoint import WRAPPER, RecoveredTask, process_start_time, wait_for_exit
 from workers.local_cluster.master import SOURCE_EXECUTOR, Master
 from workers.local_cluster.model import Framework, Task
@@ -159,7 +161,9 @@ class TaskExecutor:
                 return
             framework_id = task.framework_id
         command = task.info.get("command") or {}
-        sandbox = self.sandbox_root / task.id
+        container_id = str(uuid.uuid4())
+        work_dir = task.agent.work_dir if task.agent is not None and task.agent.work_dir else self.sandbox_root
+        sandbox = run_dir(work_dir, task.agent_id, framework_id, task.id, container_id)  # executor id = task id
         error = None
         reason = None
         executable, argv = command_line(command)
@@ -203,6 +207,7 @@ class TaskExecutor:
         wrapper = [sys.executable, "-I", "-S", str(WRAPPER), str(status_file), str(ready_w), executable, *argv]
         try:
             sandbox.mkdir(parents=True, exist_ok=True)
+            (sandbox.parent / "latest").symlink_to(container_id)
             status_file.parent.mkdir(parents=True, exist_ok=True)
             with open(sandbox / "stdout", "wb") as out, open(sandbox / "stderr", "wb") as err:
                 try:
@@ -229,6 +234,7 @@ class TaskExecutor:
             self._checkpoint_task(task, proc.pid, sandbox)
         with master.lock:
             task.sandbox = sandbox
+            task.container_id = container_id
             if proc is None:
                 os.close(ready_r)
                 task.exited = True
@@ -330,6 +336,7 @@ class TaskExecutor:
                 continue
             task = Task(found.task_id, found.framework_id, agent, found.agent_id, found.info, found.resources)
             task.sandbox = found.sandbox
+            task.container_id = found.sandbox.name
             task.kill_requested = found.killed
             master.tasks[task.id] = task
             if found.alive and not found.shutdown:

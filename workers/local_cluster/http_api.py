@@ -26,23 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Replies(BaseHTTPRequestHandler):
+    """What the master's and the agents' handlers share: answers, and Mesos' HTTP basic check."""
+
     protocol_version = "HTTP/1.1"
-    server_version = "ScaleLocalCluster/" + MESOS_VERSION
-    server: "Server"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
 
     def reply(
         self, code: int, body: Any = None, content_type: str = "application/json", headers: dict[str, str] | None = None
@@ -65,6 +52,35 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if data and self.command != "HEAD":
             self.wfile.write(data)
+
+    def authenticated(self, credentials: tuple[str, str] | None) -> bool:
+        """True when no credentials are required or the request presents them; else answers 401."""
+        if credentials is None:
+            return True
+        expected = "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+        if hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected.encode()):
+            return True
+        # no body: pymesos (0.3.x) fails on a partial error body of a SUBSCRIBE answer
+        self.reply(401, None, headers={"WWW-Authenticate": 'Basic realm="mesos"'})
+        return False
+
+
+class Handler(Replies):
+    server_version = "ScaleLocalCluster/" + MESOS_VERSION
+    server: "Server"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
 
     def read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -90,12 +106,8 @@ class Handler(BaseHTTPRequestHandler):
         while they are off)."""
         cluster = self.server.cluster
         path = self.path.split("?", 1)[0].rstrip("/")
-        if cluster.credentials is not None and path not in OPEN_PATHS:
-            expected = "Basic " + base64.b64encode(":".join(cluster.credentials).encode()).decode()
-            if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected.encode()):
-                # no body: pymesos (0.3.x) fails on a partial error body of a SUBSCRIBE answer
-                self.reply(401, None, headers={"WWW-Authenticate": 'Basic realm="mesos"'})
-                return False
+        if path not in OPEN_PATHS and not self.authenticated(cluster.credentials):
+            return False
         if path.startswith("/local/") and not cluster.test_routes:
             self.reply(404, f"no route {path} (test-only routes are off: LOCAL_CLUSTER_TEST_ROUTES)\n")
             return False

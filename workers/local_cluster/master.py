@@ -562,6 +562,8 @@ class Master:
             status["message"] = message
         if reason:
             status["reason"] = reason
+        if task.container_id:
+            status["container_status"] = {"container_id": {"value": task.container_id}}
         task.state = state
         task.status = status
         log.info("task %s -> %s%s", task.id, state, f" ({message})" if message else "")
@@ -620,7 +622,7 @@ class Master:
         return {
             "id": agent.id,
             "hostname": agent.hostname,
-            "pid": f"slave({agent.number + 1})@{self.address}",
+            "pid": f"slave(1)@{self.advertised_ip}:{agent.port}",  # each agent on its own port
             "active": True,
             "registered_time": agent.registered,
             "resources": by_name(agent.total),

@@ -48,6 +48,8 @@ class Agent:
         self.offered: Resources = {}
         self.registered = time.time()
         self.unreachable = False  # partitioned from the master: its tasks go on, their updates wait
+        self.work_dir: Path | None = None  # where its sandboxes live (set by the cluster)
+        self.port = 0  # of its own HTTP endpoint (files/read), once the cluster has started it
 
     def available(self) -> Resources:
         return subtract(subtract(self.total, self.used), self.offered)
@@ -124,6 +126,7 @@ class Task:
         self.proc: subprocess.Popen | None = None  # None for a task recovered from the checkpoint
         self.pid: int | None = None  # the task wrapper's: it leads the task's session and process group
         self.sandbox: Path | None = None
+        self.container_id: str | None = None  # of its run: the last part of its sandbox path
         self.exited = False
         self.kill_requested = False
         self.kill_timer: threading.Timer | None = None

@@ -114,6 +114,7 @@ class SchedulerCore:
         self.agent_nodes: dict[str, int] = {}
         self.agent_watermark: dict[str, dict[str, float]] = {}
         self.agent_hosts: dict[str, str] = {}
+        self.agent_urls: dict[str, str] = {}
         self.agent_last_offer: dict[str, float] = {}
         self.queue_watermark: datetime | None = None
         self.last_full_sync = 0.0
@@ -284,6 +285,7 @@ class SchedulerCore:
             for k in RESOURCE_NAMES:
                 mark[k] = max(mark[k], seen_total[k])
             self.agent_hosts[agent_id] = agent_offers[0].hostname
+            self.agent_urls[agent_id] = agent_offers[0].agent_url
             self.agent_last_offer[agent_id] = now
             node_id = self.agent_nodes.get(agent_id)
             agents.append(
@@ -343,10 +345,11 @@ class SchedulerCore:
                     a.cpus,
                     a.mem,
                     a.disk,
+                    self.agent_urls.get(a.agent_id, ""),
                 )
                 for a in result.assignments
             ]
-            launches = with_retry(lambda s: executions.schedule_executions(s, placements))
+            launches = with_retry(lambda s: executions.schedule_executions(s, placements, self.framework_id))
             queued = {p.job_id: self.queue.get(p.job_id) for p in placements}  # matched from the queue: all there
             job_types = {job_id: q.job_type_id for job_id, q in queued.items() if q is not None}
             # Jobs placed but not launched were no longer QUEUED (canceled, or launched before).
@@ -457,6 +460,7 @@ class SchedulerCore:
                 "message": u.get("message"),
                 "reason": u.get("reason"),
                 "source": u.get("source"),
+                "container_id": ((u.get("container_status") or {}).get("container_id") or {}).get("value"),
                 "timestamp": u.get("timestamp"),
             }
             for u in updates

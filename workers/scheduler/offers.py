@@ -28,6 +28,7 @@ class HeldOffer:
     agent_id: str
     hostname: str
     port: int
+    agent_url: str  # the agent's own HTTP endpoint (files/read), from the offer's `url`
     resources: dict[str, float]
     attributes: dict
     received: float
@@ -50,7 +51,9 @@ def _amount(entry: dict[str, Any]) -> float:
 
 def held_offer(offer: dict[str, Any], now: float) -> HeldOffer:
     """A HeldOffer from a Mesos Offer (JSON); TEXT and SCALAR attributes keep their value."""
-    address = offer.get("url", {}).get("address", {})
+    url = offer.get("url") or {}
+    address = url.get("address") or {}
+    port = int(address.get("port", 5051))
     attributes = {
         a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
         for a in offer.get("attributes", []) or []
@@ -63,7 +66,8 @@ def held_offer(offer: dict[str, Any], now: float) -> HeldOffer:
         offer["id"]["value"],
         offer["agent_id"]["value"],
         offer.get("hostname", ""),
-        int(address.get("port", 5051)),
+        port,
+        f"{url.get('scheme', 'http')}://{address.get('ip') or address.get('hostname') or offer.get('hostname')}:{port}",
         sums,
         attributes,
         now,

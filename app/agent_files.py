@@ -1,0 +1,99 @@
+"""A task's files read through its agent, as on a real cluster: the sandbox lives on the agent's machine,
+so logs and stdout's ARTIFACT lines come from the agent's `GET /files/read?path=&offset=&length=`
+(Mesos' files endpoint: `{"data", "offset"}`, `offset=-1` for the size, at most a few pages per call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import requests
+
+from app.settings import settings
+
+PAGE = 64 * 1024  # asked per call; an agent may answer less (Mesos: 16 pages), so reads loop
+TIMEOUT = 5.0
+
+
+class AgentFilesError(RuntimeError):
+    """The agent could not be reached or refused the read."""
+
+
+def _as_bytes(data: str) -> bytes:
+    # Our agents send each byte as one code point (latin-1); a Mesos agent passes UTF-8 text through.
+    try:
+        return data.encode("latin-1")
+    except UnicodeEncodeError:
+        return data.encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class AgentFile:
+    agent_url: str  # http://host:port of the agent
+    path: str  # as the agent serves it, e.g. /frameworks/<fw>/executors/<task>/runs/latest/stdout
+
+    def _read(self, offset: int, length: int | None = None) -> tuple[bytes, int] | None:
+        """(data, offset) of one call; None when the agent has no such file (yet, or any more)."""
+        params: dict[str, str | int] = {"path": self.path, "offset": offset}
+        if length is not None:
+            params["length"] = length
+        auth = (settings.MESOS_PRINCIPAL, settings.MESOS_SECRET) if settings.MESOS_PRINCIPAL else None
+        try:
+            r = requests.get(f"{self.agent_url}/files/read", params=params, auth=auth, timeout=TIMEOUT)
+        except requests.RequestException as exc:
+            raise AgentFilesError(f"agent {self.agent_url} did not answer: {exc}") from None
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise AgentFilesError(
+                f"agent {self.agent_url} refused to read {self.path}: {r.status_code} {r.text.strip()}"
+            )
+        try:
+            body = r.json()
+            return _as_bytes(str(body["data"])), int(body["offset"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AgentFilesError(f"agent {self.agent_url} answered files/read with {exc!r}") from None
+
+    def size(self) -> int | None:
+        answer = self._read(-1)
+        return None if answer is None else answer[1]
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The file's bytes from `start` to `end` (its size when asked, by default), page by page."""
+        if end is None:
+            end = self.size() or 0
+        offset = start
+        while offset < end:
+            answer = self._read(offset, min(PAGE, end - offset))
+            if answer is None or not answer[0]:
+                return
+            yield answer[0]
+            offset += len(answer[0])
+
+    def tail(self, limit: int) -> tuple[bytes, int]:
+        """The last `limit` bytes and how many earlier bytes were left out; (b"", 0) when there is no file."""
+        size = self.size()
+        if not size:
+            return b"", 0
+        start = max(0, size - limit)
+        return b"".join(self.chunks(start, size)), start
+
+
+def execution_log(exe, name: str) -> AgentFile | None:
+    """Where an execution's `stdout` or `stderr` is, or None before it was launched."""
+    path = exe.stdout_path if name == "stdout" else exe.stderr_path
+    if not exe.agent_url or not path:
+        return None
+    return AgentFile(exe.agent_url, path)
+
+
+def log_text(exe, name: str, limit: int) -> str:
+    """The last `limit` bytes of an execution's log as text, saying how much was left out ("" until the
+    agent has it). Raises AgentFilesError when the agent cannot be read."""
+    file = execution_log(exe, name)
+    if file is None:
+        return ""
+    data, omitted = file.tail(limit)
+    text = data.decode("utf-8", "replace")
+    return f"[... {omitted} earlier bytes omitted ...]\n{text}" if omitted else text

@@ -148,7 +148,8 @@ def test_cli_serves_and_stops_cleanly_killing_tasks(cli):
 def test_a_crashed_cluster_recovers_its_running_tasks_and_reports_their_real_end(cli):
     cli.start()
     driver, sched, framework_id = cli.subscribe()
-    agent_id = requests.get(cli.url + "/state", timeout=5).json()["slaves"][0]["id"]
+    agent = requests.get(cli.url + "/state", timeout=5).json()["slaves"][0]
+    agent_id = agent["id"]
     pid = cli.launch(sched, driver, "wait-1", WAIT_FOR_GO)
     cli.disconnect(driver)
     cli.kill()
@@ -158,6 +159,7 @@ def test_a_crashed_cluster_recovers_its_running_tasks_and_reports_their_real_end
     assert is_pid_alive(pid), "a task the restarted cluster accounts for keeps running"
     state = requests.get(cli.url + "/state", timeout=5).json()
     assert state["slaves"][0]["id"] == agent_id, "agent ids survive a restart"
+    assert state["slaves"][0]["pid"] == agent["pid"], "so do their ports: executions name them to read logs"
     assert state["slaves"][0]["used_resources"]["cpus"] == 0.5, "the recovered task still holds its resources"
     assert cli.task("wait-1")["pid"] == pid
 

@@ -134,6 +134,14 @@ class Checkpoint:
     def save_agent_ids(self, ids: dict[int, str]) -> None:
         _write_json(self.root / "agents.json", {str(k): v for k, v in ids.items()})
 
+    def agent_ports(self) -> dict[int, int]:
+        """Agent number -> the port of its HTTP endpoint: an agent restarts on its port, as a Mesos agent does."""
+        saved = _read_json(self.root / "agent_ports.json")
+        return {int(k): int(v) for k, v in saved.items()} if isinstance(saved, dict) else {}
+
+    def save_agent_ports(self, ports: dict[int, int]) -> None:
+        _write_json(self.root / "agent_ports.json", {str(k): v for k, v in ports.items()})
+
     def save_framework(self, framework_id: str, info: dict[str, Any]) -> None:
         _write_json(self.frameworks_dir / f"{framework_id}.json", info)
 

@@ -88,6 +88,7 @@ class LocalCluster:
 
         self.checkpoint = Checkpoint(self.var_dir)
         self._agent_ids = self.checkpoint.agent_ids()  # agent number -> id, kept across restarts
+        self._agent_ports = self.checkpoint.agent_ports()  # agent number -> port, kept likewise
         self._agent_numbers = itertools.count()
         self.master = Master(
             master_id=str(uuid.uuid4()),
@@ -226,8 +227,14 @@ class LocalCluster:
         """Start the agent's own HTTP endpoint (files/read) on a port of its own."""
         assert agent.work_dir is not None
         agent.work_dir.mkdir(parents=True, exist_ok=True)
-        server = AgentServer((self.host, 0), agent.id, agent.hostname, agent.work_dir, self.credentials)
-        agent.port = server.port
+        port = self._agent_ports.get(agent.number, 0)  # its port before a restart: executions name it
+        try:
+            server = AgentServer((self.host, port), agent.id, agent.hostname, agent.work_dir, self.credentials)
+        except OSError as exc:
+            log.warning("agent %s cannot listen on its port %d again (%s); it takes a new one", agent.id, port, exc)
+            server = AgentServer((self.host, 0), agent.id, agent.hostname, agent.work_dir, self.credentials)
+        agent.port = self._agent_ports[agent.number] = server.port
+        self.checkpoint.save_agent_ports(self._agent_ports)
         self._agent_servers[agent.id] = server.start()
 
     def _stop_agent_servers(self, *agent_ids: str) -> None:
@@ -252,7 +259,9 @@ class LocalCluster:
         with self.master.lock:
             agent, lost = self.master.remove_agent(agent_id)
             self._agent_ids.pop(agent.number, None)  # a removed agent that comes back is a new agent
+            self._agent_ports.pop(agent.number, None)
             self.checkpoint.save_agent_ids(self._agent_ids)
+            self.checkpoint.save_agent_ports(self._agent_ports)
         self._stop_agent_servers(agent_id)  # its machine is gone: so are its files
         log.info("agent %s removed; tasks lost: %s", agent_id, lost)
         return lost

@@ -18,11 +18,14 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.db import utcnow
-from app.states import EXE_STATUSES, INGEST_STATUSES, JOB_STATUSES  # noqa: F401  (the status vocabularies)
+from app.states import EXE_STATUSES, INGEST_IN_FLIGHT, INGEST_STATUSES, JOB_STATUSES  # noqa: F401 (vocabularies)
+
+INGEST_IN_FLIGHT_SQL = "status IN ({})".format(", ".join(f"'{s}'" for s in INGEST_IN_FLIGHT))
 
 
 class UTCDateTime(TypeDecorator):
@@ -396,12 +399,22 @@ class Strike(Base):
 class Ingest(Base):
     __tablename__ = "ingest"
     __table_args__ = (
-        UniqueConstraint("strike_id", "file_name"),
+        # Every arrival of a file keeps its own row (a duplicate beside the ingested original); only one
+        # arrival of a name is in flight at a time in a Strike.
+        Index(
+            "uq_ingest_in_flight",
+            "strike_id",
+            "file_name",
+            unique=True,
+            sqlite_where=text(INGEST_IN_FLIGHT_SQL),
+            postgresql_where=text(INGEST_IN_FLIGHT_SQL),
+        ),
+        Index("ix_ingest_strike_name", "strike_id", "file_name"),
         Index("ix_ingest_status_modified", "status", "last_modified"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     file_name: Mapped[str] = mapped_column(String(250))
-    strike_id: Mapped[Optional[int]] = mapped_column(ForeignKey("strike.id"), index=True)
+    strike_id: Mapped[Optional[int]] = mapped_column(ForeignKey("strike.id"))  # indexed with file_name
     status: Mapped[str] = mapped_column(String(50), default="TRANSFERRING")
     bytes_transferred: Mapped[Optional[int]] = mapped_column(BigInteger)
     transfer_started: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

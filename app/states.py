@@ -24,6 +24,7 @@ from app.db import utcnow
 JOB_STATUSES = ("PENDING", "BLOCKED", "QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
 EXE_STATUSES = ("QUEUED", "RUNNING", "FAILED", "COMPLETED", "CANCELED")
 INGEST_STATUSES = ("TRANSFERRING", "TRANSFERRED", "DEFERRED", "QUEUED", "INGESTING", "INGESTED", "ERRORED", "DUPLICATE")
+INGEST_IN_FLIGHT = ("TRANSFERRING", "TRANSFERRED", "QUEUED", "INGESTING")  # at most one row per Strike and name
 RECIPE_STATUSES = ("RUNNING", "COMPLETED")
 NODE_STATES = ("READY", "PAUSED", "DEGRADED", "OFFLINE", "DELETED")
 RESOURCE_POOL_STATES = ("ACTIVE", "FROZEN", "DRAINING")
@@ -194,11 +195,7 @@ INGEST = StateMachine(
         rule("TRANSFERRING", "TRANSFERRED ERRORED", "the transfer suffix was removed, or the file vanished"),
         rule("TRANSFERRED", "DEFERRED QUEUED DUPLICATE ERRORED", "rules decided what to do with the file"),
         rule("TRANSFERRED", "TRANSFERRED ERRORED", "a file recorded but not decided is recorded again, or vanished"),
-        rule(
-            "DEFERRED INGESTED DUPLICATE ERRORED",
-            "TRANSFERRING TRANSFERRED",
-            "a file of the same name arrived again after the row finished",
-        ),
+        rule("ERRORED", "TRANSFERRED", "the file that failed, still in place, is tried again"),
         rule("QUEUED", "INGESTING ERRORED", "the ingest started"),
         rule("INGESTING", "INGESTING", "an abandoned ingest is claimed again"),
         rule("INGESTING", "INGESTED DUPLICATE ERRORED", "the ingest finished"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,17 @@ def make_strike(
 
 
 def ingest_row(strike_id: int, name: str) -> Ingest | None:
+    """The latest arrival of a file name."""
+    rows = ingest_rows(strike_id, name)
+    return rows[-1] if rows else None
+
+
+def ingest_rows(strike_id: int, name: str) -> list[Ingest]:
+    """Every arrival of a file name, oldest first."""
     with session_scope() as s:
-        return s.scalar(select(Ingest).where(Ingest.strike_id == strike_id, Ingest.file_name == name))
+        return list(
+            s.scalars(select(Ingest).where(Ingest.strike_id == strike_id, Ingest.file_name == name).order_by(Ingest.id))
+        )
 
 
 def source_count() -> int:
@@ -221,6 +231,18 @@ def test_same_file_again_is_duplicate_and_set_aside(scale_env, raw_workspace):
 
     again, other = ingest_row(strike_id, "a.txt"), ingest_row(other_id, "a.txt")
     assert again.status == "DUPLICATE" and again.source_file_id == first.source_file_id
+    # the duplicate is a row of its own: the original keeps its status and times
+    original, duplicate = ingest_rows(strike_id, "a.txt")
+    assert duplicate.id == again.id and original.id == first.id
+    assert (original.status, original.ingest_started, original.ingest_ended, original.file_path) == (
+        "INGESTED",
+        first.ingest_started,
+        first.ingest_ended,
+        first.file_path,
+    )
+    with session_scope() as s:
+        hours = ingest_service.ingest_status(s, first.ingest_ended - timedelta(hours=1), utcnow(), True)
+    assert next(h for h in hours if h.strike.id == strike_id).files == 1  # the ingested file, counted once
     assert other.status == "DUPLICATE" and other.source_file_id == first.source_file_id
     assert (directory / "duplicate" / "a.txt").read_text() == "same content"
     assert (other_dir / "duplicate" / "a.txt").read_text() == "same content"

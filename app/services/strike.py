@@ -15,10 +15,12 @@ Per file, in the Strike directory (an nfs-style `mount` resolved under WORKSPACE
     `workspace_path/YYYY/MM/DD/<name>`;
   - anything that fails -> ERRORED with the reason (the file stays where it is).
 
-The Ingest row is unique per (Strike, file name): it describes the latest arrival of that name. A file
-that appears again after its row finished (an operator putting a deferred file back, the same file sent
-twice) starts a new arrival on the same row; a second copy of an ingested file becomes DUPLICATE and
-points at the source file already stored. Every step is idempotent and the order of file moves and
+Every arrival of a file has its own Ingest row, and at most one arrival of a name is in flight per Strike
+(a partial unique index). A file that appears again after its row finished (an operator putting a
+deferred file back, the same file sent twice) gets a new row, the earlier one left as it was: a second
+copy of an ingested file becomes a DUPLICATE row that points at the source file already stored, beside
+the INGESTED original. Only a file that errored and is still in place (same checksum) is tried again on
+its own row. Every step is idempotent and the order of file moves and
 commits lets `scan()` finish whatever a crash interrupted, so a restart never ingests a file twice.
 """
 
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import regex
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -200,8 +202,8 @@ def _is_candidate(name: str) -> bool:
     return True
 
 
-def _new_arrival(ingest: Ingest, now: datetime) -> None:
-    """The same name arrived again after its row finished: the row follows the new file from the start."""
+def _retry_in_place(ingest: Ingest, now: datetime) -> None:
+    """The file that errored, still in place, is tried again: its row starts over."""
     ingest.bytes_transferred = None
     ingest.transfer_started = now
     ingest.transfer_ended = None
@@ -417,7 +419,8 @@ class StrikeProcessor:
                 continue  # the previous file of this name is still being ingested; the rescan looks again
             if previous == "ERRORED" and item.name in self._retried_errors:
                 continue
-            if ingest is None:
+            retry = previous == "ERRORED" and ingest is not None and ingest.checksum == item.checksum
+            if ingest is None or (previous in FINISHED and not retry):
                 ingest = rows[item.name] = Ingest(
                     strike_id=self.strike_id,
                     file_name=item.name,
@@ -427,8 +430,8 @@ class StrikeProcessor:
                 )
                 session.add(ingest)
             else:
-                if previous in FINISHED:
-                    _new_arrival(ingest, now)
+                if retry:
+                    _retry_in_place(ingest, now)
                 INGEST.move(ingest, "TRANSFERRED", now)
             ingest.transfer_ended = now
             ingest.bytes_transferred = item.size
@@ -443,7 +446,7 @@ class StrikeProcessor:
         )
 
     def _transferring(self, session: Session, ingest: Ingest | None, item: _Progress, now: datetime) -> Ingest:
-        if ingest is None:
+        if ingest is None or (ingest.status in FINISHED and ingest.status != "ERRORED"):
             ingest = Ingest(
                 strike_id=self.strike_id,
                 file_name=item.final,
@@ -458,11 +461,9 @@ class StrikeProcessor:
             if ingest.bytes_transferred != item.size:
                 ingest.bytes_transferred = item.size
                 ingest.last_modified = now
-        elif ingest.status in FINISHED and not (ingest.status == "ERRORED" and (self.directory / item.final).exists()):
-            _new_arrival(ingest, now)
-            INGEST.move(ingest, "TRANSFERRING", now)
-            ingest.bytes_transferred = item.size
-            ingest.last_modified = now
+        elif ingest.status == "ERRORED" and not (self.directory / item.final).exists():
+            # A new file of the name is arriving after one that failed and was taken away: a new arrival.
+            return self._transferring(session, None, item, now)
         return ingest
 
     def _decide(self, session: Session, marked: list[tuple[Path, FileRule | None, Ingest, bool]]) -> list[_Decision]:
@@ -637,15 +638,15 @@ class StrikeProcessor:
         self._progress_written.pop(name, None)
 
     def _rows(self, session: Session, names: list[str]) -> dict[str, Ingest]:
-        """This Strike's ingest rows of the given file names, by name."""
+        """The latest ingest row of each given file name in this Strike (earlier arrivals are history)."""
         if not names:
             return {}
-        return {
-            i.file_name: i
-            for i in session.scalars(
-                select(Ingest).where(Ingest.strike_id == self.strike_id, Ingest.file_name.in_(set(names)))
-            )
-        }
+        latest = (
+            select(func.max(Ingest.id))
+            .where(Ingest.strike_id == self.strike_id, Ingest.file_name.in_(set(names)))
+            .group_by(Ingest.file_name)
+        )
+        return {i.file_name: i for i in session.scalars(select(Ingest).where(Ingest.id.in_(latest)))}
 
 
 def active_strikes(session: Session) -> list[tuple[int, dict, datetime]]:

@@ -127,6 +127,12 @@ def check_request():
     return None
 
 
+def requester_name() -> str:
+    """Who made this request, as the trigger events of what it queues record it."""
+    identity = g.get("identity", ANONYMOUS)
+    return identity.name or "Anonymous"
+
+
 def _created_id(response: Response) -> int | None:
     last = (response.headers.get("Location") or "").rstrip("/").rpartition("/")[2]
     return int(last) if last.isdigit() else None

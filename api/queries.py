@@ -367,8 +367,8 @@ def job_with_full_revision(job: Job) -> dict:
 def job_details(session: Session, job_id: int, just_created: bool = False) -> dict:
     """GET /jobs/<id>/ (also the body of queue and cancel responses).
 
-    A job created by this very request has no recipe, execution or product yet: `just_created` skips
-    those three queries on the hot path of POST /queue/new-job/.
+    A job created by this very request has no recipe or product yet (only its QUEUED execution):
+    `just_created` skips those two queries on the hot path of POST /queue/new-job/.
     """
     job = session.scalar(
         select(Job)
@@ -402,8 +402,10 @@ def job_details(session: Session, job_id: int, just_created: bool = False) -> di
         lambda f: ser.product_file(f, job.job_type),
     )
 
+    exes = session.execute(select(*EXE_COLUMNS).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()))
+    out["job_exes"] = executions_json(session, exes.all())
     if just_created:
-        out.update(recipes=[], job_exes=[], products=[])
+        out.update(recipes=[], products=[])
         return out
     recipes = (
         session.scalars(
@@ -417,9 +419,6 @@ def job_details(session: Session, job_id: int, just_created: bool = False) -> di
         .all()
     )
     out["recipes"] = [recipe_summary(r) for r in recipes]
-
-    exes = session.execute(select(*EXE_COLUMNS).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()))
-    out["job_exes"] = executions_json(session, exes.all())
 
     products = session.scalars(
         select(ScaleFile)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import utcnow
-from app.models import Job, Recipe
+from app.models import Job, Recipe, TriggerEvent
 from tests import factories as f
 from tests.test_api_jobs import JOB_FIELDS, broker, sent_tasks  # noqa: F401 (broker is a fixture)
 
@@ -47,7 +47,10 @@ def test_new_job_is_created_and_queued(client, session, processor):
     )
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert response.headers["Location"].endswith(f"/jobs/{body['id']}/")
+    # the job with its new QUEUED execution, which Location names (the specification's Queue section)
+    (exe,) = body["job_exes"]
+    assert exe["status"] == "QUEUED" and exe["job"]["id"] == body["id"] and body["num_exes"] == 1
+    assert response.headers["Location"].endswith(f"/job-executions/{exe['id']}/")
     assert JOB_FIELDS <= set(body)
     assert body["status"] == "QUEUED" and body["queued"] is not None
     assert body["priority"] == 50 and body["disk_in_required"] == 3.0 and body["disk_out_required"] == 10.0
@@ -55,12 +58,15 @@ def test_new_job_is_created_and_queued(client, session, processor):
     assert body["job_type_rev"]["interface"]["command"] == "process"
     assert body["data"]["input_data"][0] == {"name": "input_file", "file_id": processor["source"].id}
     assert body["inputs"][0]["value"]["file_name"] == "in.txt"
-    assert body["job_exes"] == [] and body["recipes"] == []
+    assert body["recipes"] == []
+    assert body["event"]["type"] == "USER" and body["event"]["description"] == {"user": "Anonymous"}
+    assert body["event"]["rule"] is None and body["event"]["occurred"]
 
     session.expire_all()
     job = session.get(Job, body["id"])
     assert job.status == "QUEUED" and job.queued is not None
-    assert client.get(response.headers["Location"]).get_json()["status"] == "QUEUED"
+    located = client.get(response.headers["Location"]).get_json()
+    assert (located["status"], located["job"]["id"]) == ("QUEUED", body["id"])
 
 
 def test_invalid_job_data_lists_every_problem_and_writes_nothing(client, session, processor):
@@ -162,6 +168,7 @@ def test_new_recipe_creates_its_jobs_and_queues_the_root(client, session, stages
     assert body["input_files"][0]["id"] == stages["source"].id
     statuses = {j["job_name"]: j["job"]["status"] for j in body["jobs"]}
     assert statuses == {"first": "QUEUED", "second": "PENDING"}
+    assert body["event"]["type"] == "USER" and body["event"]["description"] == {"user": "Anonymous"}
     assert client.get(response.headers["Location"]).status_code == 200
 
 
@@ -170,7 +177,7 @@ def test_invalid_recipe_data_is_400_with_nothing_written(client, session, stages
     response = client.post("/queue/new-recipe/", json={"recipe_type_id": stages["recipe_type"].id, "recipe_data": data})
     assert response.status_code == 400
     assert "777777" in response.get_json()["detail"] and "666666" in response.get_json()["detail"]
-    assert count(session, Recipe) == 0 and count(session, Job) == 0
+    assert count(session, Recipe) == 0 and count(session, Job) == 0 and count(session, TriggerEvent) == 0
 
 
 def test_new_recipe_errors(client, session, stages):

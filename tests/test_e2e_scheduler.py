@@ -46,9 +46,10 @@ def test_lost_agent_fails_the_execution_with_node_lost_and_the_job_runs_again(st
             exes = s.scalars(
                 select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id)
             ).all()
-            return exes if len(exes) == 2 else None
+            # the second try exists from the moment the job is queued again; wait for its launch
+            return exes if len(exes) == 2 and exes[1].status == "RUNNING" else None
 
-    exes = stack.wait(second_execution, timeout=30, what="a second execution")
+    exes = stack.wait(second_execution, timeout=30, what="a second execution, running")
     with session_scope() as s:
         first = s.get(JobExecution, exes[0].id)
         assert first.status == "FAILED"

@@ -4,6 +4,7 @@ its job without spending a try, up to MAX_INFRASTRUCTURE_REQUEUES; a task that f
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from app.models import Job, JobExecution
 from app.services.executions import finish_executions
@@ -66,15 +67,17 @@ def test_losses_past_the_cap_spend_the_try(session, monkeypatch):
     settings.reload()
     try:
         job = factories.make_job(session, factories.make_job_type(session), status="RUNNING", max_tries=1)
+        exe = _lost(session, job)
         for _ in range(2):
-            exe = _lost(session, job)
             session.commit()
             job, exe = _finish(session, exe)
             assert job.status == "QUEUED"
-            job.status = "RUNNING"  # launched again (as the scheduler's claim would)
-            job.num_exes += 1
-            session.commit()
-        exe = _lost(session, job)
+            # the scheduler launches the try's QUEUED execution, and the cluster loses it again
+            exe = session.scalars(
+                select(JobExecution).where(JobExecution.job_id == job.id, JobExecution.status == "QUEUED")
+            ).one()
+            job.status, exe.status = "RUNNING", "RUNNING"
+            exe.task_state, exe.task_message = "TASK_LOST", "Reconciliation: Task is unknown"
         session.commit()
         job, exe = _finish(session, exe)
         assert job.status == "FAILED" and job.error.name == "mesos-lost"

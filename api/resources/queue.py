@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,11 +30,12 @@ from api.common import (
     parse_timestamp,
     write,
 )
-from api.queries import JOB_COLUMNS, job_details, job_detail_url, job_type_ids_matching, jobs_json
+from api.auth import requester_name
+from api.queries import JOB_COLUMNS, job_details, job_type_ids_matching, jobs_json
 from api.resources.recipes import recipe_details, recipe_detail_url
 from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
-from app.services.jobs import create_job, recipe_ids_for_jobs, requeue_jobs
+from app.services.jobs import create_job, recipe_ids_for_jobs, requeue_jobs, user_event
 from app.services.recipes import create_recipe
 from app.settings import settings
 from app.specs.base import is_int
@@ -115,10 +117,14 @@ class QueueNewJob(Resource):
             )
 
         def work() -> int:
-            return create_job(session, job_type, job_data, queued=True)[0].id
+            event = user_event(session, requester_name())
+            return create_job(session, job_type, job_data, event=event, queued=True)[0].id
 
         job_id = _commit_or_rollback(session, work)
-        return job_details(session, job_id, just_created=True), 201, {"Location": job_detail_url(job_id)}
+        details = job_details(session, job_id, just_created=True)
+        # The specification: Location names the newly queued job execution (the job's is in the body).
+        exe_id = details["job_exes"][0]["id"]
+        return details, 201, {"Location": url_for("job_execution_details", exe_id=exe_id, _external=True)}
 
 
 @ns.route("/new-recipe/")
@@ -136,7 +142,10 @@ class QueueNewRecipe(Resource):
             raise bad_request(
                 f"Recipe type {recipe_type.name} {recipe_type.version} is archived (not active) and cannot be queued"
             )
-        recipe_id = _commit_or_rollback(session, lambda: create_recipe(session, recipe_type, recipe_data)[0].id)
+        recipe_id = _commit_or_rollback(
+            session,
+            lambda: create_recipe(session, recipe_type, recipe_data, event=user_event(session, requester_name()))[0].id,
+        )
         return recipe_details(session, recipe_id), 201, {"Location": recipe_detail_url(recipe_id)}
 
 

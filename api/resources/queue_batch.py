@@ -15,7 +15,9 @@ from api.common import bad_request, json_body, write
 from api.resources.queue import ns
 from api.session import get_session
 from app.models import JobType
-from app.services.jobs import create_job, current_revision
+from api.auth import requester_name
+from app.services.jobs import create_job, current_revision, user_event
+from app.services.queued_executions import queue_executions
 from app.specs.base import SpecError, is_int
 from app.specs.job_data import validate_job_data
 from app.services.lookups import lookup_files, lookup_workspaces
@@ -124,11 +126,15 @@ class QueueNewJobs(Resource):
             raise bad_request("Nothing was queued: " + "; ".join(problems), problems=problems)
 
         def work() -> list[int]:
+            event = user_event(session, requester_name())  # one request, one event for all its jobs
             jobs = [
-                create_job(session, jt, data, validated=True, revision=revisions[jt.id], flush=False, queued=True)[0]
+                create_job(
+                    session, jt, data, event=event, validated=True, revision=revisions[jt.id], flush=False, queued=True
+                )[0]
                 for jt, data in valid
             ]
             session.flush()
+            queue_executions(session, [job.id for job in jobs])
             return [job.id for job in jobs]
 
         ids = write(session, work)

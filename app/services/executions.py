@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.agent_files import AgentFilesError, execution_log
@@ -30,6 +30,7 @@ from app.specs.error_interface import error_name_for_exit_code
 from app.specs.job_data import input_file_ids, output_workspace_ids
 from app.specs.results_manifest import parse_artifact_lines, parse_results_manifest
 from app.services import parse as parse_service
+from app.services.queued_executions import add_executions, queue_executions, queued_execution_ids
 from app.services.workspaces import WorkspacePathError, broker_for
 from app.mesos import IMAGE_PULL_FAILED, INFRASTRUCTURE_LOSS_TASK_STATES, NO_CONTAINER_RUNTIME
 from app.mesos import EXECUTION_ENDING_TASK_STATES, TASK_PREFIX, exe_dir, exe_id_from_task, sandbox_path, task_id_for  # noqa: F401
@@ -191,11 +192,12 @@ def container_spec(job_type, exe_id: int, source_dirs: set[Path]) -> ContainerSp
 def schedule_executions(
     session: Session, placements: Sequence[Placement], framework_id: str | None = None
 ) -> list[LaunchSpec]:
-    """Turn placed jobs into RUNNING executions; jobs no longer QUEUED are skipped (compare-and-set).
-    Each execution records where its sandbox will be: agent, framework, task (and, once running, container).
+    """Launch placed jobs: their QUEUED executions become RUNNING; jobs no longer QUEUED are skipped
+    (compare-and-set). Each execution records where its sandbox will be: agent, framework, task (and,
+    once running, container).
 
-    Executions are written with two bulk statements (insert, then the pre step's results), whatever
-    the number of jobs: this is the scheduler's hot path.
+    A handful of bulk statements whatever the number of jobs (claim the jobs, claim their executions,
+    write the placements and pre step results): this is the scheduler's hot path.
     """
     if not placements:
         return []
@@ -203,14 +205,7 @@ def schedule_executions(
     now = utcnow()
     claimed = set(
         JOB.compare_and_set(
-            session,
-            Job,
-            [Job.id.in_(list(by_job))],
-            "RUNNING",
-            now,
-            returning=Job.id,
-            num_exes=Job.num_exes + 1,
-            started=now,
+            session, Job, [Job.id.in_(list(by_job))], "RUNNING", now, returning=Job.id, started=now
         ).scalars()
     )
     if not claimed:
@@ -221,29 +216,13 @@ def schedule_executions(
         .where(Job.id.in_(claimed))
         .order_by(Job.id)
     ).all()
-    rows = [
-        dict(
-            job_id=job.id,
-            exe_num=job.num_exes,
-            status="RUNNING",
-            timeout=job.timeout,
-            node_id=by_job[job.id].node_id,
-            cpus_scheduled=by_job[job.id].cpus,
-            mem_scheduled=by_job[job.id].mem,
-            disk_in_scheduled=job.disk_in_required,
-            disk_out_scheduled=job.disk_out_required,
-            disk_total_scheduled=by_job[job.id].disk,
-            created=now,
-            last_modified=now,
-            queued=job.queued,
-            started=now,
-            pre_started=now,
-            environment={},
-            requires_cleanup=False,
-        )
-        for job in jobs
-    ]
-    exe_ids = session.scalars(insert(JobExecution).returning(JobExecution.id, sort_by_parameter_order=True), rows).all()
+    exe_by_job = queued_execution_ids(session, claimed)
+    # A job queued without its execution (written by an older version, or by hand) gets one now.
+    exe_by_job.update(add_executions(session, [j for j in jobs if j.id not in exe_by_job], now))
+    EXECUTION.compare_and_set(
+        session, JobExecution, [JobExecution.id.in_(list(exe_by_job.values()))], "RUNNING", now, synchronize=False
+    )
+    exe_ids = [exe_by_job[job.id] for job in jobs]
     launches, prepared, failed = [], [], []
     for job, exe_id in zip(jobs, exe_ids):
         p = by_job[job.id]
@@ -252,6 +231,14 @@ def schedule_executions(
         values = {
             "id": exe_id,
             "task_id": task_id,
+            "node_id": p.node_id,
+            "cpus_scheduled": p.cpus,
+            "mem_scheduled": p.mem,
+            "disk_in_scheduled": job.disk_in_required,
+            "disk_out_scheduled": job.disk_out_required,
+            "disk_total_scheduled": p.disk,
+            "started": now,
+            "pre_started": now,
             "agent_id": p.agent_id,
             "agent_url": p.agent_url or None,
             "framework_id": framework_id,
@@ -397,16 +384,18 @@ def _fail(session: Session, exe: JobExecution, job: Job, error: Error) -> None:
     retry = job.job_type.is_long_running or (error.category == "SYSTEM" and job.num_exes < job.max_tries)
     if retry:
         JOB.move(job, "QUEUED", now)
+        queue_executions(session, [job.id])
     else:
         JOB.move(job, "FAILED", now)
         job.error_id = error.id
 
 
-def _requeue_without_try(exe: JobExecution, job: Job) -> None:
+def _requeue_without_try(session: Session, exe: JobExecution, job: Job) -> None:
     now = utcnow()
     EXECUTION.move(exe, "CANCELED", now)
     job.max_tries += 1  # the vacated attempt is not spent
     JOB.move(job, "QUEUED", now)
+    queue_executions(session, [job.id])
 
 
 def _lost_to_infrastructure(session: Session, exe: JobExecution, job: Job) -> bool:
@@ -583,7 +572,7 @@ def _finish_loaded(session: Session, exe: JobExecution, job: Job) -> FinishOutco
         exe.ended = ended or exe.ended
         return None
     if exe.kill_reason == "vacate":
-        _requeue_without_try(exe, job)
+        _requeue_without_try(session, exe, job)
         return FinishOutcome(exe.id, job.id, job.status)
     if _lost_to_infrastructure(session, exe, job):
         # The execution keeps its error (node-lost or mesos-lost) as the record of what happened, and the

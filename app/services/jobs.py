@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, TriggerEvent
 from app.services.lookups import lookup_files, lookup_workspaces, lookup_workspaces_by_name  # noqa: F401
+from app.services.queued_executions import queue_executions
 from app.services.recipe_graphs import blocked_or_pending
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import EXECUTION, JOB, InvalidTransition
@@ -54,7 +55,8 @@ def create_job(
     second UPDATE). Returns (job, warnings).
 
     Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
-    so the jobs are inserted together at their next flush.
+    so the jobs are inserted together at their next flush; a queued job's execution is then theirs to add
+    (`queue_executions`).
     """
     rev = revision or current_revision(session, job_type)
     warnings: list = []
@@ -89,7 +91,17 @@ def create_job(
     session.add(job)
     if flush:
         session.flush()
+        if queued:
+            queue_executions(session, [job.id])
     return job, warnings
+
+
+def user_event(session: Session, user: str) -> TriggerEvent:
+    """The event of jobs and recipes a user queued through the API (type USER, no rule), as the original."""
+    event = TriggerEvent(type="USER", rule_id=None, description={"user": user}, occurred=utcnow())
+    session.add(event)
+    session.flush()
+    return event
 
 
 def queue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = None) -> list[int]:
@@ -101,7 +113,9 @@ def queue_jobs(session: Session, job_ids: Iterable[int], priority: int | None = 
     if priority is not None:
         values["priority"] = priority
     result = JOB.compare_and_set(session, Job, [Job.id.in_(ids)], "QUEUED", returning=Job.id, **values)
-    return [r[0] for r in result]
+    queued = [r[0] for r in result]
+    queue_executions(session, queued)
+    return queued
 
 
 def cancel_job(session: Session, job: Job) -> None:
@@ -146,6 +160,7 @@ def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None 
         waiting = blocked_or_pending(session, job)
         JOB.move(job, waiting or "QUEUED", now)
         requeued.append(job.id)
+    queue_executions(session, requeued)  # those waiting on their parents get theirs when they are queued
     return requeued
 
 

@@ -228,8 +228,11 @@ def test_the_recipe_page_draws_the_graph_with_statuses(browser, stack):
     assert response.status_code == 201, response.get_json()
     recipe = response.get_json()
     browser.open(f"/console/recipes/{recipe['id']}")
-    assert len(browser.all("#recipe-graph g.box")) == 3
-    assert len(browser.all("#recipe-graph path.edge")) == 2
+    # the live part of the page is redrawn every few seconds: read it once it is there
+    browser.wait_for(
+        lambda d: len(browser.all("#recipe-graph g.box")) == 3 and len(browser.all("#recipe-graph path.edge")) == 2,
+        what="the graph's three boxes and two edges",
+    )
     browser.wait_for(
         lambda d: browser.css('#recipe-graph g.box[data-job-name="fetch"]').get_attribute("data-status") == "RUNNING",
         what="the first job RUNNING in the graph",

@@ -69,6 +69,20 @@ def test_new_job_is_created_and_queued(client, session, processor):
     assert (located["status"], located["job"]["id"]) == ("QUEUED", body["id"])
 
 
+def test_queued_data_warnings_are_in_the_answer(client, session, processor):
+    image = f.make_file(session, processor["ws"], file_name="in.png", media_type="image/png")
+    session.commit()
+    data = job_data(processor, input_data=[{"name": "input_file", "file_id": image.id}])
+    response = client.post("/queue/new-job/", json={"job_type_id": processor["job_type"].id, "job_data": data})
+    assert response.status_code == 201, response.get_json()
+    (warning,) = response.get_json()["warnings"]
+    assert warning["id"] == "media_type" and "image/png" in warning["details"]
+    plain = client.post(
+        "/queue/new-job/", json={"job_type_id": processor["job_type"].id, "job_data": job_data(processor)}
+    )
+    assert plain.get_json()["warnings"] == []
+
+
 def test_invalid_job_data_lists_every_problem_and_writes_nothing(client, session, processor):
     data = {
         "version": "1.0",

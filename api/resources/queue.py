@@ -37,6 +37,7 @@ from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
 from app.services.jobs import create_job, recipe_ids_for_jobs, requeue_jobs, user_event
 from app.services.recipes import create_recipe
+from app.specs.base import warnings_to_dicts
 from app.settings import settings
 from app.specs.base import is_int
 
@@ -116,12 +117,14 @@ class QueueNewJob(Resource):
                 f"Job type {job_type.name} {job_type.version} is archived (not active) and cannot be queued"
             )
 
-        def work() -> int:
+        def work() -> tuple[int, list]:
             event = user_event(session, requester_name())
-            return create_job(session, job_type, job_data, event=event, queued=True)[0].id
+            job, warnings = create_job(session, job_type, job_data, event=event, queued=True)
+            return job.id, warnings
 
-        job_id = _commit_or_rollback(session, work)
+        job_id, warnings = _commit_or_rollback(session, work)
         details = job_details(session, job_id, just_created=True)
+        details["warnings"] = warnings_to_dicts(warnings)  # an extension: what the data check found worth saying
         # The specification: Location names the newly queued job execution (the job's is in the body).
         exe_id = details["job_exes"][0]["id"]
         return details, 201, {"Location": url_for("job_execution_details", exe_id=exe_id, _external=True)}
@@ -142,11 +145,13 @@ class QueueNewRecipe(Resource):
             raise bad_request(
                 f"Recipe type {recipe_type.name} {recipe_type.version} is archived (not active) and cannot be queued"
             )
-        recipe_id = _commit_or_rollback(
+        recipe, warnings = _commit_or_rollback(
             session,
-            lambda: create_recipe(session, recipe_type, recipe_data, event=user_event(session, requester_name()))[0].id,
+            lambda: create_recipe(session, recipe_type, recipe_data, event=user_event(session, requester_name())),
         )
-        return recipe_details(session, recipe_id), 201, {"Location": recipe_detail_url(recipe_id)}
+        details = recipe_details(session, recipe.id)
+        details["warnings"] = warnings_to_dicts(warnings)  # an extension, as for jobs
+        return details, 201, {"Location": recipe_detail_url(recipe.id)}
 
 
 # ---------------------------------------------------------------- requeue

@@ -12,7 +12,9 @@ import requests
 
 from app.settings import settings
 
-PAGE = 64 * 1024  # asked per call; an agent may answer less (Mesos: 16 pages), so reads loop
+# Asked per call: no more than a Mesos agent answers at once (16 pages of 4 KiB), so an answer shorter
+# than that is the file's end.
+PAGE = 64 * 1024
 TIMEOUT = 5.0
 
 
@@ -60,16 +62,17 @@ class AgentFile:
         return None if answer is None else answer[1]
 
     def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """The file's bytes from `start` to `end` (its size when asked, by default), page by page."""
-        if end is None:
-            end = self.size() or 0
+        """The file's bytes from `start` to `end` (by default to its end, read until the agent has no
+        more: one call for a short file), page by page."""
         offset = start
-        while offset < end:
-            answer = self._read(offset, min(PAGE, end - offset))
+        while end is None or offset < end:
+            answer = self._read(offset, PAGE if end is None else min(PAGE, end - offset))
             if answer is None or not answer[0]:
                 return
             yield answer[0]
             offset += len(answer[0])
+            if end is None and len(answer[0]) < PAGE:
+                return
 
     def tail(self, limit: int) -> tuple[bytes, int]:
         """The last `limit` bytes and how many earlier bytes were left out; (b"", 0) when there is no file."""

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, TriggerEvent
 from app.services.lookups import lookup_files, lookup_workspaces, lookup_workspaces_by_name  # noqa: F401
-from app.services.queued_executions import queue_executions
+from app.services.queued_executions import add_executions, queue_executions
 from app.services.recipe_graphs import blocked_or_pending
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import EXECUTION, JOB, InvalidTransition
@@ -71,7 +71,7 @@ def create_job(
     job = Job(
         job_type_id=job_type.id,
         job_type_rev_id=rev.id,
-        event_id=event.id if event is not None else None,
+        event=event,  # flushed with the row (a new event needs no flush of its own)
         status="PENDING",
         priority=job_type.priority if priority is None else priority,
         num_exes=0,
@@ -92,7 +92,7 @@ def create_job(
     if flush:
         session.flush()
         if queued:
-            queue_executions(session, [job.id])
+            add_executions(session, [job], now)  # inserted just now: it has none yet
     return job, warnings
 
 
@@ -100,7 +100,6 @@ def user_event(session: Session, user: str) -> TriggerEvent:
     """The event of jobs and recipes a user queued through the API (type USER, no rule), as the original."""
     event = TriggerEvent(type="USER", rule_id=None, description={"user": user}, occurred=utcnow())
     session.add(event)
-    session.flush()
     return event
 
 

@@ -157,7 +157,7 @@ def create_recipe(
     recipe = Recipe(
         recipe_type_id=recipe_type.id,
         recipe_type_rev_id=rev.id,
-        event_id=event.id if event is not None else None,
+        event=event,  # flushed with the row (a new event needs no flush of its own)
         data=recipe_data,
         created=now,
         last_modified=now,

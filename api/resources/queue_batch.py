@@ -17,7 +17,6 @@ from api.session import get_session
 from app.models import JobType
 from api.auth import requester_name
 from app.services.jobs import create_job, current_revision, user_event
-from app.services.queued_executions import queue_executions
 from app.specs.base import SpecError, is_int
 from app.specs.job_data import validate_job_data
 from app.services.lookups import lookup_files, lookup_workspaces
@@ -134,7 +133,6 @@ class QueueNewJobs(Resource):
                 for jt, data in valid
             ]
             session.flush()
-            queue_executions(session, [job.id for job in jobs])
             return [job.id for job in jobs]
 
         ids = write(session, work)

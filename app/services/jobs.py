@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, TriggerEvent
 from app.services.lookups import lookup_files, lookup_workspaces, lookup_workspaces_by_name  # noqa: F401
-from app.services.queued_executions import add_executions, queue_executions
+from app.services.queued_executions import first_execution, queue_executions
 from app.services.recipe_graphs import blocked_or_pending
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import EXECUTION, JOB, InvalidTransition
@@ -55,8 +55,7 @@ def create_job(
     second UPDATE). Returns (job, warnings).
 
     Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
-    so the jobs are inserted together at their next flush; a queued job's execution is then theirs to add
-    (`queue_executions`).
+    so the jobs (and a queued job's first execution) are inserted together at their next flush.
     """
     rev = revision or current_revision(session, job_type)
     warnings: list = []
@@ -86,13 +85,12 @@ def create_job(
         last_status_change=now,
         last_modified=now,
     )
+    session.add(job)
     if queued:
         JOB.move(job, "QUEUED", now, ident="(new)")
-    session.add(job)
+        session.add(first_execution(job, now))  # inserted with the job, at the same flush
     if flush:
         session.flush()
-        if queued:
-            add_executions(session, [job], now)  # inserted just now: it has none yet
     return job, warnings
 
 

@@ -29,25 +29,33 @@ def queue_executions(session: Session, job_ids: Iterable[int]) -> dict[int, int]
     return add_executions(session, jobs)
 
 
+def _execution_values(job: Row | Job, now: datetime) -> dict:
+    """The QUEUED execution of a job's next try (its number: one past `num_exes`)."""
+    return dict(
+        exe_num=job.num_exes + 1,
+        status="QUEUED",
+        timeout=job.timeout,
+        queued=job.queued or now,
+        created=now,
+        last_modified=now,
+        environment={},
+        requires_cleanup=False,
+    )
+
+
+def first_execution(job: Job, now: datetime) -> JobExecution:
+    """The QUEUED execution of a job created QUEUED, inserted with it at the same flush."""
+    exe = JobExecution(job=job, **_execution_values(job, now))
+    job.num_exes += 1
+    return exe
+
+
 def add_executions(session: Session, jobs: Sequence[Row | Job], now: datetime | None = None) -> dict[int, int]:
     """Insert a QUEUED execution per job (`id`, `num_exes`, `timeout`, `queued`) and count it in num_exes."""
     if not jobs:
         return {}
     now = now or utcnow()
-    rows = [
-        dict(
-            job_id=j.id,
-            exe_num=j.num_exes + 1,
-            status="QUEUED",
-            timeout=j.timeout,
-            queued=j.queued or now,
-            created=now,
-            last_modified=now,
-            environment={},
-            requires_cleanup=False,
-        )
-        for j in jobs
-    ]
+    rows = [dict(job_id=j.id, **_execution_values(j, now)) for j in jobs]
     exe_ids = session.scalars(insert(JobExecution).returning(JobExecution.id, sort_by_parameter_order=True), rows).all()
     session.execute(update(Job).where(Job.id.in_([j.id for j in jobs])).values(num_exes=Job.num_exes + 1))
     return {j.id: exe_id for j, exe_id in zip(jobs, exe_ids)}

@@ -221,6 +221,12 @@ REGISTRY: list[Setting] = [
     ),
     Setting("SCHEDULER_DECLINE_REFUSE", float, 0.5, "Seconds the master is asked not to re-offer declined resources."),
     Setting(
+        "SCHEDULER_STORAGE_PROBES",
+        bool,
+        True,
+        "Run a small task on each new agent that checks it sees the executions directory and every active workspace; one that does not is DEGRADED.",
+    ),
+    Setting(
         "SCHEDULER_REVIVE_INTERVAL",
         float,
         5.0,

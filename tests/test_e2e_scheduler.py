@@ -176,3 +176,25 @@ def test_a_task_lost_in_a_partition_that_comes_back_is_killed_and_the_job_ends_o
         )
         assert first.task_state == "TASK_LOST" and first.error.name == "node-lost"
         assert second.status == "COMPLETED"
+
+
+def test_an_agent_that_cannot_see_a_workspace_is_degraded_with_a_warning(stack):
+    """Each new agent runs a storage probe; one that cannot see a workspace's directory is DEGRADED, and
+    /status/ says which path, instead of its jobs failing one by one."""
+    import shutil
+
+    workspace = stack.create_workspace("not-mounted")
+    shutil.rmtree(workspace["json_config"]["broker"]["host_path"])  # as if the agent had no such mount
+    stack.cluster.add_agent(hostname="blind-agent", cpus=1, mem=512, disk=100)
+
+    def blind_node():
+        nodes = stack.client.get("/nodes/?hostname=blind-agent").get_json()["results"]
+        return nodes[0] if nodes and nodes[0]["state"]["name"] == "DEGRADED" else None
+
+    stack.wait(blind_node, timeout=30, what="the blind agent's node DEGRADED")
+    status = stack.client.get("/v6/status/").get_json()
+    (blind,) = [n for n in status["nodes"] if n["hostname"] == "blind-agent"]
+    (error,) = blind["errors"]
+    assert error["name"] == "SHARED_STORAGE" and "not-mounted" in error["description"], error
+    assert "No such file" in error["description"]
+    assert any("blind-agent" in w["description"] for w in status["scheduler"]["warnings"]), status["scheduler"]

@@ -3,6 +3,7 @@
 import time
 from datetime import timezone
 
+import pytest
 from sqlalchemy import select
 
 from app.settings import settings
@@ -15,6 +16,13 @@ class FakeDriver:
 
     def __getattr__(self, name):
         return lambda *args, **kw: self.calls.append((name, args))
+
+
+@pytest.fixture(autouse=True)
+def no_storage_probes(request, monkeypatch):
+    """The first offers of an agent go to its storage probe: most tests here look at jobs only."""
+    if "probes" not in request.node.name:
+        monkeypatch.setattr(settings, "SCHEDULER_STORAGE_PROBES", False, raising=False)
 
 
 def core_on(driver, registered: bool = True) -> SchedulerCore:
@@ -51,6 +59,20 @@ def offer(offer_id="o-1", agent_id="agent-1", cpus=1.0, mem=64.0):
     }
 
 
+def queued_job_after_one_pass(session):
+    """A QUEUED job (0.5 cpus) and a core that was offered 2 cpus and ran one pass: (job, driver, core)."""
+    from tests.factories import make_job, make_job_type
+
+    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
+    job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
+    session.commit()
+    driver = FakeDriver()
+    core = core_on(driver)
+    core.on_offers([offer(cpus=2.0, mem=256.0)])
+    core.step()
+    return job, driver, core
+
+
 def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
     monkeypatch.setattr(settings, "SCHEDULER_OFFER_HOLD", 0.0, raising=False)
     driver = FakeDriver()
@@ -66,15 +88,8 @@ def test_offers_are_declined_when_nothing_is_queued(session, monkeypatch):
 
 def test_a_queued_job_is_launched_on_a_fitting_offer(session, monkeypatch):
     from app.models import JobExecution
-    from tests.factories import make_job, make_job_type
 
-    job_type = make_job_type(session, cpus_required=0.5, mem_required=32.0)
-    job = make_job(session, job_type, status="QUEUED", cpus_required=0.5, mem_required=32.0)
-    session.commit()
-    driver = FakeDriver()
-    core = core_on(driver)
-    core.on_offers([offer(cpus=2.0, mem=256.0)])
-    core.step()
+    job, driver, core = queued_job_after_one_pass(session)
     launches = [args for name, args in driver.calls if name == "launchTasks"]
     assert len(launches) == 1
     offer_ids, tasks = launches[0][0], launches[0][1]
@@ -295,3 +310,61 @@ def test_master_addresses_are_checked_before_the_scheduler_starts():
         assert master_problem(good) == "", good
     for bad in ("mesos.example", "http://mesos:5050", "zk://zk1:2181", "zk://user:pw@zk1:2181/mesos", "zk:///m"):
         assert "MESOS_MASTER=" in master_problem(bad), bad
+
+
+def test_storage_probes_run_once_per_agent_and_a_failed_one_marks_its_node(session, scale_env):
+    """A new agent's first offers run `ls -d -- <paths>` (no shell); jobs go to the offers after. A probe that
+    fails puts its error in the node's report (the node is DEGRADED) and in the warnings."""
+    from tests.factories import make_workspace
+
+    make_workspace(
+        session,
+        name="raw",
+        json_config={"version": "1.0", "broker": {"type": "host", "host_path": str(scale_env / "raw")}},
+    )
+    _, driver, core = queued_job_after_one_pass(session)
+    launches = [args for name, args in driver.calls if name == "launchTasks"]
+    assert len(launches) == 1, "the agent's offers went to its probe alone"
+    (probe,) = launches[0][1]
+    assert probe["task_id"]["value"].startswith("scale-probe-")
+    assert probe["command"] == {
+        "shell": False,
+        "value": "ls",
+        "arguments": ["ls", "-d", "--", str(scale_env / "executions"), str(scale_env / "raw")],
+    }
+    assert sum(r["scalar"]["value"] for r in probe["resources"] if r["name"] == "cpus") == 0.01
+
+    core.on_offers([offer("o-2", cpus=2.0, mem=256.0)])
+    core.step()
+    launches = [args for name, args in driver.calls if name == "launchTasks"]
+    assert len(launches) == 2 and launches[1][1][0]["task_id"]["value"].startswith("scale-exe-"), "no second probe"
+
+    failed = {"task_id": probe["task_id"], "agent_id": {"value": "agent-1"}, "state": "TASK_FAILED", "uuid": "MQ=="}
+    core.on_update({**failed, "message": "Command exited with status 2"})
+    core.process_updates()
+    assert ("acknowledgeStatusUpdate", ({**failed, "message": "Command exited with status 2"},)) in driver.calls
+    (error,) = core.probes.errors("agent-1")
+    assert error["name"] == "SHARED_STORAGE" and "Command exited with status 2" in error["description"]
+    assert "host-1" in core.warnings["shared-storage"]["description"]
+    core.write_status()
+    from app.models import Scheduler
+
+    session.expire_all()
+    (node,) = session.get(Scheduler, 1).status["nodes"]
+    assert node["errors"] == [error]
+
+
+def test_storage_probes_lost_on_the_way_are_sent_again(session):
+    from workers.scheduler.probes import RETRY_AFTER, StorageProbes
+
+    probes = StorageProbes()
+    assert probes.wanted(["a"], 0.0) == ["a"]
+    task = probes.launched("a", 0.0)
+    assert probes.wanted(["a"], 1.0) == []
+    assert probes.on_end(task, "TASK_LOST", "agent removed") is None  # says nothing about the agent
+    assert probes.wanted(["a"], 2.0) == ["a"]
+    task = probes.launched("a", 2.0)
+    assert probes.wanted(["a"], 2.0 + RETRY_AFTER) == ["a"]  # no answer at all: asked again
+    task = probes.launched("a", 2.0 + RETRY_AFTER)
+    assert probes.on_end(task, "TASK_FINISHED", None) == ("a", None)
+    assert probes.wanted(["a"], 1e9) == [] and probes.errors("a") == []

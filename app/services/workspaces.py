@@ -178,6 +178,17 @@ def broker_for(json_config: dict) -> Broker:
     return cls(broker_config)
 
 
+def shared_paths(session: Session) -> list[str]:
+    """What every agent must see at the same path: the executions directory and each active workspace."""
+    paths = [str(settings.executions_dir.resolve())]
+    for config in session.scalars(select(Workspace.json_config).where(Workspace.is_active.is_(True))):
+        try:
+            paths.append(str(broker_for(config).root()))
+        except (ValueError, KeyError):  # a broken configuration is the workspace's own problem
+            continue
+    return sorted(set(paths))
+
+
 # ---------------------------------------------------------------- workspace records
 
 

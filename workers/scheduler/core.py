@@ -25,16 +25,18 @@ from pymesos import MesosSchedulerDriver
 from sqlalchemy import or_, select, update
 
 from app.db import utcnow, with_retry
-from app.mesos import RESOURCE_NAMES
+from app.mesos import RESOURCE_NAMES, sandbox_path
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
 from app.scheduling.queue_state import QueueState
-from app.services import executions, nodes
+from app.agent_files import AgentFile, AgentFilesError
+from app.services import executions, nodes, workspaces
 from app.settings import settings
 from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.loop import IntervalJob, run_due
 from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
 from workers.scheduler.report import Counters, node_report
+from workers.scheduler.probes import PROBE_NEED, StorageProbes, is_probe, probe_command
 from workers.scheduler.running import RunningTask, RunningTasks
 
 log = logging.getLogger("scale.scheduler")
@@ -95,6 +97,7 @@ class SchedulerCore:
         self.pending_updates: list[dict] = []
         self.lost_agents: list[str] = []
         self.running = RunningTasks()
+        self.probes = StorageProbes()
         self.queue = QueueState()
         self.counters = Counters()
         self.connected = False
@@ -193,6 +196,7 @@ class SchedulerCore:
         with self.lock:
             self.lost_agents.append(agent_id)
         self.offers.drop_agent(agent_id)
+        self.probes.forget(agent_id)
         self.wake.set()
 
     def warn(self, name: str, title: str, description: str) -> None:
@@ -277,6 +281,7 @@ class SchedulerCore:
         offered_by_agent = offered_resources(offers)
         agents = []
         now = time.time()
+        probing = self.launch_probes(grouped, offered_by_agent, now)  # their offers went to the probe
         for agent_id, agent_offers in grouped.items():
             offered = offered_by_agent[agent_id]
             running = running_by_agent[agent_id]
@@ -288,6 +293,8 @@ class SchedulerCore:
             self.agent_urls[agent_id] = agent_offers[0].agent_url
             self.agent_last_offer[agent_id] = now
             node_id = self.agent_nodes.get(agent_id)
+            if agent_id in probing:
+                continue
             agents.append(
                 AgentResources(
                     agent_id=agent_id,
@@ -321,7 +328,7 @@ class SchedulerCore:
             tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())),
         )
         if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
-            self.decline_stale(grouped, set(), now)
+            self.decline_stale(grouped, probing, now)
             return
         result = match(
             ordered,
@@ -334,7 +341,7 @@ class SchedulerCore:
         )
         for message in result.warnings:
             self.warn("resources", "Insufficient resources", message)
-        launched_agents: set[str] = set()
+        launched_agents: set[str] = set(probing)
         if result.assignments:
             placements = [
                 executions.Placement(
@@ -380,6 +387,49 @@ class SchedulerCore:
                 self.counters.jobs_launched += len(tasks)
         self.idle_pass = None if result.assignments else (ordered, inputs)
         self.decline_stale(grouped, launched_agents, now)
+
+    def launch_probes(self, grouped: dict[str, list[HeldOffer]], offered: dict, now: float) -> set[str]:
+        """Probe the shared storage of agents not probed yet (workers/scheduler/probes.py); their ids."""
+        wanted = self.probes.wanted(list(grouped), now) if settings.SCHEDULER_STORAGE_PROBES else []
+        wanted = [a for a in wanted if all(offered[a][k] >= v for k, v in PROBE_NEED.items())]
+        if not wanted:
+            return set()
+        settings.executions_dir.mkdir(parents=True, exist_ok=True)  # this host's pre steps write there anyway
+        paths = with_retry(workspaces.shared_paths)
+        for agent_id in wanted:
+            task = {
+                "name": "Scale shared storage probe",
+                "task_id": {"value": self.probes.launched(agent_id, now)},
+                "agent_id": {"value": agent_id},
+                "resources": AgentPool(grouped[agent_id]).take(PROBE_NEED),
+                "command": probe_command(paths),
+            }
+            self.send_launch([{"value": o.offer_id} for o in grouped[agent_id]], [task])
+        return set(wanted)
+
+    def probe_ended(self, update: dict) -> None:
+        """A probe's update: its answer goes into the node's report and the warnings."""
+        task_id = update["task_id"]["value"]
+        detail = update.get("message")
+        if update["state"] not in ("TASK_FINISHED", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_KILLED"):
+            detail = self.probe_stderr(update) or detail  # ls says which path it cannot see
+        settled = self.probes.on_end(task_id, update["state"], detail)
+        if settled is not None and settled[1] is not None:
+            agent_id, error = settled
+            host = self.agent_hosts.get(agent_id, agent_id)
+            log.warning("agent %s (%s) cannot see the shared storage: %s", agent_id, host, error)
+            self.warn("shared-storage", "Shared storage missing", f"Node {host} cannot see what jobs need: {error}")
+
+    def probe_stderr(self, update: dict) -> str | None:
+        url = self.agent_urls.get(update.get("agent_id", {}).get("value", ""))
+        if not url or not self.framework_id:
+            return None
+        stderr = AgentFile(url, f"{sandbox_path(self.framework_id, update['task_id']['value'])}/stderr")
+        try:
+            text = stderr.tail(2000)[0].decode("utf-8", "replace").strip()
+        except AgentFilesError:
+            return None
+        return text or None
 
     def send_launch(self, offer_ids: list[dict], tasks: list[dict]) -> None:
         """ACCEPT the offers with these tasks. A launch that does not reach the master (pymesos drops it
@@ -451,6 +501,12 @@ class SchedulerCore:
                     }
                 )
             self.agent_last_offer.pop(agent_id, None)
+        for u in [u for u in updates if is_probe(u["task_id"]["value"])]:
+            if u["state"] in executions.TERMINAL_TASK_STATES:
+                self.probe_ended(u)
+            if u.get("uuid") and self.driver is not None:
+                self.driver.acknowledgeStatusUpdate(u)
+        updates = [u for u in updates if not is_probe(u["task_id"]["value"])]
         if not updates:
             return
         records = [
@@ -586,6 +642,7 @@ class SchedulerCore:
                 last_offer=self.agent_last_offer.get(agent_id),
                 now=now,
                 offline_after=settings.NODE_OFFLINE_AFTER,
+                errors=self.probes.errors(agent_id),
             )
             for agent_id, total in self.agent_watermark.items()
         ]

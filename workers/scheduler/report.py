@@ -39,9 +39,11 @@ def node_report(
     last_offer: float | None,
     now: float,
     offline_after: float,
+    errors: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One node of the report: online while it sent an offer in the last `offline_after` seconds; its
-    total is the most it was ever seen with (offered + held by our tasks)."""
+    total is the most it was ever seen with (offered + held by our tasks). `errors` (a failed shared
+    storage probe) make its node DEGRADED."""
     online = last_offer is not None and now - last_offer < offline_after
     free = {k: round(max(total[k] - offered[k] - running[k], 0.0), 3) for k in RESOURCE_NAMES}
     return {
@@ -55,4 +57,5 @@ def node_report(
         "running": running,
         "free": free,
         "unavailable": dict.fromkeys(RESOURCE_NAMES, 0.0) if online else dict(total),
+        "errors": list(errors or []),
     }

@@ -134,6 +134,18 @@ def test_an_operator_may_pause_a_job_type_but_not_change_what_it_runs(auth_clien
     assert auth_client.patch(url, json={"title": "New"}, headers=bearer(tokens["admin"])).status_code == 200
 
 
+def test_what_a_token_queues_records_the_token_in_its_event(auth_client, tokens, session):
+    from tests.factories import make_job_type
+
+    job_type = make_job_type(session)
+    session.commit()
+    body = {"job_type_id": job_type.id, "job_data": {"version": "1.0", "input_data": [], "output_data": []}}
+    response = auth_client.post("/queue/new-job/", json=body, headers=bearer(tokens["operator"]))
+    assert response.status_code == 201, response.get_json()
+    event = response.get_json()["event"]
+    assert (event["type"], event["description"]) == ("USER", {"user": "operator-token"})
+
+
 def test_a_refusal_names_the_token_and_the_role_needed(auth_client, tokens):
     response = auth_client.post("/errors/", json={}, headers=bearer(tokens["viewer"]))
     assert response.status_code == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db import session_scope
 from app.models import JobExecution, Node
@@ -198,3 +198,31 @@ def test_an_agent_that_cannot_see_a_workspace_is_degraded_with_a_warning(stack):
     assert error["name"] == "SHARED_STORAGE" and "not-mounted" in error["description"], error
     assert "No such file" in error["description"]
     assert any("blind-agent" in w["description"] for w in status["scheduler"]["warnings"]), status["scheduler"]
+
+
+def test_an_agent_back_with_a_new_id_keeps_its_node_and_the_job_runs_again_without_a_try(stack):
+    """A Mesos agent that restarts without its metadata registers with a new id: its tasks are lost, the job
+    runs again (the try not spent) on the new agent, and the node row is the same, with the new agent id."""
+    job_type = _sleep_type(stack, "60", name="on-restarted-agent", max_tries=1)
+    job = stack.queue_job(job_type["id"])
+    stack.wait_job(job["id"], "RUNNING")
+    old_id = stack.cluster.agents()[0]["id"]
+    with session_scope() as s:
+        node_id = s.scalars(select(Node.id).where(Node.slave_id == old_id)).one()
+    new_id, lost = stack.cluster.restart_agent(old_id)
+    assert new_id != old_id and len(lost) == 1
+
+    def second_running():
+        with session_scope() as s:
+            exes = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id))
+            exes = exes.all()
+            return exes if len(exes) == 2 and exes[1].status == "RUNNING" else None
+
+    first, second = stack.wait(second_running, timeout=30, what="the job running again on the new agent")
+    assert (first.status, first.task_state) == ("FAILED", "TASK_LOST")
+    assert (second.node_id, second.agent_id) == (node_id, new_id)
+    with session_scope() as s:
+        assert s.get(Node, node_id).slave_id == new_id
+        assert s.scalar(select(func.count()).select_from(Node)) == 1
+    assert stack.job(job["id"])["max_tries"] == 2, "the lost try was given back"
+    stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"})

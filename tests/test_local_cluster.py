@@ -672,3 +672,20 @@ def test_with_credentials_every_call_but_health_needs_them(tmp_path, drivers):
         _, sched = drivers(cluster, principal="scale", secret="pa55word")
         assert take(sched.registrations)[0] == "registered"
         assert take(sched.offers)["agent_id"]["value"] == cluster.agents()[0]["id"]
+
+
+def test_an_agent_restarted_with_a_new_id_reports_its_tasks_lost_and_keeps_host_and_port(cluster, drivers):
+    driver, sched = drivers(cluster)
+    offer = take(sched.offers)
+    driver.launchTasks(offer["id"], [task_info("sleep-9", offer, ["sleep", "60"])])
+    assert take(sched.updates, state_of("sleep-9"))["state"] == "TASK_RUNNING"
+    old = cluster.agents()[0]
+    answer = requests.post(f"{cluster.url}/local/agents/{old['id']}/restart", timeout=5).json()
+    assert answer["agent_id"] == old["id"] and answer["lost_tasks"] == ["sleep-9"]
+    lost = take(sched.updates, state_of("sleep-9"))
+    assert (lost["state"], lost["reason"]) == ("TASK_LOST", "REASON_AGENT_REMOVED")
+    (new,) = cluster.agents()
+    assert new["id"] == answer["new_agent_id"] != old["id"]
+    assert (new["hostname"], new["pid"], new["resources"]) == (old["hostname"], old["pid"], old["resources"])
+    again = take(sched.offers, lambda o: o["agent_id"]["value"] == new["id"])
+    assert again["url"]["address"]["port"] == offer["url"]["address"]["port"]

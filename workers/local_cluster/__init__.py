@@ -45,6 +45,9 @@ HTTP routes
     POST /local/agents/add                add an agent; optional JSON body
                                           {"hostname", "cpus", "mem", "disk", "attributes": {name: value}}
                                           -> 200 {"agent_id": ..., "hostname": ...}
+    POST /local/agents/<agent_id>/restart the agent comes back with a new id (as after a reboot): removed as
+                                          below, then the same hostname, resources, work dir and port register
+                                          -> 200 {"agent_id", "new_agent_id", "lost_tasks"}
     POST /local/agents/<agent_id>/remove  remove an agent: rescind its offers, kill its tasks, send
                                           TASK_LOST (reason REASON_AGENT_REMOVED) for each and a FAILURE
                                           event with the agent id; -> 200 {"agent_id", "lost_tasks"},

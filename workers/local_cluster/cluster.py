@@ -266,6 +266,25 @@ class LocalCluster:
         log.info("agent %s removed; tasks lost: %s", agent_id, lost)
         return lost
 
+    def restart_agent(self, agent_id: str) -> tuple[str, list[str]]:
+        """The agent comes back with a new id, as a Mesos agent does after a reboot or with its metadata
+        wiped: the master removes the old one (its tasks TASK_LOST, a FAILURE event) and the same host,
+        work directory and port register again. Returns (the new id, the tasks lost)."""
+        with self.master.lock:
+            old = self.master.agents[agent_id]
+            old_port = old.port
+        lost = self.remove_agent(agent_id)
+        with self.master.lock:
+            agent = self._new_agent({"hostname": old.hostname, "attributes": dict(old.attributes)})
+            agent.total, agent.work_dir = dict(old.total), old.work_dir
+            if self._server is not None:
+                self._agent_ports[agent.number] = old_port
+                self._serve_agent(agent)
+                self.checkpoint.save_agent_ids(self._agent_ids)
+            self.master.add_agent(agent)
+        log.info("agent %s (%s) restarted as %s", agent_id, agent.hostname, agent.id)
+        return agent.id, lost
+
     def partition_agent(self, agent_id: str) -> list[str]:
         """Cut an agent off (its tasks run on, reported TASK_LOST); `heal_agent` brings it back."""
         return self.master.partition_agent(agent_id)

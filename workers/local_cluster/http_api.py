@@ -184,6 +184,15 @@ def route_post(cluster: "LocalCluster", h: Handler, body: bytes) -> None:
             return
         h.reply(200, {"agent_id": agent_id, "hostname": cluster.master.agents[agent_id].hostname})
         return
+    m = re.fullmatch(r"/local/agents/([^/]+)/restart", path)
+    if m:
+        try:
+            new_id, lost = cluster.restart_agent(m.group(1))
+        except KeyError:
+            h.reply(404, f"unknown agent {m.group(1)}\n")
+            return
+        h.reply(200, {"agent_id": m.group(1), "new_agent_id": new_id, "lost_tasks": lost})
+        return
     m = re.fullmatch(r"/local/agents/([^/]+)/remove", path)
     if m:
         try:

@@ -31,6 +31,18 @@ def test_every_job_is_created_and_queued(client, session, processor):
     assert {j.disk_in_required for j in jobs} == {3.0} and {j.priority for j in jobs} == {50}
     detail = client.get(body["jobs"][3]["url"]).get_json()
     assert detail["data"]["input_data"][0]["file_id"] == processor["source"].id
+    assert {j.num_exes for j in jobs} == {1} and detail["job_exes"][0]["status"] == "QUEUED"
+    assert detail["event"]["type"] == "USER" and body["warnings"] == []
+
+
+def test_data_warnings_name_their_item(client, session, processor):
+    image = f.make_file(session, processor["ws"], file_name="in.png", media_type="image/png")
+    session.commit()
+    odd = job_data(processor, input_data=[{"name": "input_file", "file_id": image.id}])
+    items = [{"job_type_id": processor["job_type"].id, "job_data": d} for d in (job_data(processor), odd)]
+    body = client.post("/queue/new-jobs/", json={"jobs": items}).get_json()
+    (warning,) = body["warnings"]
+    assert warning["id"] == "media_type" and warning["details"].startswith("jobs[1]: ")
 
 
 def test_one_bad_item_queues_nothing_and_every_problem_is_named(client, session, processor):

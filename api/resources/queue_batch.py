@@ -17,7 +17,7 @@ from api.session import get_session
 from app.models import JobType
 from api.auth import requester_name
 from app.services.jobs import create_job, current_revision, user_event
-from app.specs.base import SpecError, is_int
+from app.specs.base import SpecError, is_int, warnings_to_dicts
 from app.specs.job_data import validate_job_data
 from app.services.lookups import lookup_files, lookup_workspaces
 from tasks.celery_app import notify_queue_changed
@@ -48,6 +48,10 @@ queued = ns.model(
     {
         "count": fields.Integer(description="How many jobs were queued"),
         "jobs": fields.List(fields.Nested(ns.model("QueuedJob", {"id": fields.Integer, "url": fields.String}))),
+        "warnings": fields.List(
+            fields.Nested(ns.model("QueueWarning", {"id": fields.String, "details": fields.String})),
+            description="What the data checks found worth saying, each naming its item (jobs[i])",
+        ),
     },
 )
 
@@ -99,6 +103,7 @@ class QueueNewJobs(Resource):
         revisions = {jt.id: current_revision(session, jt) for jt in types.values()}
         files, workspaces = lookup_files(session), lookup_workspaces(session)
         valid: list[tuple[JobType, dict]] = []
+        warnings: list[dict[str, str]] = []
         for i, (item, type_id) in enumerate(zip(items, type_ids)):
             if type_id is None:
                 continue
@@ -111,7 +116,7 @@ class QueueNewJobs(Resource):
                 )
             else:
                 try:
-                    data, _warnings = validate_job_data(
+                    data, found = validate_job_data(
                         item.get("job_data") or {},
                         revisions[type_id].interface,
                         lookup_files=files,
@@ -121,6 +126,7 @@ class QueueNewJobs(Resource):
                     problems.extend(f"jobs[{i}]: {p.message}" for p in exc.problems)
                     continue
                 valid.append((job_type, data))
+                warnings.extend({**w, "details": f"jobs[{i}]: {w['details']}"} for w in warnings_to_dicts(found))
         if problems:
             raise bad_request("Nothing was queued: " + "; ".join(problems), problems=problems)
 
@@ -140,4 +146,5 @@ class QueueNewJobs(Resource):
         return {
             "count": len(ids),
             "jobs": [{"id": i, "url": url_for("job_details", job_id=i, _external=True)} for i in ids],
+            "warnings": warnings,
         }, 201

@@ -280,6 +280,13 @@ REGISTRY: list[Setting] = [
         "Seconds between Strike's full rescans of its directories (watchdog events are the fast path).",
     ),
     Setting(
+        "AGENT_FILES_WAIT",
+        float,
+        300.0,
+        "Seconds the finish step waits (retrying from the reconcile) for an agent that does not answer /files/read"
+        " before it fails the execution with filesystem-io: a restarting agent costs no try.",
+    ),
+    Setting(
         "MAX_INFRASTRUCTURE_REQUEUES",
         int,
         10,

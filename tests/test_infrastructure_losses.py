@@ -114,3 +114,37 @@ def test_the_reason_mesos_gives_is_recorded_and_decides_the_error(session):
         job, exe = _finish(session, exe)
         assert (exe.task_reason, exe.task_source) == (reason, "SOURCE_AGENT")
         assert exe.error.name == error
+
+
+def test_a_finished_task_whose_agent_does_not_answer_waits_instead_of_spending_its_try(session, monkeypatch):
+    """The post step reads stdout through the agent; an agent restarting right then costs no try: the
+    execution is left for the reconcile, and only after AGENT_FILES_WAIT does it fail (filesystem-io)."""
+    import socket
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.services.executions import unfinished_execution_ids
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    job = factories.make_job(session, factories.make_job_type(session), status="RUNNING", max_tries=1)
+    exe = factories.make_execution(
+        session,
+        job,
+        status="RUNNING",
+        task_state="TASK_FINISHED",
+        task_message="Command exited with status 0",
+        job_completed=utcnow(),
+        agent_url=dead,
+        stdout_path="/frameworks/F/executors/T/runs/latest/stdout",
+    )
+    session.commit()
+    job, exe = _finish(session, exe)
+    assert (exe.status, job.status) == ("RUNNING", "RUNNING")
+    assert exe.id in unfinished_execution_ids(session), "the reconcile tries again"
+
+    exe.job_completed = utcnow() - timedelta(seconds=settings.AGENT_FILES_WAIT + 1)
+    session.commit()
+    job, exe = _finish(session, exe)
+    assert (exe.status, exe.error.name, job.status) == ("FAILED", "filesystem-io", "FAILED")

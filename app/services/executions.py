@@ -487,6 +487,10 @@ def product_uuid(job: Job, output_name: str, file_name: str) -> str:
     return hashlib.md5(key.encode()).hexdigest()
 
 
+class AgentUnavailable(RuntimeError):
+    """The agent holding the task's sandbox does not answer (yet): finish the execution later."""
+
+
 def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
     """Read the results, store product files, record results. Returns an error when it fails."""
 
@@ -499,8 +503,11 @@ def post_step(session: Session, exe: JobExecution, job: Job) -> Error | None:
     stdout_file = execution_log(exe, "stdout")
     try:
         stdout = b"".join(stdout_file.chunks()).decode("utf-8", "replace") if stdout_file else ""
-    except AgentFilesError as exc:  # the ARTIFACT lines cannot be read: as if the products were missing
-        log.warning("execution %s: stdout unreadable: %s", exe.id, exc)
+    except AgentFilesError as exc:
+        ended = exe.job_completed or utcnow()
+        if utcnow() - ended < timedelta(seconds=settings.AGENT_FILES_WAIT):
+            raise AgentUnavailable(str(exc)) from None  # left RUNNING: the reconcile finishes it later
+        log.warning("execution %s: stdout unreadable for %ss: %s", exe.id, settings.AGENT_FILES_WAIT, exc)
         return error_by_name(session, "filesystem-io")
     outputs = _manifest_outputs(manifest, parse_artifact_lines(stdout))
     interface = job.job_type_rev.interface
@@ -661,6 +668,9 @@ def _finish_one(session: Session, exe: JobExecution) -> FinishOutcome | None:
     try:
         with session.begin_nested():
             return _finish_loaded(session, exe, exe.job)
+    except AgentUnavailable as exc:
+        log.warning("execution %s: its agent cannot be read yet (%s); the reconcile finishes it later", exe_id, exc)
+        return None
     except Exception as exc:  # noqa: BLE001 - one execution must never stop the batch
         log.exception("execution %s could not be finished; failing it with a SYSTEM error", exe_id)
         exe = session.get(JobExecution, exe_id, populate_existing=True)

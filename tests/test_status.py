@@ -185,6 +185,15 @@ def test_v6_status_nodes_states_and_execution_counts(client, session, redis_serv
     assert body["scheduler"]["metrics"]["jobs_launched_per_sec"] == 1.0
     assert body["scheduler"]["mesos"]["framework_id"] == "fw-1"
 
+    # every section of the specification's example, honest about what this system does without
+    assert {"logs", "msg_queue", "database", "elasticsearch", "nodes", "idam", "silo"} <= set(body["dependencies"])
+    assert "not used" in body["dependencies"]["elasticsearch"]["detail"]["msg"]
+    assert body["dependencies"]["idam"]["detail"]["geoaxis_enabled"] is False
+    assert body["vault"] == {"status": "Not used", "sealed": False, "message": body["vault"]["message"]}
+    assert body["system"]["database_update"] == {"is_completed": True, "completed": None}
+    services = {svc["name"]: svc for svc in body["system"]["services"]}
+    assert services["scheduler"]["actual_count"] == 1 and services["messaging"]["desired_count"] >= 1
+
 
 def test_v6_status_shows_the_pause_and_the_automatic_pause_error(client, session, redis_server):
     node = make_node(

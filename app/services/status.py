@@ -7,6 +7,7 @@ when the report is missing or stale (`is_fresh`).
 from __future__ import annotations
 
 from collections import defaultdict
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -20,7 +21,7 @@ from app.mesos import RESOURCE_NAMES
 from app.models import Error, Job, JobExecution, JobType, Node, Scheduler
 from app.services.nodes import blocking_pools_by_node, node_state
 from app.services.operations import scheduler_row
-from app.settings import redact_secrets, settings
+from app.settings import ROOT, redact_secrets, settings
 
 RECENT_EXECUTIONS = timedelta(hours=3)
 RESOURCE_KINDS = ("offered", "total", "running", "free", "unavailable")
@@ -284,6 +285,66 @@ def database_health(session: Session) -> dict:
     return _health(True, "Database alive and well")
 
 
+# Sections of the specification's /v6/status/ for services this system does without, said plainly.
+UNUSED_DEPENDENCIES = {
+    "elasticsearch": _health(True, "Elasticsearch is not used: task logs are read from the agents' /files/read"),
+    "silo": _health(True, "Silo is not used: job types are registered through the REST API"),
+}
+VAULT = {
+    "status": "Not used",
+    "sealed": False,
+    "message": "No secrets vault: secrets are settings of each process (API_SECRET_KEY, MESOS_SECRET, ...).",
+}
+
+
+def idam_health() -> dict:
+    """Who may do what: the API's bearer tokens (no GEOAxIS)."""
+    if settings.API_AUTH:
+        msg = "API tokens are required (roles viewer, operator, admin)"
+    else:
+        msg = "Authentication is off (API_AUTH): the API serves loopback only"
+    return _health(True, msg, geoaxis_enabled=False, backends=["scale bearer tokens"] if settings.API_AUTH else [])
+
+
+def database_update(session: Session) -> dict:
+    """Whether the database schema is at the migrations' head (`make run` and the API's start migrate it)."""
+    try:
+        current = session.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except Exception:  # noqa: BLE001 - no version table: never migrated
+        session.rollback()
+        current = []
+    return {"is_completed": bool(current) and set(current) == set(migration_heads()), "completed": None}
+
+
+@functools.lru_cache(maxsize=1)
+def migration_heads() -> tuple[str, ...]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    return tuple(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_heads())
+
+
+def services(snap: "Snapshot") -> list[dict]:
+    """The processes behind the system, as far as the database knows them."""
+    online = is_fresh(snap.scheduler, snap.now)
+    return [
+        {
+            "name": "scheduler",
+            "title": "Scheduler",
+            "description": "Matches queued jobs to the cluster's offers and launches them (Mesos framework)",
+            "actual_count": 1 if online else 0,
+            "desired_count": 1,
+        },
+        {
+            "name": "messaging",
+            "title": "Messaging",
+            "description": "Celery workers carrying out every state transition after launch",
+            "actual_count": None,  # Celery workers are watched in Flower, not counted here
+            "desired_count": snap.scheduler.num_message_handlers,
+        },
+    ]
+
+
 def msg_queue_health(num_message_handlers: int) -> dict:
     """Ping the Redis broker and read the depth of Celery's default queue, with short timeouts."""
     import redis
@@ -493,9 +554,12 @@ def status_v6(session: Session, snap: Snapshot) -> dict:
             "msg_queue": msg_queue_health(snap.scheduler.num_message_handlers),
             "database": database_health(session),
             "nodes": nodes_health(states),
+            **UNUSED_DEPENDENCIES,
+            "idam": idam_health(),
         },
         "scheduler": _scheduler_v6(snap),
-        "system": {"database_update": {"is_completed": True, "completed": None}, "services": []},
+        "system": {"database_update": database_update(session), "services": services(snap)},
+        "vault": VAULT,
         "num_offers": int(sum(_number(e.get("num_offers")) for e in reported_entries)),
         "queue_depth": queue_depth(session),
         "resources": resources_by_name(reported_entries),

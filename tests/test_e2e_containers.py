@@ -63,8 +63,11 @@ def image(tmp_path_factory):
     archive = tmp_path_factory.mktemp("image") / "rootfs.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(root, arcname=".")
-    subprocess.run([PODMAN, *global_args(PODMAN), "import", str(archive), IMAGE], check=True, capture_output=True)
-    return IMAGE
+    podman = [PODMAN, *global_args(PODMAN)]
+    subprocess.run([*podman, "import", str(archive), IMAGE], check=True, capture_output=True)
+    yield IMAGE
+    # the image is rebuilt on every run: leave neither it nor its earlier builds behind
+    subprocess.run([*podman, "rmi", "-f", IMAGE], capture_output=True)
 
 
 def containers_left(stack) -> list:

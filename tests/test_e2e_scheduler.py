@@ -186,6 +186,9 @@ def test_an_agent_that_cannot_see_a_workspace_is_degraded_with_a_warning(stack):
     workspace = stack.create_workspace("not-mounted")
     shutil.rmtree(workspace["json_config"]["broker"]["host_path"])  # as if the agent had no such mount
     stack.cluster.add_agent(hostname="blind-agent", cpus=1, mem=512, disk=100)
+    # An agent is probed on its first offer; with nothing queued the scheduler suppresses offers, so
+    # queue a job (which revives them), as an operator's first job would.
+    stack.queue_job(_sleep_type(stack, "0", name="brings-offers")["id"])
 
     def blind_node():
         nodes = stack.client.get("/nodes/?hostname=blind-agent").get_json()["results"]

@@ -416,9 +416,11 @@ class SchedulerCore:
         settled = self.probes.on_end(task_id, update["state"], detail)
         if settled is not None and settled[1] is not None:
             agent_id, error = settled
-            host = self.agent_hosts.get(agent_id, agent_id)
-            log.warning("agent %s (%s) cannot see the shared storage: %s", agent_id, host, error)
-            self.warn("shared-storage", "Shared storage missing", f"Node {host} cannot see what jobs need: {error}")
+            log.warning(
+                "agent %s (%s) cannot see the shared storage: %s", agent_id, self.agent_hosts.get(agent_id), error
+            )
+            nodes = "; ".join(f"{self.agent_hosts.get(a, a)}: {e}" for a, e in sorted(self.probes.failing().items()))
+            self.warn("shared-storage", "Shared storage missing", f"Nodes that cannot see what jobs need: {nodes}")
 
     def probe_stderr(self, update: dict) -> str | None:
         url = self.agent_urls.get(update.get("agent_id", {}).get("value", ""))

@@ -96,6 +96,10 @@ class StorageProbes:
             }
         ]
 
+    def failing(self) -> dict[str, str]:
+        """agent id -> error of every agent whose probe failed."""
+        return {a: p.error for a, p in self._by_agent.items() if p.error}
+
     def forget(self, agent_id: str) -> None:
         """An agent that is gone (or came back with a new id) is probed afresh."""
         probe = self._by_agent.pop(agent_id, None)

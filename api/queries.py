@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from flask import url_for
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only, selectinload
 
@@ -428,7 +427,3 @@ def job_details(session: Session, job_id: int, just_created: bool = False) -> di
     ).all()
     out["products"] = [ser.product_file(p, job.job_type) for p in products]
     return out
-
-
-def job_detail_url(job_id: int) -> str:
-    return url_for("job_details", job_id=job_id, _external=True)

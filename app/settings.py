@@ -353,24 +353,23 @@ def redact_secrets(text: str, values: Any = None) -> str:
     return text
 
 
-def api_exposure_problem(values: Any) -> str:
-    """Why the API must not start as configured ("" when it may): reachable from other hosts without tokens."""
-    if is_loopback(values.API_HOST) or values.API_AUTH:
+def _exposure_problem(name: str, address: str, protected: bool, what: str, fix: str) -> str:
+    """Why a service must not start ("" when it may): bound beyond loopback and not protected."""
+    if is_loopback(address) or protected:
         return ""
-    return (
-        f"API_HOST={values.API_HOST} serves the API beyond this machine: set API_AUTH=true "
-        "(and create a token: python -m app.tokens create --role admin) or bind 127.0.0.1"
-    )
+    return f"{name}={address} serves {what} beyond this machine: {fix} or bind 127.0.0.1"
+
+
+def api_exposure_problem(values: Any) -> str:
+    """The API reachable from other hosts without tokens."""
+    fix = "set API_AUTH=true (and create a token: python -m app.tokens create --role admin)"
+    return _exposure_problem("API_HOST", values.API_HOST, values.API_AUTH, "the API", fix)
 
 
 def flower_exposure_problem(values: Any) -> str:
-    """Why Flower must not start as configured ("" when it may): reachable from other hosts without a password."""
-    if is_loopback(values.FLOWER_ADDRESS) or values.FLOWER_BASIC_AUTH:
-        return ""
-    return (
-        f"FLOWER_ADDRESS={values.FLOWER_ADDRESS} serves Flower beyond this machine: set FLOWER_BASIC_AUTH "
-        "(user:password) or bind 127.0.0.1"
-    )
+    """Flower reachable from other hosts without a password."""
+    fix = "set FLOWER_BASIC_AUTH (user:password)"
+    return _exposure_problem("FLOWER_ADDRESS", values.FLOWER_ADDRESS, bool(values.FLOWER_BASIC_AUTH), "Flower", fix)
 
 
 def exposure_problems(values: Any) -> list[str]:

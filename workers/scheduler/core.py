@@ -36,7 +36,7 @@ from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.loop import IntervalJob, run_due
 from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
 from workers.scheduler.report import Counters, node_report
-from workers.scheduler.probes import PROBE_NEED, StorageProbes, is_probe, probe_command
+from workers.scheduler.probes import PROBE_NEED, UNANSWERED_STATES, StorageProbes, is_probe, probe_command
 from workers.scheduler.running import RunningTask, RunningTasks
 
 log = logging.getLogger("scale.scheduler")
@@ -411,7 +411,7 @@ class SchedulerCore:
         """A probe's update: its answer goes into the node's report and the warnings."""
         task_id = update["task_id"]["value"]
         detail = update.get("message")
-        if update["state"] not in ("TASK_FINISHED", "TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_KILLED"):
+        if update["state"] != "TASK_FINISHED" and update["state"] not in UNANSWERED_STATES:
             detail = self.probe_stderr(update) or detail  # ls says which path it cannot see
         settled = self.probes.on_end(task_id, update["state"], detail)
         if settled is not None and settled[1] is not None:

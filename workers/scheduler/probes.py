@@ -20,6 +20,8 @@ PROBE_PREFIX = "scale-probe-"
 PROBE_NEED = {"cpus": 0.01, "mem": 8.0}
 # A probe with no answer after this long (lost on the way) is sent again.
 RETRY_AFTER = 120.0
+# Ends that say nothing about the agent's storage (the probe was lost, dropped or killed): asked again.
+UNANSWERED_STATES = frozenset({"TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_KILLED"})
 
 
 def is_probe(task_id: str) -> bool:
@@ -73,7 +75,7 @@ class StorageProbes:
         if probe is None or probe.task_id != task_id or state not in TERMINAL_TASK_STATES:
             return None
         del self._agent_of[task_id]
-        if state in ("TASK_LOST", "TASK_DROPPED", "TASK_GONE", "TASK_KILLED"):
+        if state in UNANSWERED_STATES:
             probe.launched = None  # ask again
             return None
         probe.answered = True

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, defer, joinedload, load_only, selectinload
 
 from api import serializers as ser
+from api.scheduling_reasons import job_scheduling
 from api.common import (
     apply_order,
     filter_in,
@@ -403,6 +404,7 @@ def job_details(session: Session, job_id: int, just_created: bool = False) -> di
 
     exes = session.execute(select(*EXE_COLUMNS).where(JobExecution.job_id == job.id).order_by(JobExecution.id.desc()))
     out["job_exes"] = executions_json(session, exes.all())
+    out["scheduling"] = job_scheduling(session, job, just_queued=just_created)
     if just_created:
         out.update(recipes=[], products=[])
         return out

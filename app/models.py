@@ -265,6 +265,21 @@ class Job(Base):
     error: Mapped[Optional[Error]] = relationship()
 
 
+class SchedulingReason(Base):
+    """Why the scheduler's latest pass left a queued job queued (GET /jobs/<id>/ ``scheduling``).
+
+    Written by the scheduler in batches, only when a job's reason changes; a row is current only
+    while its job is QUEUED and ``updated >= job.queued`` (a requeued job's old row is stale).
+    """
+
+    __tablename__ = "scheduling_reason"
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RecipeJob(Base):
     __tablename__ = "recipe_job"
     __table_args__ = (UniqueConstraint("recipe_id", "job_name"),)

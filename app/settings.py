@@ -214,6 +214,18 @@ REGISTRY: list[Setting] = [
     ),
     Setting("SCHEDULER_MAX_LAUNCH_PER_PASS", int, 2000, "Most job executions launched by one matching pass."),
     Setting(
+        "SCHEDULER_EXPLAIN_JOBS",
+        int,
+        5000,
+        "How many queued jobs (the first in queue order) get the reason they are not running, shown by GET /jobs/<id>/; 0 turns it off.",
+    ),
+    Setting(
+        "SCHEDULER_EXPLAIN_INTERVAL",
+        float,
+        5.0,
+        "Seconds between the passes that record why queued jobs are not running (only changed reasons are written).",
+    ),
+    Setting(
         "SCHEDULER_OFFER_HOLD",
         float,
         10.0,

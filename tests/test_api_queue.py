@@ -332,4 +332,4 @@ def test_queue_status_groups_queued_jobs_by_type(client, session):
 
 
 def test_queue_status_when_nothing_is_queued(client, session):
-    assert client.get("/queue/status/").get_json() == {"queue_status": []}
+    assert client.get("/queue/status/").get_json() == {"queue_status": [], "reasons": {}}

@@ -32,6 +32,7 @@ from api.common import (
 )
 from api.auth import requester_name
 from api.queries import JOB_COLUMNS, job_details, job_type_ids_matching, jobs_json
+from api.scheduling_reasons import queued_by_reason
 from api.resources.recipes import recipe_details, recipe_detail_url
 from app.models import ERROR_CATEGORIES, Error, Job, JobType, RecipeType
 from tasks.celery_app import notify_queue_changed
@@ -304,24 +305,21 @@ class RequeueJob(Resource):
 class QueueStatus(Resource):
     def get(self):
         """Queued jobs grouped by job type."""
-        rows = (
-            get_session()
-            .execute(
-                select(
-                    JobType.name,
-                    JobType.version,
-                    JobType.is_paused,
-                    func.count(Job.id).label("count"),
-                    func.min(Job.queued).label("longest_queued"),
-                    func.min(Job.priority).label("highest_priority"),
-                )
-                .join(JobType, JobType.id == Job.job_type_id)
-                .where(Job.status == "QUEUED")
-                .group_by(JobType.id, JobType.name, JobType.version, JobType.is_paused)
-                .order_by(func.min(Job.priority), func.min(Job.queued), JobType.name)
+        session = get_session()
+        rows = session.execute(
+            select(
+                JobType.name,
+                JobType.version,
+                JobType.is_paused,
+                func.count(Job.id).label("count"),
+                func.min(Job.queued).label("longest_queued"),
+                func.min(Job.priority).label("highest_priority"),
             )
-            .all()
-        )
+            .join(JobType, JobType.id == Job.job_type_id)
+            .where(Job.status == "QUEUED")
+            .group_by(JobType.id, JobType.name, JobType.version, JobType.is_paused)
+            .order_by(func.min(Job.priority), func.min(Job.queued), JobType.name)
+        ).all()
         return {
             "queue_status": [
                 {
@@ -333,5 +331,7 @@ class QueueStatus(Resource):
                     "is_job_type_paused": r.is_paused,
                 }
                 for r in rows
-            ]
+            ],
+            # Extension: queued jobs by why the scheduler left them queued (docs/design.md).
+            "reasons": queued_by_reason(session),
         }

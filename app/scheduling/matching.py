@@ -29,6 +29,10 @@ Rules of one matching pass (see docs/design.md and the reference notes, section 
   nothing, so an unschedulable high-priority job cannot block the queue (Scale #1801).
 * The pass stops after ``max_launch`` placements, or as soon as no agent is left with
   free, unreserved resources.
+* Reasons (``explain``): the first ``explain`` jobs not placed, in queue order, get the
+  reason they were not: the same ``SKIP_*`` names as the counts, and for jobs the pass
+  never reached, why it stopped.  Once that many are recorded a skipped job costs one
+  more falsy test.
 
 Capacity of an agent = ``max(total_x, offered_x + running_x)`` per resource, so an agent
 whose watermark (``total_*``) is unknown (0) still counts what it is offering plus what
@@ -171,6 +175,8 @@ class MatchResult:
     reserved_agents: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # (job_id, reason) for the first ``explain`` jobs not placed, in queue order.
+    reasons: list[tuple[int, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- ordering
@@ -425,6 +431,20 @@ _UNLIMITED = 1 << 62
 _PAUSED = -1
 
 
+def _type_reason(limits: JobTypeLimits | None, otherwise: str) -> str:
+    """A job's own blocker when the pass placed nothing: its job type's state first (it is what an
+    operator can change for this job), except that a paused scheduler holds every job."""
+    if otherwise == SKIP_SCHEDULER_PAUSED:
+        return otherwise
+    if limits is None:
+        return SKIP_JOB_TYPE_UNKNOWN
+    if limits.is_paused:
+        return SKIP_JOB_TYPE_PAUSED
+    if limits.max_scheduled is not None and limits.running >= limits.max_scheduled:
+        return SKIP_MAX_SCHEDULED
+    return otherwise
+
+
 def match(
     queue: Sequence[QueuedJob],
     agents: Iterable[AgentResources],
@@ -434,27 +454,35 @@ def match(
     queue_mode: str,
     max_launch: int,
     presorted: bool = False,
+    explain: int = 0,
 ) -> MatchResult:
     """Match queued jobs onto agents for one scheduling pass (see the module docstring).
 
     ``queue`` is sorted here unless ``presorted`` is true, which promises it is already in
     ``order_queue(queue, queue_mode)`` order (``QueueState.ordered(queue_mode)`` is).
     ``job_types`` maps job_type_id -> limits; jobs of types missing from it are skipped.
+    ``explain``: how many of the jobs not placed get their reason in ``result.reasons``
+    (the first ones in queue order; duplicates are not explained).
     """
     queue_sort_key(queue_mode)  # validates the mode
     result = MatchResult()
     total = len(queue)
     if total == 0:
         return result
+    whole_queue = None
     if scheduler_paused:
-        result.skipped[SKIP_SCHEDULER_PAUSED] = total
-        return result
-    if max_launch <= 0:
-        result.skipped[SKIP_MAX_LAUNCH] = total
-        return result
-    pool = _Pool(agents)
-    if not pool.keys:
-        result.skipped[SKIP_NO_FREE_RESOURCES] = total
+        whole_queue = SKIP_SCHEDULER_PAUSED
+    elif max_launch <= 0:
+        whole_queue = SKIP_MAX_LAUNCH
+    else:
+        pool = _Pool(agents)
+        if not pool.keys:
+            whole_queue = SKIP_NO_FREE_RESOURCES
+    if whole_queue is not None:
+        result.skipped[whole_queue] = total
+        if explain > 0:
+            head = queue[:explain] if presorted else order_queue(queue, queue_mode)[:explain]
+            result.reasons = [(job.job_id, _type_reason(job_types.get(job.job_type_id), whole_queue)) for job in head]
         return result
     ordered = queue if presorted else order_queue(queue, queue_mode)
 
@@ -482,6 +510,8 @@ def match(
     place = pool.place
     n_unknown = n_paused = n_max = n_impossible = n_wait = n_reserved = n_duplicate = 0
     stop_reason = None
+    reasons = result.reasons
+    quota = max(0, explain)  # reasons still to record; one falsy test per skipped job once spent
 
     # The hot loop: most jobs of a long queue are settled by one dict lookup and a few
     # comparisons.
@@ -489,6 +519,9 @@ def match(
         info = types_get(job.job_type_id)
         if info is None:
             n_unknown += 1
+            if quota:
+                quota -= 1
+                reasons.append((job.job_id, SKIP_JOB_TYPE_UNKNOWN))
             continue
         left = info[0]
         if left <= 0:
@@ -496,6 +529,9 @@ def match(
                 n_max += 1
             else:
                 n_paused += 1
+            if quota:
+                quota -= 1
+                reasons.append((job.job_id, SKIP_MAX_SCHEDULED if left == 0 else SKIP_JOB_TYPE_PAUSED))
             continue
         cpus = job.cpus
         mem = job.mem
@@ -539,23 +575,33 @@ def match(
                     f"job type {job.job_type_id} requires more resources than any node offers "
                     f"(cpus={_fmt(cpus)}, mem={_fmt(mem)}, disk={_fmt(disk)})"
                 )
+            if quota:
+                quota -= 1
+                reasons.append((job.job_id, SKIP_DOES_NOT_FIT_ANYWHERE))
             continue
         if job.job_id in taken:
             n_duplicate += 1
             continue
-        if disk >= state[_NORESERVE]:
-            n_wait += 1
-            continue
-        i, no_reclaim_fit = pool.reserve(cpus, mem, disk, disk < state[_NORECLAIM])
-        if no_reclaim_fit:
-            state[_NORECLAIM] = disk
+        if disk < state[_NORESERVE]:
+            i, no_reclaim_fit = pool.reserve(cpus, mem, disk, disk < state[_NORECLAIM])
+            if no_reclaim_fit:
+                state[_NORECLAIM] = disk
+            if i < 0:
+                state[_NORESERVE] = disk
+        else:
+            i = -1
         if i < 0:
-            state[_NORESERVE] = disk
             n_wait += 1
+            if quota:
+                quota -= 1
+                reasons.append((job.job_id, SKIP_INSUFFICIENT_RESOURCES))
             continue
         taken.add(job.job_id)
         reserved_agents[ids[i]] = job.job_id
         n_reserved += 1
+        if quota:
+            quota -= 1
+            reasons.append((job.job_id, SKIP_RESERVED))
         if not keys:
             stop_reason = SKIP_NO_FREE_RESOURCES
             break
@@ -576,4 +622,6 @@ def match(
         examined = len(assignments) + n_unknown + n_paused + n_max + n_impossible + n_wait + n_reserved + n_duplicate
         if examined < total:
             skipped[stop_reason] = total - examined
+            if quota:
+                reasons.extend((job.job_id, stop_reason) for job in ordered[examined : examined + quota])
     return result

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 09:40:59.890713
+Create Date: 2026-12-07 12:16:37.573545
 """
 
 from alembic import op
@@ -526,6 +526,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_recipe_job_recipe_id"), ["recipe_id"], unique=False)
 
     op.create_table(
+        "scheduling_reason",
+        sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=50), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("since", app.models.UTCDateTime(), nullable=False),
+        sa.Column("updated", app.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("job_id"),
+    )
+    op.create_table(
         "strike",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=50), nullable=False),
@@ -710,6 +720,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_strike_last_modified"))
 
     op.drop_table("strike")
+    op.drop_table("scheduling_reason")
     with op.batch_alter_table("recipe_job", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recipe_job_recipe_id"))
         batch_op.drop_index(batch_op.f("ix_recipe_job_job_id"))

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 
 from pymesos import MesosSchedulerDriver
 from sqlalchemy import or_, select, update
@@ -28,6 +28,7 @@ from app.db import utcnow, with_retry
 from app.mesos import RESOURCE_NAMES, sandbox_path
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
 from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
+from app.scheduling.reasons import ClusterView, JobTypeView
 from app.scheduling.queue_state import QueueState
 from app.agent_files import AgentFile, AgentFilesError
 from app.services import executions, nodes, workspaces
@@ -37,6 +38,7 @@ from workers.scheduler.loop import IntervalJob, run_due
 from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
 from workers.scheduler.report import Counters, node_report
 from workers.scheduler.probes import PROBE_NEED, UNANSWERED_STATES, StorageProbes, is_probe, probe_command
+from workers.scheduler.reasons import ReasonBook
 from workers.scheduler.running import RunningTask, RunningTasks
 
 log = logging.getLogger("scale.scheduler")
@@ -98,6 +100,7 @@ class SchedulerCore:
         self.lost_agents: list[str] = []
         self.running = RunningTasks()
         self.probes = StorageProbes()
+        self.reasons = ReasonBook()
         self.queue = QueueState()
         self.counters = Counters()
         self.connected = False
@@ -112,7 +115,7 @@ class SchedulerCore:
         # database-derived state, refreshed by sync()
         self.is_paused = False
         self.queue_mode = "FIFO"
-        self.job_types: dict[int, Any] = {}  # id -> row(id, is_paused, max_scheduled)
+        self.job_types: dict[int, Any] = {}  # id -> row(id, name, version, is_paused, max_scheduled)
         self.paused_nodes: set[int] = set()
         self.agent_nodes: dict[str, int] = {}
         self.agent_watermark: dict[str, dict[str, float]] = {}
@@ -215,7 +218,12 @@ class SchedulerCore:
 
         def read(session):
             row = session.get(SchedulerRow, 1)
-            job_types = {r.id: r for r in session.execute(select(JobType.id, JobType.is_paused, JobType.max_scheduled))}
+            job_types = {
+                r.id: r
+                for r in session.execute(
+                    select(JobType.id, JobType.name, JobType.version, JobType.is_paused, JobType.max_scheduled)
+                )
+            }
             paused = nodes.paused_node_ids(session)
             cols = (
                 Job.id,
@@ -267,7 +275,13 @@ class SchedulerCore:
     def schedule(self) -> None:
         """Match held offers to the queue, write executions, launch tasks, decline what is unused."""
         offers = self.offers.snapshot()
-        if not offers or not self.connected:
+        if not self.connected:
+            return
+        if not offers:
+            now = time.time()
+            if len(self.queue) and self.reasons.due(now):  # nothing offered: still say why jobs wait
+                limits = self.type_limits(self.running.totals()[1])
+                self.explain(self.match(self.queue.ordered(self.queue_mode), [], limits, True), [], limits, now)
             return
         grouped = by_agent(offers)
         new_agents = [
@@ -313,10 +327,7 @@ class SchedulerCore:
                     running_disk=running["disk"],
                 )
             )
-        limits = {
-            jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
-            for jt in self.job_types.values()
-        }
+        limits = self.type_limits(running_by_type)
         ordered = self.queue.ordered(self.queue_mode)
         # The same inputs as a pass that placed nothing give the same answer: skip it (a large
         # unschedulable queue must not burn a core). `ordered` is the same object while the queue is unchanged.
@@ -327,18 +338,18 @@ class SchedulerCore:
             frozenset(self.paused_nodes),
             tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())),
         )
-        if self.idle_pass is not None and self.idle_pass[0] is ordered and self.idle_pass[1] == inputs:
+        explaining = self.reasons.due(now)
+        if (
+            not explaining
+            and self.idle_pass is not None
+            and self.idle_pass[0] is ordered
+            and self.idle_pass[1] == inputs
+        ):
             self.decline_stale(grouped, probing, now)
             return
-        result = match(
-            ordered,
-            agents,
-            limits,
-            scheduler_paused=self.is_paused,
-            queue_mode=self.queue_mode,
-            max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS,
-            presorted=True,
-        )
+        result = self.match(ordered, agents, limits, explaining)
+        if explaining:
+            self.explain(result, agents, limits, now, probing=len(probing))
         for message in result.warnings:
             self.warn("resources", "Insufficient resources", message)
         launched_agents: set[str] = set(probing)
@@ -387,6 +398,42 @@ class SchedulerCore:
                 self.counters.jobs_launched += len(tasks)
         self.idle_pass = None if result.assignments else (ordered, inputs)
         self.decline_stale(grouped, launched_agents, now)
+
+    def type_limits(self, running_by_type: dict[int, int]) -> dict[int, JobTypeLimits]:
+        return {
+            jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
+            for jt in self.job_types.values()
+        }
+
+    def match(self, ordered: Sequence[QueuedJob], agents: list[AgentResources], limits: dict, explaining: bool):
+        return match(
+            ordered,
+            agents,
+            limits,
+            scheduler_paused=self.is_paused,
+            queue_mode=self.queue_mode,
+            max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS,
+            presorted=True,
+            explain=settings.SCHEDULER_EXPLAIN_JOBS if explaining else 0,
+        )
+
+    def explain(
+        self, result, agents: list[AgentResources], limits: dict[int, JobTypeLimits], now: float, probing: int = 0
+    ) -> None:
+        """Record why the pass left jobs queued (workers/scheduler/reasons.py); writes only what changed."""
+        types = {
+            jt.id: JobTypeView(f"{jt.name} {jt.version}", jt.max_scheduled, limits[jt.id].running)
+            for jt in self.job_types.values()
+        }
+        cluster = ClusterView.of(agents, settings.SCHEDULER_MAX_LAUNCH_PER_PASS, probing)
+        self.reasons.explain(result.reasons, self.queue.get, types, cluster, now)
+        if self.reasons.pending() or now >= self.reasons.next_cleanup:
+            try:
+                with_retry(lambda s: self.reasons.write(s, now))
+            except Exception:  # reasons are advice: a failed write must not stop scheduling; the next one retries
+                log.exception("could not record why queued jobs wait")
+                return
+            self.reasons.written_now(now)
 
     def launch_probes(self, grouped: dict[str, list[HeldOffer]], offered: dict, now: float) -> set[str]:
         """Probe the shared storage of agents not probed yet (workers/scheduler/probes.py); their ids."""

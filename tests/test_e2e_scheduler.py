@@ -229,3 +229,32 @@ def test_an_agent_back_with_a_new_id_keeps_its_node_and_the_job_runs_again_witho
         assert s.scalar(select(func.count()).select_from(Node)) == 1
     assert stack.job(job["id"])["max_tries"] == 2, "the lost try was given back"
     stack.client.patch(f"/jobs/{job['id']}/", json={"status": "CANCELED"})
+
+
+def test_a_job_that_cannot_run_says_why_through_the_api(stack, monkeypatch):
+    """On the running system: a job larger than every node, and one whose type is paused, each show the
+    reason in GET /jobs/<id>/, and /queue/status/ counts them by reason."""
+    from app.settings import settings
+
+    stack.stop_scheduler()
+    monkeypatch.setenv("SCHEDULER_EXPLAIN_INTERVAL", "0.2")
+    settings.reload()
+    stack.start_scheduler()
+    huge = _sleep_type(stack, "0", name="too-big", mem_required=16384.0)
+    paused = _sleep_type(stack, "0", name="held-type")
+    assert stack.client.patch(f"/job-types/{paused['id']}/", json={"is_paused": True}).status_code == 200
+    big = stack.queue_job(huge["id"])
+    held = stack.queue_job(paused["id"])
+
+    def scheduling(job_id, reason):
+        block = stack.job(job_id)["scheduling"]
+        return block if block and block["reason"] == reason else None
+
+    big_reason = stack.wait(lambda: scheduling(big["id"], "does_not_fit_anywhere"), what="the too-big job's reason")
+    assert big_reason["detail"] == "needs 16384 MiB memory; the largest node offers 4096"
+    held_reason = stack.wait(lambda: scheduling(held["id"], "job_type_paused"), what="the paused job's reason")
+    assert held_reason["detail"] == f"job type held-type {paused['version']} is paused"
+    counts = stack.client.get("/queue/status/").get_json()["reasons"]
+    assert counts == {"does_not_fit_anywhere": 1, "job_type_paused": 1}
+    assert stack.client.patch(f"/job-types/{paused['id']}/", json={"is_paused": False}).status_code == 200
+    assert stack.wait_job(held["id"], "COMPLETED")["scheduling"] is None

@@ -34,7 +34,7 @@ lint: install
 	$(STAGE); $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(DONE)
 
 types: install
-	$(STAGE); $(BIN)/mypy app/specs app/scheduling workers/local_cluster workers/scheduler && $(DONE)
+	$(STAGE); $(BIN)/mypy app/specs app/scheduling app/autoscale workers/local_cluster workers/scheduler && $(DONE)
 
 test-unit: install
 	$(STAGE); { $(PYTEST) -m "not e2e" $(NO_TESTS_OK); } && $(DONE)

@@ -34,6 +34,8 @@ beat_schedule = {
     "job-load": {"task": "tasks.metrics_load.sample_job_load", "schedule": 60.0},
     # Clock trigger rules: each tick fires the rules whose slot came.
     "clock": {"task": "tasks.clock.tick", "schedule": AnchoredPeriod(settings.CLOCK_PERIOD)},
+    # Autoscaling: a no-op unless auto mode is on; a pass claims its interval in the database.
+    "autoscale": {"task": "tasks.maintenance.autoscale", "schedule": settings.AUTOSCALE_INTERVAL},
     "workspace-sizes": {"task": "tasks.maintenance.workspace_sizes", "schedule": settings.WORKSPACE_SIZE_INTERVAL},
     # A new or moved workspace gets its sizes soon, without a tree walk inside its request.
     "new-workspace-sizes": {

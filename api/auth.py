@@ -46,6 +46,7 @@ OPERATOR_WRITES = {
     ("POST", "/resource-pools/<int:pool_id>/drain/"),
     ("POST", "/resource-pools/<int:pool_id>/freeze/"),
     ("POST", "/resource-pools/<int:pool_id>/restore/"),
+    ("POST", "/resource-pools/<int:pool_id>/launch/"),
 }
 # Writes that are the operator's only while the body changes nothing but these fields.
 OPERATOR_FIELDS = {

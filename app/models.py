@@ -463,6 +463,7 @@ class Scheduler(Base):
     system_logging_level: Mapped[str] = mapped_column(String(10), default="INFO")
     queue_mode: Mapped[str] = mapped_column(String(4), default="FIFO")
     auto_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    autoscale_ran: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # claims one autoscale pass
     master_hostname: Mapped[Optional[str]] = mapped_column(String(250))
     master_port: Mapped[Optional[int]] = mapped_column(Integer)
     framework_id: Mapped[Optional[str]] = mapped_column(String(250))
@@ -483,8 +484,44 @@ class ResourcePool(Base):
     attribute_name: Mapped[Optional[str]] = mapped_column(String(100))
     attribute_value: Mapped[Optional[str]] = mapped_column(String(250))
     state: Mapped[str] = mapped_column(String(20), default="ACTIVE")
+    # Autoscaling (app/autoscale/): a pool with a node provider and max_nodes > 0 grows and shrinks
+    # between min_nodes and max_nodes with nodes of this shape, when auto mode is on.
+    provider: Mapped[Optional[str]] = mapped_column(String(50))
+    min_nodes: Mapped[int] = mapped_column(Integer, default=0)
+    max_nodes: Mapped[int] = mapped_column(Integer, default=0)
+    node_cpus: Mapped[float] = mapped_column(Float, default=0.0)
+    node_mem: Mapped[float] = mapped_column(Float, default=0.0)
+    node_disk: Mapped[float] = mapped_column(Float, default=0.0)
     created: Mapped[datetime] = _created()
     last_modified: Mapped[datetime] = _modified()
+
+
+class ScaledNode(Base):
+    """A node a provider launched into a pool: LAUNCHING -> RUNNING -> DRAINING -> TERMINATED (or FAILED)."""
+
+    __tablename__ = "scaled_node"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("resource_pool.id", ondelete="CASCADE"), index=True)
+    hostname: Mapped[str] = mapped_column(String(250), unique=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    provider_id: Mapped[Optional[str]] = mapped_column(String(250))  # the provider's name for it (agent id)
+    state: Mapped[str] = mapped_column(String(20), default="LAUNCHING")
+    launched: Mapped[datetime] = mapped_column(UTCDateTime)
+    state_changed: Mapped[datetime] = mapped_column(UTCDateTime)
+    idle_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class AutoscaleDecision(Base):
+    """One decision of the autoscaler or an operator's launch, with its reason (shown in /v6/status/)."""
+
+    __tablename__ = "autoscale_decision"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pool_id: Mapped[Optional[int]] = mapped_column(ForeignKey("resource_pool.id", ondelete="SET NULL"))
+    pool_name: Mapped[str] = mapped_column(String(50))
+    action: Mapped[str] = mapped_column(String(20))
+    hostnames: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ClusterResources(Base):

@@ -135,7 +135,7 @@ REGISTRY: list[Setting] = [
         "LOCAL_CLUSTER_TEST_ROUTES",
         bool,
         False,
-        "Serve the local cluster's test-only routes (/local/agents/add, /local/agents/<id>/remove).",
+        "Serve the local cluster's agent routes (/local/agents/add, /local/agents/<id>/remove, .../restart): for tests, and for the 'local' node provider of autoscaled pools.",
     ),
     Setting(
         "LOCAL_CLUSTER_ALLOW_SHELL",
@@ -278,6 +278,30 @@ REGISTRY: list[Setting] = [
         float,
         30.0,
         "Seconds between the periodic reconcile task that repairs what lost messages left behind.",
+    ),
+    Setting(
+        "AUTOSCALE_INTERVAL",
+        float,
+        15.0,
+        "Seconds between autoscaling passes (they act only while auto mode is on: PATCH /cluster/auto-mode/).",
+    ),
+    Setting(
+        "AUTOSCALE_QUEUE_WAIT",
+        float,
+        60.0,
+        "Seconds a queued job waits before it asks an autoscaled pool whose nodes it fits for a new node.",
+    ),
+    Setting(
+        "AUTOSCALE_IDLE_TIME",
+        float,
+        300.0,
+        "Seconds a launched node runs nothing before the autoscaler holds it, then terminates it (never below min_nodes).",
+    ),
+    Setting(
+        "AUTOSCALE_LAUNCH_TIMEOUT",
+        float,
+        600.0,
+        "Seconds a launched node has to register with the master before the autoscaler gives it up and terminates it.",
     ),
     Setting(
         "CLOCK_PERIOD",

@@ -28,6 +28,7 @@ INGEST_IN_FLIGHT = ("TRANSFERRING", "TRANSFERRED", "QUEUED", "INGESTING")  # at 
 RECIPE_STATUSES = ("RUNNING", "COMPLETED")
 NODE_STATES = ("READY", "PAUSED", "DEGRADED", "OFFLINE", "DELETED")
 RESOURCE_POOL_STATES = ("ACTIVE", "FROZEN", "DRAINING")
+SCALED_NODE_STATES = ("LAUNCHING", "RUNNING", "DRAINING", "TERMINATING", "TERMINATED", "FAILING", "FAILED")
 TERMINAL_JOB_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})
 TERMINAL_EXE_STATUSES = frozenset({"FAILED", "COMPLETED", "CANCELED"})
 
@@ -226,4 +227,21 @@ RESOURCE_POOL = StateMachine(
         rule("FROZEN DRAINING", "ACTIVE", "restore"),
     ],
     field="state",
+)
+
+SCALED_NODE = StateMachine(
+    "Scaled node",
+    SCALED_NODE_STATES,
+    [
+        rule("LAUNCHING", "RUNNING", "its agent registered"),
+        rule("RUNNING", "DRAINING", "idle: the autoscaler held it"),
+        rule("DRAINING", "RUNNING", "queued work came back: unheld"),
+        rule("DRAINING", "TERMINATING", "held and idle: its provider is asked to stop it"),
+        rule("TERMINATING", "TERMINATED", "the provider stopped it"),
+        rule("LAUNCHING", "FAILING", "it did not register in time"),
+        rule("LAUNCHING", "FAILED", "the provider could not launch it"),
+        rule("FAILING", "FAILED", "the provider stopped it"),
+    ],
+    field="state",
+    stamps=lambda target, now: {"state_changed": now},
 )

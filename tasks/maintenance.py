@@ -31,6 +31,14 @@ def reconcile() -> dict:
     return {"executions": len(exe_ids), "recipes": len(recipe_ids), "ingests": len(ingest_ids)}
 
 
+@app.task(name="tasks.maintenance.autoscale", ignore_result=True)
+def autoscale() -> list[int]:
+    """One autoscaling pass (app/services/autoscale.py): safe to run twice, the pass claims its interval."""
+    from app.services.autoscale import run_pass
+
+    return run_pass()
+
+
 @app.task(name="tasks.maintenance.workspace_sizes", ignore_result=True)
 def workspace_sizes(only_unknown: bool = False) -> int:
     """Read workspaces' used and total sizes (a walk of their trees: never inside a request)."""

@@ -32,6 +32,7 @@ OPERATOR_WRITES = {
     "post /resource-pools/{pool_id}/drain/",
     "post /resource-pools/{pool_id}/freeze/",
     "post /resource-pools/{pool_id}/restore/",
+    "post /resource-pools/{pool_id}/launch/",
     "patch /job-types/{job_type_id}/",  # with a body of is_paused only (this test sends {})
     "patch /nodes/{node_id}/",  # likewise: is_paused and pause_reason only
 }

@@ -22,6 +22,7 @@ from api.common import (
     bad_request,
     body_bool,
     body_int,
+    body_number,
     body_str,
     check_fields,
     filter_time,
@@ -36,7 +37,7 @@ from api.common import (
 )
 from app.db import utcnow
 from app.models import Job, JobExecution, Node, ResourcePool
-from app.services import operations, status
+from app.services import autoscale, operations, status
 from app.services.nodes import NODE_STATES, is_online, node_state, pool_node_ids
 
 ns = Namespace("nodes", path="/nodes", description="Nodes (Mesos agents): pause, hold, vacate, delete")
@@ -301,7 +302,9 @@ class NodeVacate(Resource):
 # ---------------------------------------------------------------- /resource-pools/
 
 
-def _pool_json(pool: ResourcePool, node_ids: list[int], nodes: dict[int, Node], running: dict[int, int]) -> dict:
+def _pool_json(
+    pool: ResourcePool, node_ids: list[int], nodes: dict[int, Node], running: dict[int, int], scaled: dict[int, list]
+) -> dict:
     running_total = sum(running.get(i, 0) for i in node_ids)
     return {
         "id": pool.id,
@@ -317,6 +320,8 @@ def _pool_json(pool: ResourcePool, node_ids: list[int], nodes: dict[int, Node], 
         ],
         "num_nodes": len(node_ids),
         "job_exes_running": running_total,
+        **{name: getattr(pool, name) for name in operations.SCALING_FIELDS},
+        "scaled_nodes": scaled.get(pool.id, []),
         "created": iso(pool.created),
         "last_modified": iso(pool.last_modified),
     }
@@ -327,7 +332,8 @@ def pools_json(session: Session, pools: list[ResourcePool]) -> list[dict]:
     all_ids = sorted({i for ids in members.values() for i in ids})
     nodes = {n.id: n for n in session.scalars(select(Node).where(Node.id.in_(all_ids)))} if all_ids else {}
     running = operations.running_counts(session, all_ids)
-    return [_pool_json(p, members[p.id], nodes, running) for p in pools]
+    scaled = autoscale.open_nodes_json(session, [p.id for p in pools])
+    return [_pool_json(p, members[p.id], nodes, running, scaled) for p in pools]
 
 
 def _pool_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
@@ -339,6 +345,20 @@ def _pool_fields(body: dict, required: tuple[str, ...] = ()) -> dict:
         if name in body:
             try:
                 fields[name] = body_str(body, name, limit) or None
+            except ApiError as exc:
+                problems.append(exc.detail)
+    for name, parse in (
+        ("min_nodes", lambda: body_int(body, "min_nodes", minimum=0)),
+        ("max_nodes", lambda: body_int(body, "max_nodes", minimum=0)),
+        ("node_cpus", lambda: body_number(body, "node_cpus", minimum=0)),
+        ("node_mem", lambda: body_number(body, "node_mem", minimum=0)),
+        ("node_disk", lambda: body_number(body, "node_disk", minimum=0)),
+        ("provider", lambda: body_str(body, "provider", 50) or None),
+    ):
+        if name in body:
+            try:
+                value = parse()
+                fields[name] = value if value is not None or name == "provider" else 0
             except ApiError as exc:
                 problems.append(exc.detail)
     if fields.get("name") and not NAME_PATTERN.match(fields["name"]):

@@ -13,7 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import JobExecution, Node, ResourcePool, Scheduler
+from app.autoscale.policy import OPEN_STATES
+from app.models import JobExecution, Node, ResourcePool, ScaledNode, Scheduler
 from app.services.nodes import node_state, pool_node_ids
 from app.states import NODE, RESOURCE_POOL, InvalidTransition
 
@@ -118,7 +119,9 @@ def update_node(session: Session, node: Node, changes: dict) -> None:
 
 # ---------------------------------------------------------------- resource pools
 
-POOL_FIELDS = ("name", "hostname_pattern", "attribute_name", "attribute_value")
+SELECTOR_FIELDS = ("name", "hostname_pattern", "attribute_name", "attribute_value")
+SCALING_FIELDS = ("provider", "min_nodes", "max_nodes", "node_cpus", "node_mem", "node_disk")
+POOL_FIELDS = SELECTOR_FIELDS + SCALING_FIELDS
 
 
 def pool_problems(session: Session, fields: dict, pool: ResourcePool | None = None) -> list[str]:
@@ -137,6 +140,39 @@ def pool_problems(session: Session, fields: dict, pool: ResourcePool | None = No
         problems.append("A resource pool needs 'hostname_pattern' and/or 'attribute_name' to select its nodes")
     if merged["attribute_value"] is not None and not merged["attribute_name"]:
         problems.append("Field 'attribute_value' needs 'attribute_name'")
+    return problems + _scaling_problems(merged)
+
+
+def _scaling_problems(pool: dict) -> list[str]:
+    """An autoscaled pool (max_nodes > 0) needs a known provider, a node shape, min <= max, and a
+    hostname pattern its new nodes can be named after (only '*' wildcards)."""
+    from app.autoscale.providers import PROVIDERS
+
+    problems = []
+    min_nodes, max_nodes = pool["min_nodes"] or 0, pool["max_nodes"] or 0
+    if min_nodes > max_nodes:
+        problems.append(f"Field 'min_nodes' ({min_nodes}) must not exceed 'max_nodes' ({max_nodes})")
+    if pool["provider"] is not None and pool["provider"] not in PROVIDERS:
+        problems.append(
+            f"Field 'provider': no node provider '{pool['provider']}' (known: {', '.join(sorted(PROVIDERS))})"
+        )
+    if max_nodes > 0:
+        if pool["provider"] is None:
+            problems.append("An autoscaled pool (max_nodes > 0) needs 'provider'")
+        for name in ("node_cpus", "node_mem"):
+            if not pool[name]:
+                problems.append(
+                    f"An autoscaled pool (max_nodes > 0) needs '{name}' greater than 0 (the shape of its nodes)"
+                )
+        pattern = pool["hostname_pattern"] or ""
+        if any(c in pattern for c in "?[]"):
+            problems.append(
+                "An autoscaled pool's 'hostname_pattern' may only use '*' wildcards (its new nodes are named after it)"
+            )
+        elif pattern and "*" not in pattern and max_nodes > 1:
+            problems.append(
+                "An autoscaled pool with max_nodes > 1 needs a '*' in 'hostname_pattern' (one name per node)"
+            )
     return problems
 
 
@@ -182,6 +218,14 @@ def drain_pool(session: Session, pool: ResourcePool) -> list[int]:
 def delete_pool(session: Session, pool: ResourcePool) -> None:
     if pool.state != "ACTIVE":
         raise InvalidTransition(f"Resource pool {pool.id} ({pool.name}) is {pool.state}: restore it before deleting it")
+    launched = session.scalar(
+        select(func.count()).where(ScaledNode.pool_id == pool.id, ScaledNode.state.in_(OPEN_STATES))
+    )
+    if launched:
+        raise InvalidTransition(
+            f"Resource pool {pool.id} ({pool.name}) has {launched} launched node(s) not terminated yet: "
+            "drain it first (the autoscaler terminates them when idle)"
+        )
     session.delete(pool)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.mesos import RESOURCE_NAMES
 from app.models import Error, Job, JobExecution, JobType, Node, Scheduler
+from app.services.autoscale import recent_decisions
 from app.services.nodes import blocking_pools_by_node, node_state
 from app.services.operations import scheduler_row
 from app.settings import ROOT, redact_secrets, settings
@@ -565,6 +566,8 @@ def status_v6(session: Session, snap: Snapshot) -> dict:
         "resources": resources_by_name(reported_entries),
         "job_types": job_types,
         "nodes": nodes,
+        # Extension: the autoscaler's latest decisions, each with its reason (app/services/autoscale.py).
+        "autoscaling": {"auto_mode": snap.scheduler.auto_mode, "decisions": recent_decisions(session)},
     }
 
 

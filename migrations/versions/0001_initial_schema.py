@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 12:16:37.573545
+Create Date: 2026-12-07 12:27:59.086000
 """
 
 from alembic import op
@@ -98,6 +98,12 @@ def upgrade() -> None:
         sa.Column("attribute_name", sa.String(length=100), nullable=True),
         sa.Column("attribute_value", sa.String(length=250), nullable=True),
         sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("provider", sa.String(length=50), nullable=True),
+        sa.Column("min_nodes", sa.Integer(), nullable=False),
+        sa.Column("max_nodes", sa.Integer(), nullable=False),
+        sa.Column("node_cpus", sa.Float(), nullable=False),
+        sa.Column("node_mem", sa.Float(), nullable=False),
+        sa.Column("node_disk", sa.Float(), nullable=False),
         sa.Column("created", app.models.UTCDateTime(), nullable=False),
         sa.Column("last_modified", app.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -114,6 +120,7 @@ def upgrade() -> None:
         sa.Column("system_logging_level", sa.String(length=10), nullable=False),
         sa.Column("queue_mode", sa.String(length=4), nullable=False),
         sa.Column("auto_mode", sa.Boolean(), nullable=False),
+        sa.Column("autoscale_ran", app.models.UTCDateTime(), nullable=True),
         sa.Column("master_hostname", sa.String(length=250), nullable=True),
         sa.Column("master_port", sa.Integer(), nullable=True),
         sa.Column("framework_id", sa.String(length=250), nullable=True),
@@ -162,6 +169,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("workspace", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_workspace_last_modified"), ["last_modified"], unique=False)
+
+    op.create_table(
+        "autoscale_decision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pool_id", sa.Integer(), nullable=True),
+        sa.Column("pool_name", sa.String(length=50), nullable=False),
+        sa.Column("action", sa.String(length=20), nullable=False),
+        sa.Column("hostnames", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created", app.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["pool_id"], ["resource_pool.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("autoscale_decision", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_autoscale_decision_created"), ["created"], unique=False)
 
     op.create_table(
         "cluster_resources",
@@ -270,6 +292,24 @@ def upgrade() -> None:
     with op.batch_alter_table("recipe_type", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recipe_type_last_modified"), ["last_modified"], unique=False)
         batch_op.create_index(batch_op.f("ix_recipe_type_name"), ["name"], unique=False)
+
+    op.create_table(
+        "scaled_node",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pool_id", sa.Integer(), nullable=False),
+        sa.Column("hostname", sa.String(length=250), nullable=False),
+        sa.Column("provider", sa.String(length=50), nullable=False),
+        sa.Column("provider_id", sa.String(length=250), nullable=True),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("launched", app.models.UTCDateTime(), nullable=False),
+        sa.Column("state_changed", app.models.UTCDateTime(), nullable=False),
+        sa.Column("idle_since", app.models.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["pool_id"], ["resource_pool.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("hostname"),
+    )
+    with op.batch_alter_table("scaled_node", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_scaled_node_pool_id"), ["pool_id"], unique=False)
 
     op.create_table(
         "trigger_event",
@@ -771,6 +811,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_trigger_event_occurred"))
 
     op.drop_table("trigger_event")
+    with op.batch_alter_table("scaled_node", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_scaled_node_pool_id"))
+
+    op.drop_table("scaled_node")
     with op.batch_alter_table("recipe_type", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recipe_type_name"))
         batch_op.drop_index(batch_op.f("ix_recipe_type_last_modified"))
@@ -790,6 +834,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cluster_resources_last_modified"))
 
     op.drop_table("cluster_resources")
+    with op.batch_alter_table("autoscale_decision", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_autoscale_decision_created"))
+
+    op.drop_table("autoscale_decision")
     with op.batch_alter_table("workspace", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workspace_last_modified"))
 

@@ -83,11 +83,31 @@ class AgentFile:
         return b"".join(self.chunks(start, size)), start
 
 
+@dataclass(frozen=True)
+class ProcessLogFile(AgentFile):
+    """The log of a system process (Strike, the clock: no Mesos task, no sandbox) in SCALE_VAR_DIR/logs,
+    read from this machine's disk with the agent's semantics (served when the API runs beside it)."""
+
+    def _read(self, offset: int, length: int | None = None) -> tuple[bytes, int] | None:
+        root = (settings.var_dir / "logs").resolve()
+        path = (root / self.path).resolve()
+        if path.parent != root or not path.is_file():
+            return None  # only the process logs themselves: nothing else of the machine
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            if offset < 0:
+                return b"", size
+            fh.seek(min(offset, size))
+            return fh.read(PAGE if length is None else length), offset
+
+
 def execution_log(exe, name: str) -> AgentFile | None:
     """Where an execution's `stdout` or `stderr` is, or None before it was launched."""
     path = exe.stdout_path if name == "stdout" else exe.stderr_path
-    if not exe.agent_url or not path:
+    if not path:
         return None
+    if not exe.agent_url:
+        return ProcessLogFile("", path.rsplit("/", 1)[-1]) if exe.task_id is None and exe.heartbeat else None
     return AgentFile(exe.agent_url, path)
 
 

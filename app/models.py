@@ -344,6 +344,8 @@ class JobExecution(Base):
     container_id: Mapped[Optional[str]] = mapped_column(String(250))
     stdout_path: Mapped[Optional[str]] = mapped_column(String(1000))
     stderr_path: Mapped[Optional[str]] = mapped_column(String(1000))
+    # A system process (Strike, the clock; no Mesos task) still runs this execution as of this time.
+    heartbeat: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     created: Mapped[datetime] = _created()
     queued: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     started: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

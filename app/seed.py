@@ -16,6 +16,11 @@ BUILTIN_ERRORS: dict[str, tuple[str, str, str]] = {
     "nfs": ("NFS", "A network file system mount failed.", "SYSTEM"),
     "timeout": ("Timeout", "The execution ran longer than the job's timeout.", "SYSTEM"),
     "node-lost": ("Node Lost", "The node running the execution was lost.", "SYSTEM"),
+    "system-process-lost": (
+        "System Process Lost",
+        "A system process (Strike, the clock) stopped without ending its job: killed, crashed, or its machine was lost.",
+        "SYSTEM",
+    ),
     "scheduler-lost": ("Scheduler Lost", "The scheduler lost track of the execution.", "SYSTEM"),
     "mesos-lost": ("Mesos Lost", "Mesos reported the task as lost.", "SYSTEM"),
     "task-launch": ("Task Launch", "The task could not be launched.", "SYSTEM"),

@@ -280,6 +280,12 @@ REGISTRY: list[Setting] = [
         "Seconds between the periodic reconcile task that repairs what lost messages left behind.",
     ),
     Setting(
+        "SYSTEM_JOB_SILENCE",
+        float,
+        60.0,
+        "Seconds without a heartbeat after which a system job's run (Strike; the clock: at least 3 clock periods) fails as system-process-lost.",
+    ),
+    Setting(
         "AUTOSCALE_INTERVAL",
         float,
         15.0,

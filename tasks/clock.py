@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from app.services import clock
+import logging
+
+from app.db import with_retry
+from app.services import clock, system_jobs
 from tasks.celery_app import app
+
+log = logging.getLogger(__name__)
 
 
 @app.task(name="tasks.clock.tick")
 def tick() -> dict:
     """Fire every clock rule whose slot came (each rule in its own transaction; idempotent per slot)."""
-    return {"events": clock.tick()}
+    events = clock.tick()
+    try:  # the clock's system job shows that ticks happen; bookkeeping never stops a tick
+        with_retry(lambda s: system_jobs.clock_beat(s, system_jobs.Process.this("beat")))
+    except Exception:  # noqa: BLE001
+        log.exception("could not record the clock's heartbeat")
+    return {"events": events}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.db import with_retry
 from datetime import timedelta
 
-from app.services import executions, ingest, recipes
+from app.services import executions, ingest, recipes, system_jobs
 from app.settings import settings
 from tasks.celery_app import app, send
 
@@ -28,7 +28,13 @@ def reconcile() -> dict:
     ingest_ids = with_retry(lambda s: ingest.stalled_ingest_ids(s, timedelta(seconds=settings.RECONCILE_INTERVAL)))
     if ingest_ids:
         send(ingest_files, ingest_ids)
-    return {"executions": len(exe_ids), "recipes": len(recipe_ids), "ingests": len(ingest_ids)}
+    lost = with_retry(system_jobs.fail_silent)
+    return {
+        "executions": len(exe_ids),
+        "recipes": len(recipe_ids),
+        "ingests": len(ingest_ids),
+        "system_lost": len(lost),
+    }
 
 
 @app.task(name="tasks.maintenance.autoscale", ignore_result=True)

@@ -24,6 +24,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
 from app.db import with_retry
+from app.services import system_jobs
 from app.services.strike import SETTLE_SECONDS, StrikeProcessor, active_strikes
 from app.settings import settings
 from app.specs.base import SpecError
@@ -105,6 +106,8 @@ class StrikeWatcher:
         self.watched: dict[int, _Watched] = {}
         self._stop = threading.Event()
         self.ready = threading.Event()  # set after the first sync and scans (tests wait on it)
+        self.process = system_jobs.Process.this("strike")
+        self.system_exes: dict[int, int] = {}  # strike id -> the RUNNING execution of its system job
 
     # ------------------------------------------------------------ strikes
 
@@ -129,6 +132,30 @@ class StrikeWatcher:
                 continue
             self.watched[strike_id] = _Watched(processor, handler, watch, fingerprint)
             log.info("watching Strike %s at %s", strike_id, directory)
+        try:  # bookkeeping: a failure here never stops the ingest work
+            self.sync_system_jobs()
+        except Exception:  # noqa: BLE001
+            log.exception("could not record the Strike system jobs")
+
+    def sync_system_jobs(self) -> None:
+        """Each watched Strike has a RUNNING system job execution of this process: started for new ones
+        (and again when one was failed as silent), beaten on, ended for those no longer watched."""
+        for strike_id in [s for s in self.system_exes if s not in self.watched]:
+            exe_id = self.system_exes.pop(strike_id)
+            with_retry(lambda s, e=exe_id: system_jobs.stop(s, e, "the Strike was deactivated, edited or removed"))
+        gone = with_retry(lambda s: system_jobs.beat(s, list(self.system_exes.values())))
+        for strike_id in [s for s in self.watched if s not in self.system_exes or self.system_exes[s] in gone]:
+            exe_id = with_retry(lambda s, i=strike_id: system_jobs.strike_job(s, i, self.process))
+            if exe_id is not None:
+                self.system_exes[strike_id] = exe_id
+
+    def stop_system_jobs(self, why: str) -> None:
+        for exe_id in self.system_exes.values():
+            try:
+                with_retry(lambda s, e=exe_id: system_jobs.stop(s, e, why))
+            except Exception:  # noqa: BLE001 - the reconcile fails it once its heartbeat is old
+                log.exception("could not end system job execution %s", exe_id)
+        self.system_exes.clear()
 
     def _unwatch(self, strike_id: int) -> None:
         watched = self.watched.pop(strike_id)
@@ -223,6 +250,7 @@ class StrikeWatcher:
         finally:
             self.observer.stop()
             self.observer.join(timeout=10)
+            self.stop_system_jobs("the Strike process stopped")
 
     def stop(self) -> None:
         self._stop.set()

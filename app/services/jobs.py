@@ -13,6 +13,7 @@ from app.models import Job, JobExecution, JobType, JobTypeRevision, RecipeJob, T
 from app.services.lookups import lookup_files, lookup_workspaces, lookup_workspaces_by_name  # noqa: F401
 from app.services.queued_executions import first_execution, queue_executions
 from app.services.recipe_graphs import blocked_or_pending
+from app.specs.base import Problem, SpecError
 from app.specs.job_data import input_file_ids, validate_job_data
 from app.states import EXECUTION, JOB, InvalidTransition
 
@@ -57,6 +58,13 @@ def create_job(
     Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
     so the jobs (and a queued job's first execution) are inserted together at their next flush.
     """
+    if job_type.is_system:
+        raise SpecError(
+            Problem(
+                "SYSTEM_JOB_TYPE",
+                f"job type {job_type.name} {job_type.version} is a system job type: its own process runs it",
+            )
+        )
     rev = revision or current_revision(session, job_type)
     warnings: list = []
     if not validated:
@@ -147,7 +155,11 @@ def requeue_jobs(session: Session, job_ids: Iterable[int], priority: int | None 
     """
     requeued = []
     now = utcnow()
-    jobs = session.scalars(select(Job).where(Job.id.in_(list(job_ids)), Job.status.in_(("FAILED", "CANCELED")))).all()
+    jobs = session.scalars(
+        select(Job)
+        .join(JobType, JobType.id == Job.job_type_id)
+        .where(Job.id.in_(list(job_ids)), Job.status.in_(("FAILED", "CANCELED")), JobType.is_system.is_(False))
+    ).all()  # a system job is started again by its process, never queued
     for job in jobs:
         job.max_tries = job.num_exes + job.job_type.max_tries
         job.error_id = None

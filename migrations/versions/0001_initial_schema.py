@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 12:27:59.086000
+Create Date: 2026-12-07 12:37:07.091047
 """
 
 from alembic import op
@@ -515,6 +515,7 @@ def upgrade() -> None:
         sa.Column("container_id", sa.String(length=250), nullable=True),
         sa.Column("stdout_path", sa.String(length=1000), nullable=True),
         sa.Column("stderr_path", sa.String(length=1000), nullable=True),
+        sa.Column("heartbeat", app.models.UTCDateTime(), nullable=True),
         sa.Column("created", app.models.UTCDateTime(), nullable=False),
         sa.Column("queued", app.models.UTCDateTime(), nullable=True),
         sa.Column("started", app.models.UTCDateTime(), nullable=True),

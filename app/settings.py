@@ -214,6 +214,12 @@ REGISTRY: list[Setting] = [
     ),
     Setting("SCHEDULER_MAX_LAUNCH_PER_PASS", int, 2000, "Most job executions launched by one matching pass."),
     Setting(
+        "SHARED_RESOURCE_LIMITS",
+        str,
+        "",
+        "Comma-separated name=count: at most count jobs whose interface requires the shared resource name run at once (licenses, database connections); a resource not listed has no limit.",
+    ),
+    Setting(
         "SCHEDULER_EXPLAIN_JOBS",
         int,
         5000,
@@ -419,6 +425,18 @@ def exposure_problems(values: Any) -> list[str]:
     return [p for p in (api_exposure_problem(values), flower_exposure_problem(values)) if p]
 
 
+def shared_resource_limits(text: str) -> dict[str, int]:
+    """SHARED_RESOURCE_LIMITS ("license-x=4, db=10") as {name: count}; ValueError naming what is wrong."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        name, count = name.strip(), count.strip()
+        if not sep or not name or not count.isdigit():
+            raise ValueError(f"SHARED_RESOURCE_LIMITS: expected name=count (count a whole number >= 0), got {item!r}")
+        limits[name] = int(count)
+    return limits
+
+
 def resolve_cluster(env: Any) -> tuple[str, int, str]:
     """(MESOS_MASTER, LOCAL_CLUSTER_PORT, conflict message or "") from one setting unless both are given.
 
@@ -482,6 +500,10 @@ class _Settings:
         """Refuse to start (SystemExit with the message) when settings contradict each other."""
         if self.conflict:
             raise SystemExit(self.conflict)
+        try:
+            shared_resource_limits(self.SHARED_RESOURCE_LIMITS)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         problem = master_problem(self.MESOS_MASTER)
         if problem:
             raise SystemExit(problem)

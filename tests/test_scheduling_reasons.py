@@ -277,3 +277,55 @@ def test_jobs_waiting_while_the_only_node_is_probed_say_so(client, session, monk
     session.commit()
     one_pass([offer()])
     assert "being checked for shared storage (1)" in scheduling_of(client, queued)["detail"]
+
+
+# ------------------------------------------------------------------ shared resources
+
+
+def test_jobs_requiring_a_used_up_shared_resource_wait_and_others_run():
+    types = {
+        1: m.JobTypeLimits(1, shared_resources=("license",)),
+        2: m.JobTypeLimits(2, shared_resources=("license", "db")),
+        3: m.JobTypeLimits(3, shared_resources=("unlimited",)),
+    }
+    queue = [job(1), job(2, type_id=2), job(3), job(4, type_id=2), job(5, type_id=3)]
+    result = run(queue, [agent(cpus=10.0)], types, shared_left={"license": 2, "db": 5})
+    assert [a.job_id for a in result.assignments] == [1, 2, 5]
+    assert result.reasons == [(3, m.SKIP_SHARED_RESOURCE), (4, m.SKIP_SHARED_RESOURCE)]
+    assert result.skipped[m.SKIP_SHARED_RESOURCE] == 2
+    none_left = run([job(1), job(2, type_id=3)], [agent()], types, shared_left={"license": 0})
+    assert [a.job_id for a in none_left.assignments] == [2]
+    assert none_left.reasons == [(1, m.SKIP_SHARED_RESOURCE)]
+
+
+def test_the_shared_resource_limits_setting_is_read_strictly():
+    from app.settings import shared_resource_limits
+
+    assert shared_resource_limits(" license-x=4, db=10 ,") == {"license-x": 4, "db": 10}
+    assert shared_resource_limits("") == {}
+    with pytest.raises(ValueError, match="expected name=count"):
+        shared_resource_limits("license-x=four")
+
+
+def test_a_job_waiting_for_a_shared_resource_says_which(client, session, explain_every_pass, monkeypatch):
+    from tests.factories import make_job, make_job_type
+
+    monkeypatch.setattr(settings, "SHARED_RESOURCE_LIMITS", "license=1", raising=False)
+    interface = {
+        "version": "1.0",
+        "command": "true",
+        "input_data": [],
+        "output_data": [],
+        "shared_resources": [{"name": "license", "type": "license", "required": True}],
+    }
+    licensed = make_job_type(session, interface=interface, name="licensed")
+    first, second = [make_job(session, licensed, status="QUEUED") for _ in range(2)]
+    session.commit()
+    core = one_pass([offer(cpus=4.0, mem=1024.0)])
+    assert scheduling_of(client, first) is None  # launched
+    waiting = scheduling_of(client, second)
+    assert waiting["reason"] == "shared_resource"
+    assert (
+        waiting["detail"] == "waiting for shared resource license (limit 1): as many jobs that require it already run"
+    )
+    assert len(core.running) == 1

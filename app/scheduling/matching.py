@@ -12,7 +12,9 @@ Rules of one matching pass (see docs/design.md and the reference notes, section 
   new work and are not used for reservations or for the "does it fit anywhere" check.
 * Jobs of an unknown job type, of a paused job type, or of a job type that reached
   ``max_scheduled`` (running executions plus placements made earlier in this pass)
-  are skipped.
+  are skipped.  So are jobs of a type that requires a shared resource with nothing left
+  (``shared_left``: its limit minus the running jobs that use it, less this pass's
+  placements); a resource missing from ``shared_left`` has no limit.
 * A job is placed on the agent whose remaining offered resources fit it with the
   least leftover (best fit): the leftover is measured as the sum over cpus, mem and
   disk of the free amount divided by the largest capacity of that resource in the
@@ -81,6 +83,7 @@ __all__ = [
     "SKIP_NO_FREE_RESOURCES",
     "SKIP_RESERVED",
     "SKIP_SCHEDULER_PAUSED",
+    "SKIP_SHARED_RESOURCE",
     "AgentResources",
     "Assignment",
     "JobTypeLimits",
@@ -102,6 +105,7 @@ SKIP_SCHEDULER_PAUSED = "scheduler_paused"  # the whole queue: the scheduler is 
 SKIP_JOB_TYPE_UNKNOWN = "job_type_unknown"  # job type not (yet) known to the scheduler
 SKIP_JOB_TYPE_PAUSED = "job_type_paused"
 SKIP_MAX_SCHEDULED = "max_scheduled"  # job type at its max_scheduled limit
+SKIP_SHARED_RESOURCE = "shared_resource"  # a shared resource the job type requires is fully used
 SKIP_DOES_NOT_FIT_ANYWHERE = "does_not_fit_anywhere"  # larger than every usable agent (warning)
 SKIP_RESERVED = "reserved"  # fits nowhere now; reserved an agent and waits for it
 SKIP_INSUFFICIENT_RESOURCES = "insufficient_resources"  # fits nowhere now, nothing left to reserve
@@ -131,6 +135,7 @@ class JobTypeLimits:
     is_paused: bool = False
     max_scheduled: int | None = None
     running: int = 0
+    shared_resources: tuple[str, ...] = ()  # names of the shared resources its jobs require
 
 
 @dataclass(slots=True)
@@ -429,6 +434,7 @@ _NORECLAIM = 3  # smallest disk for which no agent fits it once our own work the
 
 _UNLIMITED = 1 << 62
 _PAUSED = -1
+_SHARED = -2  # a shared resource the type requires is used up
 
 
 def _type_reason(limits: JobTypeLimits | None, otherwise: str) -> str:
@@ -455,6 +461,7 @@ def match(
     max_launch: int,
     presorted: bool = False,
     explain: int = 0,
+    shared_left: Mapping[str, int] | None = None,
 ) -> MatchResult:
     """Match queued jobs onto agents for one scheduling pass (see the module docstring).
 
@@ -498,6 +505,18 @@ def match(
         else:
             left = max(0, limits.max_scheduled - max(0, limits.running))
         types_info[type_id] = [left, math.nan, math.nan, None, False]
+    # Shared resources with a limit: slots left, and which types require each.
+    shared = {name: left for name, left in (shared_left or {}).items()}
+    users: dict[str, list[int]] = {}
+    type_shared: dict[int, tuple[str, ...]] = {}
+    for type_id, limits in job_types.items():
+        limited = tuple(n for n in limits.shared_resources if n in shared)
+        if limited:
+            type_shared[type_id] = limited
+            for name in limited:
+                users.setdefault(name, []).append(type_id)
+            if types_info[type_id][0] > 0 and any(shared[n] <= 0 for n in limited):
+                types_info[type_id][0] = _SHARED
 
     assignments = result.assignments
     reserved_agents = result.reserved_agents
@@ -508,7 +527,7 @@ def match(
     keys = pool.keys  # shrinks as agents are reserved or run out; never rebound
     types_get = types_info.get
     place = pool.place
-    n_unknown = n_paused = n_max = n_impossible = n_wait = n_reserved = n_duplicate = 0
+    n_unknown = n_paused = n_max = n_shared = n_impossible = n_wait = n_reserved = n_duplicate = 0
     stop_reason = None
     reasons = result.reasons
     quota = max(0, explain)  # reasons still to record; one falsy test per skipped job once spent
@@ -527,11 +546,16 @@ def match(
         if left <= 0:
             if left == 0:
                 n_max += 1
-            else:
+                why = SKIP_MAX_SCHEDULED
+            elif left == _PAUSED:
                 n_paused += 1
+                why = SKIP_JOB_TYPE_PAUSED
+            else:
+                n_shared += 1
+                why = SKIP_SHARED_RESOURCE
             if quota:
                 quota -= 1
-                reasons.append((job.job_id, SKIP_MAX_SCHEDULED if left == 0 else SKIP_JOB_TYPE_PAUSED))
+                reasons.append((job.job_id, why))
             continue
         cpus = job.cpus
         mem = job.mem
@@ -557,6 +581,13 @@ def match(
                 taken.add(job.job_id)
                 assignments.append(Assignment(job.job_id, ids[i], cpus, mem, disk))
                 info[0] = left - 1
+                if type_shared and job.job_type_id in type_shared:
+                    for name in type_shared[job.job_type_id]:
+                        shared[name] -= 1
+                        if shared[name] <= 0:  # used up: every type requiring it waits
+                            for user in users[name]:
+                                if types_info[user][0] > 0:
+                                    types_info[user][0] = _SHARED
                 if len(assignments) >= max_launch:
                     stop_reason = SKIP_MAX_LAUNCH
                     break
@@ -611,6 +642,7 @@ def match(
         (SKIP_JOB_TYPE_UNKNOWN, n_unknown),
         (SKIP_JOB_TYPE_PAUSED, n_paused),
         (SKIP_MAX_SCHEDULED, n_max),
+        (SKIP_SHARED_RESOURCE, n_shared),
         (SKIP_DOES_NOT_FIT_ANYWHERE, n_impossible),
         (SKIP_RESERVED, n_reserved),
         (SKIP_INSUFFICIENT_RESOURCES, n_wait),
@@ -619,7 +651,17 @@ def match(
         if count:
             skipped[reason] = count
     if stop_reason is not None:
-        examined = len(assignments) + n_unknown + n_paused + n_max + n_impossible + n_wait + n_reserved + n_duplicate
+        examined = (
+            len(assignments)
+            + n_unknown
+            + n_paused
+            + n_max
+            + n_shared
+            + n_impossible
+            + n_wait
+            + n_reserved
+            + n_duplicate
+        )
         if examined < total:
             skipped[stop_reason] = total - examined
             if quota:

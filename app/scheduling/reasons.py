@@ -19,6 +19,7 @@ REASONS = {
     m.SKIP_JOB_TYPE_UNKNOWN: "the scheduler has not read the job type yet",
     m.SKIP_JOB_TYPE_PAUSED: "the job type is paused",
     m.SKIP_MAX_SCHEDULED: "the job type runs as many jobs as its max_scheduled allows",
+    m.SKIP_SHARED_RESOURCE: "a shared resource the job type requires is fully used (SHARED_RESOURCE_LIMITS)",
     m.SKIP_DOES_NOT_FIT_ANYWHERE: "the job needs more than any usable node has",
     m.SKIP_RESERVED: "no node has room now; one is kept for the job until its running work ends",
     m.SKIP_INSUFFICIENT_RESOURCES: "no node has room for the job now",
@@ -48,9 +49,12 @@ class ClusterView:
     most_free: tuple[float, float, float]  # most offered by a usable agent now, per resource
     max_launch: int
     probing: int = 0  # agents whose offers went to their shared-storage probe
+    shared_limits: tuple[tuple[str, int], ...] = ()  # (name, limit) of the limited shared resources
 
     @classmethod
-    def of(cls, agents: Iterable[m.AgentResources], max_launch: int, probing: int = 0) -> ClusterView:
+    def of(
+        cls, agents: Iterable[m.AgentResources], max_launch: int, probing: int = 0, shared_limits: dict | None = None
+    ) -> ClusterView:
         everyone = list(agents)
         usable = [a for a in everyone if a.is_active and not a.is_paused]
         largest = [0.0, 0.0, 0.0]
@@ -72,6 +76,7 @@ class ClusterView:
             (most_free[0], most_free[1], most_free[2]),
             max_launch,
             probing,
+            tuple(sorted((shared_limits or {}).items())),
         )
 
 
@@ -80,6 +85,7 @@ class JobTypeView:
     title: str  # "name version"
     max_scheduled: int | None
     running: int
+    shared_resources: tuple[str, ...] = ()
 
 
 def _paused_note(cluster: ClusterView) -> str:
@@ -111,6 +117,11 @@ def describe(code: str, job: m.QueuedJob, job_type: JobTypeView | None, cluster:
     if code == m.SKIP_MAX_SCHEDULED:
         limit = job_type.max_scheduled if job_type else None
         return f"job type {title} already runs {limit} jobs, its max_scheduled"
+    if code == m.SKIP_SHARED_RESOURCE:
+        limits = dict(cluster.shared_limits)
+        names = [n for n in (job_type.shared_resources if job_type else ()) if n in limits]
+        used = ", ".join(f"{n} (limit {limits[n]})" for n in names) or "a shared resource"
+        return f"waiting for shared resource {used}: as many jobs that require it already run"
     if code == m.SKIP_DOES_NOT_FIT_ANYWHERE:
         short = [
             f"needs {_fmt(need)} {unit}; the largest node offers {_fmt(have)}"

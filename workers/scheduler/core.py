@@ -32,7 +32,7 @@ from app.scheduling.reasons import ClusterView, JobTypeView
 from app.scheduling.queue_state import QueueState
 from app.agent_files import AgentFile, AgentFilesError
 from app.services import executions, nodes, workspaces
-from app.settings import settings
+from app.settings import settings, shared_resource_limits
 from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.loop import IntervalJob, run_due
 from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
@@ -42,6 +42,12 @@ from workers.scheduler.reasons import ReasonBook
 from workers.scheduler.running import RunningTask, RunningTasks
 
 log = logging.getLogger("scale.scheduler")
+
+
+def required_shared_resources(job_type_row) -> tuple[str, ...]:
+    """Names of the shared resources a job type's interface marks required."""
+    entries = (job_type_row.interface or {}).get("shared_resources") or []
+    return tuple(e["name"] for e in entries if isinstance(e, dict) and e.get("name") and e.get("required", True))
 
 
 def framework_info(framework_id: str | None = None) -> dict:
@@ -221,7 +227,14 @@ class SchedulerCore:
             job_types = {
                 r.id: r
                 for r in session.execute(
-                    select(JobType.id, JobType.name, JobType.version, JobType.is_paused, JobType.max_scheduled)
+                    select(
+                        JobType.id,
+                        JobType.name,
+                        JobType.version,
+                        JobType.is_paused,
+                        JobType.max_scheduled,
+                        JobType.interface,
+                    )
                 )
             }
             paused = nodes.paused_node_ids(session)
@@ -401,9 +414,21 @@ class SchedulerCore:
 
     def type_limits(self, running_by_type: dict[int, int]) -> dict[int, JobTypeLimits]:
         return {
-            jt.id: JobTypeLimits(jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0))
+            jt.id: JobTypeLimits(
+                jt.id, jt.is_paused, jt.max_scheduled, running_by_type.get(jt.id, 0), required_shared_resources(jt)
+            )
             for jt in self.job_types.values()
         }
+
+    @staticmethod
+    def shared_left(limits: dict[int, JobTypeLimits]) -> dict[str, int]:
+        """Per limited shared resource: its limit less the running jobs of the types that require it."""
+        left = shared_resource_limits(settings.SHARED_RESOURCE_LIMITS)
+        for lim in limits.values():
+            for name in lim.shared_resources:
+                if name in left:
+                    left[name] -= lim.running
+        return left
 
     def match(self, ordered: Sequence[QueuedJob], agents: list[AgentResources], limits: dict, explaining: bool):
         return match(
@@ -415,6 +440,7 @@ class SchedulerCore:
             max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS,
             presorted=True,
             explain=settings.SCHEDULER_EXPLAIN_JOBS if explaining else 0,
+            shared_left=self.shared_left(limits),
         )
 
     def explain(
@@ -422,10 +448,13 @@ class SchedulerCore:
     ) -> None:
         """Record why the pass left jobs queued (workers/scheduler/reasons.py); writes only what changed."""
         types = {
-            jt.id: JobTypeView(f"{jt.name} {jt.version}", jt.max_scheduled, limits[jt.id].running)
+            jt.id: JobTypeView(
+                f"{jt.name} {jt.version}", jt.max_scheduled, limits[jt.id].running, limits[jt.id].shared_resources
+            )
             for jt in self.job_types.values()
         }
-        cluster = ClusterView.of(agents, settings.SCHEDULER_MAX_LAUNCH_PER_PASS, probing)
+        shared_limits = shared_resource_limits(settings.SHARED_RESOURCE_LIMITS)
+        cluster = ClusterView.of(agents, settings.SCHEDULER_MAX_LAUNCH_PER_PASS, probing, shared_limits)
         self.reasons.explain(result.reasons, self.queue.get, types, cluster, now)
         if self.reasons.pending() or now >= self.reasons.next_cleanup:
             try:

@@ -113,3 +113,16 @@ def test_pool_buttons_give_the_api_refusal(client, session):
     again = client.post(f"/console/pools/{pool_id}/freeze", data={"next": "/console/nodes"})
     page = client.get(again.headers["Location"]).get_data(as_text=True)
     assert api_message.replace("'", "&#39;") in page
+
+
+def test_a_queued_job_page_says_why_it_waits(client, session):
+    from app.models import SchedulingReason
+
+    job = f.make_job(session, f.make_job_type(session), status="QUEUED")
+    session.flush()
+    now = utcnow()
+    detail = "needs 16384 MiB memory; the largest node offers 8192"
+    session.add(SchedulingReason(job_id=job.id, reason="does_not_fit_anywhere", detail=detail, since=now, updated=now))
+    session.commit()
+    page = client.get(f"/console/jobs/{job.id}").get_data(as_text=True)
+    assert 'data-reason="does_not_fit_anywhere"' in page and detail in page

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, redirect, render_template, request
 from api.session import get_session
 from api.common import ApiError, param_int, param_int_list, param_str, param_str_list, parse_timestamp
 from api.console import actions, graph, queries, services, signin
+from api.scheduling_reasons import job_scheduling
 from app.db import utcnow
 from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
@@ -208,6 +209,7 @@ def _job_data(job_id: int) -> dict:
         "recipes": queries.recipes_of_job(session, job_id),
         "can_cancel": job.status not in ("COMPLETED", "CANCELED"),
         "can_requeue": job.status in services.REQUEUE_STATUSES,
+        "scheduling": job_scheduling(session, job),
     }
 
 

@@ -7,11 +7,11 @@ import logging
 import pkgutil
 
 from flask import Flask, g, request
-from flask_restx import Api
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from api import auth, limits
+from api.openapi import ScaleApi
 from api.common import MAX_DB_INT, ApiError
 from app.specs.base import SpecError
 
@@ -35,7 +35,7 @@ def create_app() -> Flask:
     # Loaded like the resources below (by name at app creation): the views import the resources' helpers.
     console = importlib.import_module("api.console.views").bp
     app.register_blueprint(console)  # before the Api: the console's "/" wins over Flask-RESTX's 404 root
-    api = Api(
+    api = ScaleApi(
         app,
         version=VERSION,
         title="Scale",

@@ -1,5 +1,6 @@
 """The OpenAPI (Swagger 2.0) document, and a property-based run over every operation it describes:
-whatever the generated request, the API must answer without a server error."""
+whatever the generated request, the API must answer without a server error, with a status code and
+a content type the document describes for that operation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
 EXAMPLES_PER_OPERATION = 10
 
@@ -72,13 +74,19 @@ def _server_errors(operation, mode: schemathesis.GenerationMode, headers: dict) 
             raise AssertionError(f"{case.as_curl_command()}\n-> {type(exc).__name__}: {exc}") from exc
         # 503 is a documented answer (/status/ while the scheduler is offline); 500 never is.
         assert response.status_code != 500, f"{case.as_curl_command()}\n-> 500 {response.text[:1000]}"
+        try:  # and every answer is one the document describes, in a content type it names
+            case.validate_response(response, checks=[status_code_conformance, content_type_conformance])
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
+            raise AssertionError(f"{case.as_curl_command()}\n-> {response.status_code}: {exc}") from None
 
     try:
         run()
     except Unsatisfiable:  # nothing in this operation can be made invalid
         return None if mode is schemathesis.GenerationMode.NEGATIVE else "no request could be generated"
-    except AssertionError as exc:  # the shrunk request that caused a 500
-        return str(exc)[:3000]
+    except (AssertionError, BaseExceptionGroup) as exc:  # the shrunk request(s) that failed
+        return str(exc)[:3000] if isinstance(exc, AssertionError) else "\n".join(str(e)[:1500] for e in exc.exceptions)
     return None
 
 

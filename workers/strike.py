@@ -108,6 +108,7 @@ class StrikeWatcher:
         self.ready = threading.Event()  # set after the first sync and scans (tests wait on it)
         self.process = system_jobs.Process.this("strike")
         self.system_exes: dict[int, int] = {}  # strike id -> the RUNNING execution of its system job
+        self.next_beat = 0.0
 
     # ------------------------------------------------------------ strikes
 
@@ -143,7 +144,10 @@ class StrikeWatcher:
         for strike_id in [s for s in self.system_exes if s not in self.watched]:
             exe_id = self.system_exes.pop(strike_id)
             with_retry(lambda s, e=exe_id: system_jobs.stop(s, e, "the Strike was deactivated, edited or removed"))
-        gone = with_retry(lambda s: system_jobs.beat(s, list(self.system_exes.values())))
+        gone: set[int] = set()
+        if time.monotonic() >= self.next_beat:  # a write per beat, not per poll: ingest work shares the database
+            gone = with_retry(lambda s: system_jobs.beat(s, list(self.system_exes.values())))
+            self.next_beat = time.monotonic() + settings.SYSTEM_JOB_SILENCE / 4
         for strike_id in [s for s in self.watched if s not in self.system_exes or self.system_exes[s] in gone]:
             exe_id = with_retry(lambda s, i=strike_id: system_jobs.strike_job(s, i, self.process))
             if exe_id is not None:

@@ -50,6 +50,7 @@ class ErrorList(Resource):
         return paginate(get_session(), stmt, ser.error)
 
     @ns.expect(error_create)
+    @ns.response(201, "Created")
     def post(self):
         """Create an ALGORITHM or DATA error (SYSTEM errors are built in)."""
         session = get_session()

@@ -103,6 +103,7 @@ def _body_id(body: Mapping[str, Any], name: str) -> int:
 
 
 @ns.route("/new-job/")
+@ns.response(404, "No job type with this id")
 class QueueNewJob(Resource):
     @ns.expect(new_job)
     def post(self):
@@ -132,6 +133,7 @@ class QueueNewJob(Resource):
 
 
 @ns.route("/new-recipe/")
+@ns.response(404, "No recipe type with this id")
 class QueueNewRecipe(Resource):
     @ns.expect(new_recipe)
     def post(self):
@@ -283,6 +285,7 @@ class RequeueJobs(Resource):
 
 
 @ns.route("/requeue-job/")
+@ns.response(404, "No job with this id")
 class RequeueJob(Resource):
     @ns.expect(requeue_one)
     def post(self):

@@ -61,6 +61,7 @@ class SchedulerResource(Resource):
         return serialize(scheduler_row(get_session()))
 
     @ns.expect(scheduler_edit)
+    @ns.response(201, "Updated (the specification's answer to this PATCH)")
     def patch(self):
         """Update scheduler fields. A global pause leaves every node's own pause state as it is."""
         body = json_body()

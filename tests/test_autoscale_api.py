@@ -81,3 +81,26 @@ def test_a_provider_that_cannot_be_reached_fails_the_launch_with_its_reason(clie
     failed = session.query(AutoscaleDecision).filter_by(action="LAUNCH_FAILED").one()
     assert failed.hostnames == [hostname]
     assert "did not answer" in failed.reason
+
+
+def test_a_draining_node_an_operator_unheld_serves_again_and_is_not_terminated(client, session, monkeypatch):
+    from app.models import Node, ResourcePool
+    from tests.factories import make_node
+
+    monkeypatch.setattr(settings, "AUTOSCALE_INTERVAL", 0.0, raising=False)
+    pool = client.post("/resource-pools/", json=POOL).get_json()
+    assert client.patch("/cluster/auto-mode/", json={"auto_mode": True}).status_code == 200
+    now = utcnow()
+    node = make_node(session, hostname="burst-1", attributes={"pool": "x"})
+    row = ScaledNode(
+        pool_id=pool["id"], hostname="burst-1", provider="local", state="DRAINING", launched=now, state_changed=now
+    )
+    session.add(row)
+    session.commit()
+    assert autoscale.plan(session, utcnow()) == []
+    session.commit()
+    session.expire_all()
+    assert session.get(ScaledNode, row.id).state == "RUNNING"
+    assert session.get(Node, node.id).is_active
+    assert session.query(AutoscaleDecision).filter_by(action="TERMINATE").count() == 0
+    assert session.get(ResourcePool, pool["id"]).state == "ACTIVE"

@@ -24,7 +24,7 @@ from app.db import utcnow, with_retry
 from app.models import AutoscaleDecision, Job, JobType, Node, ResourcePool, ScaledNode, Scheduler
 from app.services import operations
 from app.settings import settings
-from app.states import SCALED_NODE
+from app.states import SCALED_NODE, InvalidTransition
 
 log = logging.getLogger("scale.autoscale")
 
@@ -85,6 +85,9 @@ def pool_views(session: Session, now: datetime) -> list[p.PoolView]:
         node = nodes.get(row.hostname)
         if row.state == "LAUNCHING" and node is not None:
             SCALED_NODE.move(row, "RUNNING", now)  # its agent registered
+        elif row.state == "DRAINING" and node is not None and not node.is_paused:
+            SCALED_NODE.move(row, "RUNNING", now)  # an operator unheld it: it serves again
+            row.idle_since = None
         busy = running.get(node.id, 0) if node is not None else 0
         if row.state != "LAUNCHING":
             row.idle_since = None if busy else (row.idle_since or now)
@@ -226,7 +229,11 @@ def plan(session: Session, now: datetime) -> list[int]:
     decisions = p.decide(views, waiting_demand(session, now), policy_from_settings())
     launched: list[int] = []
     for decision in decisions:
-        launched.extend(_apply(session, decision, now))
+        try:
+            with session.begin_nested():  # one decision that cannot apply leaves the others alone
+                launched.extend(_apply(session, decision, now))
+        except InvalidTransition as exc:
+            log.warning("autoscale: %s %s not applied: %s", decision.action, decision.scaled_ids, exc)
     return launched
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask_restx import Resource
+from flask_restx import Resource, fields
 
 from api.common import bad_request, body_int, check_fields, get_or_404, json_body, write
 from api.resources.nodes import cluster_ns, pools_json, pools_ns
@@ -18,6 +18,11 @@ from sqlalchemy import select
 NAMESPACES: list = []  # the routes below live in the nodes module's namespaces
 
 
+launch_body = pools_ns.model(
+    "ResourcePoolLaunch", {"num": fields.Integer(min=1, description="Nodes to launch (default 1)")}
+)
+
+
 @pools_ns.route("/<int:pool_id>/launch/")
 class PoolLaunch(Resource):
     @pools_ns.doc(
@@ -27,6 +32,7 @@ class PoolLaunch(Resource):
             404: "No resource pool with this id",
         }
     )
+    @pools_ns.expect(launch_body)
     def post(self, pool_id: int):
         """Launch `num` nodes (default 1) into the pool through its provider, whether or not auto mode is on."""
         body = json_body()

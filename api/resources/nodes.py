@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from flask import request
-from flask_restx import Namespace, Resource
+from flask_restx import Namespace, Resource, fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -71,6 +71,44 @@ NODE_WRITE_FIELDS = ("hostname", "port", "pause_reason", "is_paused", "is_active
 DEFAULT_STATUS_RANGE = timedelta(hours=3)
 
 _NOT_FOUND = {404: "No node with this id"}
+
+# Bodies, documented so Swagger's "Try it out" can send them (the routes check them field by field).
+_node_fields = {
+    "hostname": fields.String(min_length=1, max_length=250),
+    "port": fields.Integer(min=1, max=65535),
+    "is_paused": fields.Boolean(description="Pause (hold) the node, or resume it"),
+    "pause_reason": fields.String(max_length=250),
+    "is_active": fields.Boolean(description="false archives the node"),
+}
+node_edit = ns.model("NodeEdit", _node_fields)
+node_replace = ns.model(
+    "NodeReplace",
+    {
+        **_node_fields,
+        "hostname": fields.String(required=True, min_length=1, max_length=250),
+        "port": fields.Integer(required=True, min=1, max=65535),
+        "is_paused": fields.Boolean(required=True),
+    },
+)
+node_hold = ns.model("NodeHold", {"pause_reason": fields.String(max_length=250, description="Why the node is held")})
+_pool_fields_doc = {
+    "name": fields.String(max_length=50, pattern=r"^[A-Za-z0-9_.-]+$"),
+    "hostname_pattern": fields.String(max_length=250, description='Shell-style, e.g. "gpu-*.example.com"'),
+    "attribute_name": fields.String(max_length=100, description="A Mesos agent attribute the nodes carry"),
+    "attribute_value": fields.String(max_length=250),
+    "provider": fields.String(description="Node provider of an autoscaled pool (e.g. local)"),
+    "min_nodes": fields.Integer(min=0),
+    "max_nodes": fields.Integer(min=0, description="> 0 with a provider: the pool is autoscaled"),
+    "node_cpus": fields.Float(min=0),
+    "node_mem": fields.Float(min=0, description="MiB"),
+    "node_disk": fields.Float(min=0, description="MiB"),
+}
+pool_edit = pools_ns.model("ResourcePoolEdit", _pool_fields_doc)
+pool_create = pools_ns.model(
+    "ResourcePoolCreate",
+    {**_pool_fields_doc, "name": fields.String(required=True, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")},
+)
+auto_mode_edit = cluster_ns.model("AutoModeEdit", {"auto_mode": fields.Boolean(required=True)})
 _NOT_ALLOWED = {400: "Not allowed in the node's current state (the message says why)", **_NOT_FOUND}
 
 
@@ -234,6 +272,7 @@ class NodeDetails(Resource):
         return node_details(session, get_or_404(session, Node, node_id, "Node"))
 
     @ns.doc(responses={201: "Updated", 400: "Unknown, missing or invalid fields", **_NOT_FOUND})
+    @ns.expect(node_replace)
     def put(self, node_id: int):
         """Replace hostname, port and is_paused (required), pause_reason and is_active (optional)."""
         body = json_body()
@@ -242,6 +281,7 @@ class NodeDetails(Resource):
         return _update_node(node_id, changes)
 
     @ns.doc(responses={201: "Updated", 400: "Unknown or invalid fields, or none", **_NOT_FOUND})
+    @ns.expect(node_edit)
     def patch(self, node_id: int):
         """Pause (is_paused with pause_reason), un-pause (clears pause_reason and is_paused_errors), archive
         (is_active=false) or rename a node."""
@@ -259,7 +299,8 @@ class NodeDetails(Resource):
 
 @ns.route("/<int:node_id>/hold/")
 class NodeHold(Resource):
-    @ns.doc(responses={200: "Held", **_NOT_ALLOWED}, params={"pause_reason": "(body, optional) why the node is held"})
+    @ns.doc(responses={200: "Held", **_NOT_ALLOWED})
+    @ns.expect(node_hold)
     def post(self, node_id: int):
         """Hold: nothing new starts on the node; running executions finish."""
         body = json_body()
@@ -390,6 +431,7 @@ class PoolList(Resource):
         )
 
     @pools_ns.doc(responses={201: "Created", 400: "Invalid fields (all listed)"})
+    @pools_ns.expect(pool_create)
     def post(self):
         """Create a pool: name, and hostname_pattern (shell-style, e.g. "gpu-*.example.com") and/or
         attribute_name (+ attribute_value) matched against the agent's Mesos attributes. A node belongs
@@ -407,6 +449,7 @@ class PoolDetails(Resource):
         return pools_json(session, [get_or_404(session, ResourcePool, pool_id, "Resource pool")])[0]
 
     @pools_ns.doc(responses={200: "Updated", 400: "Invalid fields (all listed)", **_POOL_NOT_FOUND})
+    @pools_ns.expect(pool_edit)
     def patch(self, pool_id: int):
         """Rename or change the selectors. A draining pool vacates the nodes it gains."""
         session = get_session()
@@ -469,6 +512,7 @@ class AutoMode(Resource):
         return {"auto_mode": operations.scheduler_row(get_session()).auto_mode}
 
     @cluster_ns.doc(responses={200: "Updated", 400: "auto_mode missing or not a boolean, or unknown fields"})
+    @cluster_ns.expect(auto_mode_edit)
     def patch(self):
         """Turn auto mode on or off: {"auto_mode": true|false}."""
         body = json_body()

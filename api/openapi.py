@@ -1,12 +1,20 @@
-"""Answers every operation can give, added to the OpenAPI document so it tells the truth: request
-checks that run before any route (host, body size, authentication) and the errors every route shares
-(a bad parameter or body, an unknown id). A route's own description of a code wins."""
+"""The OpenAPI document made to tell the truth about what every route shares:
+
+* answers: request checks that run before any route (host, body size, authentication) and the errors
+  every route shares (a bad parameter or body, an unknown id); a route's own description of a code wins;
+* constraints: what the shared parsers in api/common.py enforce (page bounds, ids a database holds,
+  ISO-8601 times, no NUL characters, no unknown body fields), so a request valid by the document is
+  one the API accepts.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask_restx import Api
+
+from api.common import MAX_PAGE_SIZE
+from app.specs.base import MAX_DB_INT
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 _ANSWERS = {
@@ -34,7 +42,51 @@ def document_shared_answers(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+NO_NUL = "^[^\\u0000]*$"
+TIME_PARAMS = ("started", "ended")
+
+
+def _constrain_value(spec: dict[str, Any], name: str) -> None:
+    """Constraints of one parameter or property by its type and name (existing ones are kept)."""
+    kind = spec.get("type")
+    if kind == "array" and isinstance(spec.get("items"), dict):
+        _constrain_value(spec["items"], name)
+    elif kind == "integer":
+        spec.setdefault("maximum", MAX_DB_INT)
+        if name == "page":
+            spec.setdefault("minimum", 1)
+        elif name == "page_size":
+            spec.setdefault("minimum", 1)
+            spec["maximum"] = min(spec["maximum"], MAX_PAGE_SIZE)
+        elif name.endswith("_id") or name == "id":
+            spec.setdefault("minimum", 0)
+        else:
+            spec.setdefault("minimum", -MAX_DB_INT)
+    elif kind == "string":
+        if name in TIME_PARAMS:
+            spec.setdefault("format", "date-time")
+        elif "pattern" not in spec and "enum" not in spec and "format" not in spec:
+            spec["pattern"] = NO_NUL
+
+
+def document_constraints(schema: dict[str, Any]) -> dict[str, Any]:
+    for item in (schema.get("paths") or {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for param in operation.get("parameters") or []:
+                if param.get("in") in ("query", "path"):
+                    if param.get("name") in ("page", "page_size"):  # some routes describe them in words only
+                        param["type"] = "integer"
+                    _constrain_value(param, param.get("name", ""))
+    for definition in (schema.get("definitions") or {}).values():
+        definition.setdefault("additionalProperties", False)  # unknown fields are refused
+        for name, prop in (definition.get("properties") or {}).items():
+            _constrain_value(prop, name)
+    return schema
+
+
 class ScaleApi(Api):
     @property
     def __schema__(self) -> dict[str, Any]:
-        return document_shared_answers(super().__schema__)
+        return document_constraints(document_shared_answers(super().__schema__))

@@ -21,7 +21,13 @@ $(STAMP): requirements.txt requirements-test.txt requirements-mesos.txt scripts/
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# The local cluster's task wrapper in C (workers/local_cluster/task_wrapper.c); without a compiler the
+# cluster uses the Python one.
+$(BIN)/scale-task-wrapper: workers/local_cluster/task_wrapper.c $(STAMP)
+	@if command -v cc >/dev/null; then cc -O2 -Wall -Wextra -Werror -o $@ $<; \
+	else echo "no C compiler: the local cluster runs tasks under task_wrapper.py"; fi
+
+install: $(STAMP) $(BIN)/scale-task-wrapper
 
 migrate: install
 	$(BIN)/python -m app.migrate

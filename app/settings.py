@@ -132,6 +132,12 @@ REGISTRY: list[Setting] = [
         "Each agent's resources in Mesos' --resources syntax, replacing LOCAL_CLUSTER_CPUS/MEM/DISK: `cpus:1;cpus(scale):2;mem(scale):2048;disk:5000` reserves for role scale.",
     ),
     Setting(
+        "LOCAL_CLUSTER_NATIVE_WRAPPER",
+        bool,
+        True,
+        "Run local-cluster tasks under the C task wrapper `make` builds (.venv/bin/scale-task-wrapper) when it is there; false: the Python one.",
+    ),
+    Setting(
         "LOCAL_CLUSTER_TEST_ROUTES",
         bool,
         False,

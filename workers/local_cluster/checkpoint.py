@@ -26,15 +26,28 @@ import os
 import select
 import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from app.settings import settings
+
 log = logging.getLogger(__name__)
 
 WRAPPER = Path(__file__).with_name("task_wrapper.py")
+# The same wrapper in C (task_wrapper.c), built by `make` into the virtualenv: no interpreter start per task.
+NATIVE_WRAPPER = Path(sys.prefix) / "bin" / "scale-task-wrapper"
+
+
+def wrapper_command(status_file: Path, ready_fd: int, executable: str, argv: list[str]) -> list[str]:
+    """The command line that runs a task's command under its wrapper (native when built and allowed)."""
+    tail = [str(status_file), str(ready_fd), executable, *argv]
+    if settings.LOCAL_CLUSTER_NATIVE_WRAPPER and os.access(NATIVE_WRAPPER, os.X_OK):
+        return [str(NATIVE_WRAPPER), *tail]
+    return [sys.executable, "-I", "-S", str(WRAPPER), *tail]
 
 
 def boot_id() -> str:

@@ -15,7 +15,6 @@ import pwd
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from pathlib import Path
 from app.mesos import TERMINAL_TASK_STATES
 from workers.local_cluster import containers
 from workers.local_cluster.agent_http import run_dir
-from workers.local_cluster.checkpoint import WRAPPER, RecoveredTask, process_start_time, wait_for_exit
+from workers.local_cluster.checkpoint import RecoveredTask, process_start_time, wait_for_exit, wrapper_command
 from workers.local_cluster.master import SOURCE_EXECUTOR, Master
 from workers.local_cluster.model import Framework, Task
 from workers.local_cluster.resources import by_name
@@ -204,7 +203,7 @@ class TaskExecutor:
             return
         ready_r, ready_w = os.pipe()
         status_file = self.checkpoint.exit_status_path(task.id)
-        wrapper = [sys.executable, "-I", "-S", str(WRAPPER), str(status_file), str(ready_w), executable, *argv]
+        wrapper = wrapper_command(status_file, ready_w, executable, argv)
         try:
             sandbox.mkdir(parents=True, exist_ok=True)
             (sandbox.parent / "latest").symlink_to(container_id)

@@ -144,6 +144,12 @@ REGISTRY: list[Setting] = [
         "Serve the local cluster's agent routes (/local/agents/add, /local/agents/<id>/remove, .../restart): for tests, and for the 'local' node provider of autoscaled pools.",
     ),
     Setting(
+        "LOCAL_CLUSTER_MEMORY_LIMITS",
+        bool,
+        False,
+        "Emulate Mesos' memory isolator: a command task using more resident memory than its mem is killed, TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY (error out-of-memory).",
+    ),
+    Setting(
         "LOCAL_CLUSTER_ALLOW_SHELL",
         bool,
         False,

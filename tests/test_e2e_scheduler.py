@@ -258,3 +258,24 @@ def test_a_job_that_cannot_run_says_why_through_the_api(stack, monkeypatch):
     assert counts == {"does_not_fit_anywhere": 1, "job_type_paused": 1}
     assert stack.client.patch(f"/job-types/{paused['id']}/", json={"is_paused": False}).status_code == 200
     assert stack.wait_job(held["id"], "COMPLETED")["scheduling"] is None
+
+
+def test_a_job_over_its_memory_fails_with_out_of_memory_and_is_not_retried_forever(stack):
+    """The local cluster as an agent with Mesos' memory isolator: the kill is reported as a container
+    limitation, and the execution fails with the out-of-memory error, not algorithm-unknown."""
+    stack.cluster.executor.memory_limits = True
+    interface = {
+        "version": "1.0",
+        "command": script_command("hold_memory.py"),
+        "command_arguments": "200 30",
+        "input_data": [],
+        "output_data": [],
+    }
+    job_type = stack.create_job_type(name="memory-hog", interface=interface, mem_required=64.0, max_tries=1)
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=30)
+    assert failed["error"]["name"] == "out-of-memory"
+    with session_scope() as s:
+        exe = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"])).one()
+        assert exe.task_reason == "REASON_CONTAINER_LIMITATION_MEMORY"
+        assert exe.task_message.startswith("Memory limit exceeded: Requested: 64MB")

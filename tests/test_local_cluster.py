@@ -689,3 +689,32 @@ def test_an_agent_restarted_with_a_new_id_reports_its_tasks_lost_and_keeps_host_
     assert (new["hostname"], new["pid"], new["resources"]) == (old["hostname"], old["pid"], old["resources"])
     again = take(sched.offers, lambda o: o["agent_id"]["value"] == new["id"])
     assert again["url"]["address"]["port"] == offer["url"]["address"]["port"]
+
+
+def test_a_task_over_its_memory_is_killed_as_the_memory_isolator_reports_it(tmp_path, drivers):
+    """With memory limits on, as an agent with Mesos' cgroups memory isolator: a command using more resident
+    memory than its `mem` ends TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY, from the agent."""
+    import sys
+
+    c = LocalCluster(
+        port=0, agents=1, cpus=2, mem=2048, disk=1000, var_dir=tmp_path, offer_interval=0.05, memory_limits=True
+    )
+    c.start()
+    try:
+        driver, sched = drivers(c)
+        offer = take(sched.offers)
+        hog = [sys.executable, "-c", "import time; block = bytearray(200 * 1024 * 1024); time.sleep(30)"]
+        small = [sys.executable, "-c", "print('fits')"]
+        driver.launchTasks(
+            offer["id"], [task_info("hog-1", offer, hog, mem=64.0), task_info("small-1", offer, small, mem=128.0)]
+        )
+        ended = take(sched.updates, lambda u: u["task_id"]["value"] == "hog-1" and u["state"] != "TASK_RUNNING")
+        assert ended["state"] == "TASK_FAILED"
+        assert ended["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY" and ended["source"] == "SOURCE_AGENT"
+        assert ended["message"].startswith("Memory limit exceeded: Requested: 64MB Maximum Used: ")
+        fine = take(sched.updates, lambda u: u["task_id"]["value"] == "small-1" and u["state"] != "TASK_RUNNING")
+        assert fine["state"] == "TASK_FINISHED"
+        driver.stop()  # before the cluster: its stop must not reach a driver still acknowledging
+        driver.join()
+    finally:
+        c.stop()

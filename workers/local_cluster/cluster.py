@@ -53,6 +53,7 @@ class LocalCluster:
         kill_grace: float = 3.0,
         test_routes: bool | None = None,
         allow_shell: bool | None = None,
+        memory_limits: bool | None = None,
         credentials: tuple[str, str] | None = None,
     ) -> None:
         from app.settings import settings
@@ -101,6 +102,7 @@ class LocalCluster:
         self.master.advertised_ip = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
         self.master.port = self._requested_port
         self.executor = TaskExecutor(self.master, self.sandbox_root, self.kill_grace)
+        self.executor.memory_limits = settings.LOCAL_CLUSTER_MEMORY_LIMITS if memory_limits is None else memory_limits
         self.master.runner = self.executor
         self.master.allow_shell = settings.LOCAL_CLUSTER_ALLOW_SHELL if allow_shell is None else allow_shell
         interval = float(settings.LOCAL_CLUSTER_OFFER_INTERVAL if offer_interval is None else offer_interval)
@@ -153,6 +155,7 @@ class LocalCluster:
             (lambda: server.serve_forever(poll_interval=0.05), "local-cluster-http"),
             (self.allocator.run, "local-cluster-allocator"),
             (self.executor.run, "local-cluster-launcher"),
+            (self.executor.watch_memory, "local-cluster-memory"),
         ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

@@ -20,15 +20,34 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
+
 from app.mesos import TERMINAL_TASK_STATES
 from workers.local_cluster import containers
 from workers.local_cluster.agent_http import run_dir
 from workers.local_cluster.checkpoint import RecoveredTask, process_start_time, wait_for_exit, wrapper_command
-from workers.local_cluster.master import SOURCE_EXECUTOR, Master
+from workers.local_cluster.master import SOURCE_AGENT, SOURCE_EXECUTOR, Master
 from workers.local_cluster.model import Framework, Task
 from workers.local_cluster.resources import by_name
 
 log = logging.getLogger(__name__)
+
+MEMORY_CHECK_INTERVAL = 0.25
+
+
+def _resident_mib(wrapper_pid: int) -> float:
+    """Resident memory of a task's command: every process under its wrapper (the wrapper is the agent's)."""
+    try:
+        children = psutil.Process(wrapper_pid).children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for child in children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / (1024 * 1024)
 
 
 def task_base_environment() -> dict[str, str]:
@@ -72,6 +91,33 @@ class TaskExecutor:
         self.sandbox_root = sandbox_root
         self.kill_grace = kill_grace
         self._launch_queue: queue.Queue[Task | None] = queue.Queue()
+        self.memory_limits = False  # emulate Mesos' memory isolator (cgroups): kill a task over its mem
+
+    def watch_memory(self) -> None:
+        """While memory limits are on: every MEMORY_CHECK_INTERVAL, a command task whose processes use more
+        resident memory than its `mem` is killed and reported as the memory isolator reports it."""
+        master = self.master
+        while not master.stopping.wait(MEMORY_CHECK_INTERVAL):
+            if not self.memory_limits:
+                continue
+            with master.lock:
+                watched = [
+                    (t, t.pid, by_name(t.resources).get("mem", 0.0))
+                    for t in master.tasks.values()
+                    if t.pid is not None
+                    and not t.exited
+                    and not t.kill_requested
+                    and t.memory_exceeded is None
+                    and not containers.is_docker_task(t.info)
+                ]
+            for task, pid, limit in watched:
+                used = _resident_mib(pid)
+                if limit > 0 and used > limit:
+                    with master.lock:
+                        if not task.exited:
+                            log.info("task %s uses %.0f MiB, over its %.0f MiB: killed", task.id, used, limit)
+                            task.memory_exceeded = (limit, used)
+                            self.signal(task, signal.SIGKILL)  # as the kernel's OOM killer in the task's cgroup
 
     # ----------------------------------------------------------------- the Runner the master uses
 
@@ -312,7 +358,12 @@ class TaskExecutor:
                 state = "TASK_FINISHED" if returncode == 0 else "TASK_FAILED"
             if task.kill_requested and launch_error is None:
                 state, reason = "TASK_KILLED", None
-            master.update(task, state, message, SOURCE_EXECUTOR, reason)
+            source = SOURCE_EXECUTOR
+            if task.memory_exceeded is not None:  # Mesos' memory isolator: a container limitation, from the agent
+                limit, used = task.memory_exceeded
+                state, reason, source = "TASK_FAILED", "REASON_CONTAINER_LIMITATION_MEMORY", SOURCE_AGENT
+                message = f"Memory limit exceeded: Requested: {limit:.0f}MB Maximum Used: {used:.0f}MB"
+            master.update(task, state, message, source, reason)
 
     # ----------------------------------------------------------------- recovery (at start, before serving)
 

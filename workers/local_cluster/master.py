@@ -41,6 +41,7 @@ DEFAULT_REFUSE_SECONDS = 5.0  # Mesos' Filters.refuse_seconds default
 MAX_COMPLETED_TASKS = 10000
 SOURCE_MASTER = "SOURCE_MASTER"
 SOURCE_EXECUTOR = "SOURCE_EXECUTOR"
+SOURCE_AGENT = "SOURCE_AGENT"
 
 # Calls the master accepts from a subscribed framework and answers 202 without acting on them.
 IGNORED_CALLS = frozenset(

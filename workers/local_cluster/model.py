@@ -129,4 +129,5 @@ class Task:
         self.container_id: str | None = None  # of its run: the last part of its sandbox path
         self.exited = False
         self.kill_requested = False
+        self.memory_exceeded: tuple[float, float] | None = None  # (limit, used) MiB when killed for it
         self.kill_timer: threading.Timer | None = None

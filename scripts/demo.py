@@ -5,7 +5,9 @@
 Creates (once; running it again changes nothing): workspaces `raw` and `products`, a Strike `demo`
 watching $SCALE_VAR_DIR/mounts/localhost/strike, a job type `word-count` with an INGEST trigger for
 text files, and the specification's geotiff example (job types `geotiff-maker` 1.2.3 and
-`point-detector` 4.5.6, recipe type `geotiff-recipe`).
+`point-detector` 4.5.6, recipe type `geotiff-recipe`). Where podman (or docker) and Debian's
+busybox-static are installed it also builds a local image `localhost/scale-demo-busybox:1` (no registry
+needed) and registers the container job type `line-count` that runs in it.
 """
 
 from __future__ import annotations
@@ -94,6 +96,51 @@ def file_job_type(
     if trigger_rule:
         body["trigger_rule"] = trigger_rule
     return ensure(api, "/job-types/", "/job-types/", body, {"name": name, "version": version})
+
+
+DEMO_IMAGE = "localhost/scale-demo-busybox:1"
+# line-count <input file> <job_output_dir>: the input's line count as a product, with its results manifest.
+LINE_COUNT = "\n".join(
+    [
+        'input="$1"; out="$2"',
+        'wc -l < "$input" | tr -d " " > "$out/lines.txt"',
+        'printf \'{"version": "1.1", "output_data": [{"name": "lines", "file": {"path": "%s"}}]}\' "$out/lines.txt"'
+        ' > "$out/results_manifest.json"',
+        'echo "counted the lines of $input in a container"',
+    ]
+)
+
+
+def container_job_type(api: str) -> None:
+    """The container job type `line-count`, on an image built here (skipped, saying why, without the tools)."""
+    from workers.local_cluster.images import ImageUnavailable, build_busybox_image
+
+    try:
+        build_busybox_image(DEMO_IMAGE, {"line-count": LINE_COUNT})
+    except ImageUnavailable as exc:
+        print(f"skipped  the container job type line-count: {exc}")
+        return
+    ensure(api, "/job-types/", "/job-types/", line_count_job_type(), {"name": "line-count", "version": "1.0"})
+
+
+def line_count_job_type() -> dict:
+    return {
+        "name": "line-count",
+        "version": "1.0",
+        "title": "line-count",
+        "description": "Counts the lines of a text file, in a container",
+        "docker_image": DEMO_IMAGE,
+        "max_tries": 3,
+        "cpus_required": 0.25,
+        "mem_required": 64.0,
+        "interface": {
+            "version": "1.0",
+            "command": "/bin/line-count",
+            "command_arguments": "${input_file} ${job_output_dir}",
+            "input_data": [{"name": "input_file", "type": "file", "media_types": ["text/plain"]}],
+            "output_data": [{"name": "lines", "type": "file", "media_type": "text/plain"}],
+        },
+    }
 
 
 def main() -> None:
@@ -217,6 +264,7 @@ def main() -> None:
         },
         {"name": "geotiff-recipe", "version": "1.0"},
     )
+    container_job_type(api)
     print(f"\nDrop files into {strike_dir}/ (text files start a word-count job).")
 
 

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -48,26 +47,12 @@ ALGORITHMS = {
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    from workers.local_cluster.containers import global_args
+def image():
+    from workers.local_cluster.images import build_busybox_image, remove_image
 
-    root = tmp_path_factory.mktemp("rootfs")
-    (root / "bin").mkdir()
-    shutil.copy(BUSYBOX, root / "bin" / "busybox")
-    for tool in ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr", "printf"):
-        (root / "bin" / tool).symlink_to("busybox")
-    for name, script in ALGORITHMS.items():  # the job types' commands (command_arguments are split on spaces)
-        path = root / "bin" / name
-        path.write_text("#!/bin/sh\n" + script + "\n")
-        path.chmod(0o755)
-    archive = tmp_path_factory.mktemp("image") / "rootfs.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
-    podman = [PODMAN, *global_args(PODMAN)]
-    subprocess.run([*podman, "import", str(archive), IMAGE], check=True, capture_output=True)
+    build_busybox_image(IMAGE, ALGORITHMS)  # the job types' commands (command_arguments are split on spaces)
     yield IMAGE
-    # the image is rebuilt on every run: leave neither it nor its earlier builds behind
-    subprocess.run([*podman, "rmi", "-f", IMAGE], capture_output=True)
+    remove_image(IMAGE)  # the image is rebuilt on every run: leave neither it nor its earlier builds behind
 
 
 def containers_left(stack) -> list:
@@ -232,3 +217,32 @@ def test_a_recipe_feeds_a_host_jobs_product_to_a_container_job(stack, image):
     # the container read the first job's product (mounted read-only where its link points) and made its own
     assert _product_text(jobs["B"]["id"]) == "seed;[out][out]"
     assert containers_left(stack) == []
+
+
+def test_the_demos_container_job_type_counts_lines_in_its_container(stack):
+    """scripts/demo.py's `line-count`: its image built here, registered as the demo registers it."""
+    import importlib.util
+
+    from tests.test_e2e_recipes import _product_text, _source_file
+    from workers.local_cluster.images import build_busybox_image, remove_image
+
+    spec = importlib.util.spec_from_file_location(
+        "demo", Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    )
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    build_busybox_image(demo.DEMO_IMAGE, {"line-count": demo.LINE_COUNT})
+    try:
+        workspace = stack.create_workspace("products")
+        body = demo.line_count_job_type()
+        assert stack.client.post("/job-types/", json=body).status_code == 201
+        job_type_id = stack.client.get("/job-types/?name=line-count").get_json()["results"][0]["id"]
+        source = _source_file(workspace, "three.txt", "a\nb\nc\n", "text/plain")
+        data = {"version": "1.0", "input_data": [{"name": "input_file", "file_id": source}], "output_data": []}
+        data["output_data"] = [{"name": "lines", "workspace_id": workspace["id"]}]
+        job = stack.queue_job(job_type_id, data)
+        stack.wait_job(job["id"], "COMPLETED", timeout=60)
+        assert _product_text(job["id"]).strip() == "3"
+        assert containers_left(stack) == []
+    finally:
+        remove_image(demo.DEMO_IMAGE)

@@ -279,3 +279,54 @@ def test_a_job_over_its_memory_fails_with_out_of_memory_and_is_not_retried_forev
         exe = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"])).one()
         assert exe.task_reason == "REASON_CONTAINER_LIMITATION_MEMORY"
         assert exe.task_message.startswith("Memory limit exceeded: Requested: 64MB")
+
+
+def test_a_job_on_reserved_resources_survives_a_partition_and_an_agent_restart_and_ends_once(stack, monkeypatch):
+    """Issue 12's end to end case: role-reserved resources, a task reported LOST that turns out RUNNING, then
+    an agent that comes back with a new id. The job ends exactly once, no loss spends its only try, the
+    stray copy is killed, and the logs of the run that completed are read through the agent."""
+    from app.settings import settings
+
+    stack.stop_scheduler()
+    monkeypatch.setenv("FRAMEWORK_ROLE", "scale")
+    monkeypatch.setenv("SCHEDULER_RECONCILE_INTERVAL", "1")
+    settings.reload()
+    stack.cluster.remove_agent(stack.cluster.agents()[0]["id"])
+    agent_id = stack.cluster.add_agent(hostname="reserved", resources="cpus(scale):1;mem(scale):1024;disk:1000")
+    stack.start_scheduler()
+    job_type = _sleep_type(stack, "4", name="through-it-all", cpus_required=0.5, mem_required=256.0, max_tries=1)
+    job = stack.queue_job(job_type["id"])
+    master = stack.cluster.master
+
+    def executions():
+        with session_scope() as s:
+            rows = s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"]).order_by(JobExecution.id))
+            out = [(e.id, e.status, e.job_started is not None, e.task_id) for e in rows]
+        return out
+
+    def running_task(not_this=None):
+        return next((t for t in list(master.tasks.values()) if t.state == "TASK_RUNNING" and t.id != not_this), None)
+
+    first = stack.wait(running_task, timeout=20, what="the first run on the reserved agent")
+    assert stack.cluster.partition_agent(agent_id) == [first.id]  # LOST, but it runs on
+    stack.wait(lambda: len(executions()) == 2, timeout=20, what="the job queued again after the loss")
+    stack.cluster.heal_agent(agent_id)
+    stack.wait(lambda: first.exited, timeout=20, what="the stray first copy killed once the agent is back")
+    assert first.state == "TASK_KILLED"
+
+    second = stack.wait(lambda: running_task(first.id), timeout=20, what="the second run")
+    new_agent_id, lost = stack.cluster.restart_agent(agent_id)
+    assert lost == [second.id] and new_agent_id != agent_id
+    done = stack.wait_job(job["id"], "COMPLETED", timeout=60)
+
+    statuses = [status for _, status, _, _ in executions()]
+    assert statuses == ["FAILED", "FAILED", "COMPLETED"], statuses
+    assert done["num_exes"] == 3
+    with session_scope() as s:
+        errors = [
+            e.error.name for e in s.scalars(select(JobExecution).where(JobExecution.job_id == job["id"])) if e.error
+        ]
+    assert errors == ["node-lost", "node-lost"]
+    last_id = executions()[-1][0]
+    logs = stack.client.get(f"/job-executions/{last_id}/logs/stdout/")
+    assert logs.status_code == 200 and "sleeping" in logs.get_data(as_text=True)

@@ -152,6 +152,14 @@ def _pool_action(action: str, help_text: str):
     return command
 
 
+@pools.command(name="launch", help="Launch nodes into POOL through its node provider (up to its max_nodes).")
+@click.argument("pool")
+@click.option("--num", type=click.IntRange(min=1), default=1, show_default=True, help="How many nodes.")
+def launch(pool, num):
+    answer = client.post(f"/resource-pools/{_pool_id(pool)}/launch/", {"num": num})
+    console.print(f"pool {answer.get('name', pool)}: launched {', '.join(answer.get('launched', []))}")
+
+
 _pool_action("freeze", "No new executions start in POOL.")
 _pool_action("drain", "Freeze POOL and requeue its running executions.")
 _pool_action("restore", "POOL runs work again.")

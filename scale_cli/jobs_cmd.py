@@ -50,6 +50,9 @@ def list_jobs(status, job_type_id, job_type_name, job_type_category, error_categ
 def show_job(job_id, as_json):
     job = client.get(f"/jobs/{job_id}/")
     show(job, None, as_json, title=f"job {job_id}")
+    waiting = job.get("scheduling")
+    if not as_json and waiting:  # why a queued job is not running, as the scheduler last saw it
+        console.print(f"waiting: {waiting['detail']} ({waiting['reason']}, since {waiting['since']})")
     if not as_json and job.get("job_exes"):
         show(job["job_exes"], ["id", "status", "node.hostname", "started", "ended"], False, "executions")
 

@@ -304,3 +304,35 @@ def test_queue_job_count_queues_many_in_batches(api_url, session, tmp_path):
     assert {j["job_type"]["name"] for j in queued} == {"many"}
     refused = scale("queue", "job", "many", "--count", "2", "--wait")
     assert refused.exit_code == 2 and "--wait follows one job" in refused.output
+
+
+def test_jobs_show_says_why_a_queued_job_waits_and_pools_launch_respects_the_maximum(api_url, session):
+    from app.db import utcnow
+    from app.models import SchedulingReason
+    from tests import factories as f
+
+    job = f.make_job(session, f.make_job_type(session), status="QUEUED")
+    session.flush()
+    now = utcnow()
+    detail = "job type x 1.0 is paused"
+    session.add(SchedulingReason(job_id=job.id, reason="job_type_paused", detail=detail, since=now, updated=now))
+    session.commit()
+    shown = scale("jobs", "show", str(job.id))
+    assert shown.exit_code == 0
+    assert f"waiting: {detail} (job_type_paused" in shown.output
+
+    pool = {
+        "name": "burst",
+        "attribute_name": "pool",
+        "provider": "local",
+        "max_nodes": 1,
+        "node_cpus": 1,
+        "node_mem": 512,
+    }
+    assert scale("pools", "list").exit_code == 0
+    import requests
+
+    assert requests.post(f"{api_url}/resource-pools/", json=pool, timeout=10).status_code == 201
+    refused = scale("pools", "launch", "burst", "--num", "2")
+    assert refused.exit_code == 1
+    assert "2 more would exceed it" in refused.output

@@ -77,6 +77,20 @@ def test_a_signal_to_the_group_ends_the_command_and_is_recorded(wrapper, tmp_pat
     assert status.read_text() == str(-signal.SIGTERM)
 
 
+def test_a_wrapper_whose_cluster_is_gone_still_records_the_exit(wrapper, tmp_path):
+    """The cluster was killed before the wrapper reported (nobody reads the ready pipe): the wrapper must
+    not die of SIGPIPE but outlive the cluster, so a restarted one finds the exit status."""
+    ready_r, ready_w = os.pipe()
+    os.close(ready_r)  # the cluster is gone
+    status = tmp_path / "exit_status"
+    proc = subprocess.Popen(
+        [*wrapper, str(status), str(ready_w), "sh", "sh", "-c", "exit 5"], pass_fds=(ready_w,), start_new_session=True
+    )
+    os.close(ready_w)
+    assert proc.wait(10) == 5
+    assert status.read_text() == "5"
+
+
 def test_the_command_does_not_inherit_the_ready_pipe(wrapper, tmp_path):
     proc, ready, status = start(wrapper, tmp_path, "sh", "sh", "-c", f"test ! -e /proc/self/fd/{READY_FD}")
     assert ready == b"+"

@@ -46,6 +46,11 @@ int main(int argc, char **argv) {
     char **args = argv + 4;
     fcntl(ready_fd, F_SETFD, FD_CLOEXEC); /* the command must not hold it: the cluster reads it to EOF */
 
+    /* As Python does at start-up: a cluster gone before the wrapper reports (its end of the ready pipe
+     * closed) must not kill the wrapper with SIGPIPE; it outlives the cluster to record the exit. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+
     struct sigaction forward = {0};
     forward.sa_handler = remember;
     sigemptyset(&forward.sa_mask);

@@ -126,3 +126,36 @@ def test_a_queued_job_page_says_why_it_waits(client, session):
     session.commit()
     page = client.get(f"/console/jobs/{job.id}").get_data(as_text=True)
     assert 'data-reason="does_not_fit_anywhere"' in page and detail in page
+
+
+def test_the_dashboard_counts_queued_jobs_by_why_they_wait(client, session):
+    from app.models import SchedulingReason
+
+    job = f.make_job(session, f.make_job_type(session), status="QUEUED")
+    f.make_job(session, f.make_job_type(session), status="QUEUED")
+    session.flush()
+    now = utcnow()
+    session.add(SchedulingReason(job_id=job.id, reason="job_type_paused", detail="paused", since=now, updated=now))
+    session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="queue-reasons"' in page
+    assert "job type paused 1" in page and "not examined 1" in page
+
+
+def test_the_dashboard_shows_the_autoscalers_latest_decisions(client, session):
+    from app.models import AutoscaleDecision
+    from tests.test_status import write_report
+
+    session.add(
+        AutoscaleDecision(
+            pool_name="burst",
+            action="LAUNCH",
+            hostnames=["burst-1a2b3c"],
+            reason="3 queued jobs ... need 2 nodes",
+            created=utcnow(),
+        )
+    )
+    write_report(session)
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="autoscale-decisions"' in page
+    assert "burst-1a2b3c" in page and "need 2 nodes" in page and "(auto mode off)" in page

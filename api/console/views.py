@@ -10,7 +10,7 @@ from flask import Blueprint, abort, redirect, render_template, request
 from api.session import get_session
 from api.common import ApiError, param_int, param_int_list, param_str, param_str_list, parse_timestamp
 from api.console import actions, graph, queries, services, signin
-from api.scheduling_reasons import job_scheduling
+from api.scheduling_reasons import job_scheduling, queued_by_reason
 from app.db import utcnow
 from app.models import JOB_STATUSES, JobType, RecipeType
 from app.specs.base import SpecError
@@ -134,6 +134,7 @@ def _dashboard_data() -> dict:
         "queue": queries.queue_depth(session),
         "counts": queries.job_counts(session),
         "hours": queries.hourly_outcomes(session),
+        "waiting": queued_by_reason(session),
     }
 
 

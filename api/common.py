@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import iso, utcnow  # noqa: F401 (iso: the API's datetime format, imported from here)
 from app.settings import settings
 from app.specs.base import (  # noqa: F401  (MAX_DB_INT: used by api/__init__)
     MAX_DB_INT,
@@ -404,12 +404,6 @@ def body_dict(body: Mapping[str, Any], name: str) -> dict | None:
     if not isinstance(value, dict):
         raise bad_request(f"Field '{name}' must be a JSON object")
     return value
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 NAME_PATTERN = STABLE_NAME

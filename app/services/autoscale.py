@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.autoscale import policy as p
 from app.autoscale.providers import NodeSpec, ProviderError, provider
-from app.db import utcnow, with_retry
+from app.db import iso, utcnow, with_retry
 from app.models import AutoscaleDecision, Job, JobType, Node, ResourcePool, ScaledNode, Scheduler
 from app.services import operations
 from app.settings import settings
@@ -325,15 +325,11 @@ def open_nodes_json(session: Session, pool_ids: list[int]) -> dict[int, list[dic
                 "hostname": r.hostname,
                 "state": r.state,
                 "provider_id": r.provider_id,
-                "launched": _iso(r.launched),
-                "idle_since": _iso(r.idle_since),
+                "launched": iso(r.launched),
+                "idle_since": iso(r.idle_since),
             }
         )
     return out
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def recent_decisions(session: Session, limit: int = 20) -> list[dict]:
@@ -344,7 +340,7 @@ def recent_decisions(session: Session, limit: int = 20) -> list[dict]:
             "action": r.action,
             "hostnames": r.hostnames,
             "reason": r.reason,
-            "created": _iso(r.created),
+            "created": iso(r.created),
         }
         for r in rows
     ]

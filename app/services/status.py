@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import iso, utcnow
 from app.mesos import RESOURCE_NAMES
 from app.models import Error, Job, JobExecution, JobType, Node, Scheduler
 from app.services.autoscale import recent_decisions
@@ -46,10 +46,6 @@ PER_SEC_METRICS = (
     "offers_launched_per_sec",
     "tasks_finished_per_sec",
 )
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------- the scheduler's report

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import Error, Job, JobExecution, JobType, JobTypeRevision, Node, Strike
+from app.services.jobs import current_revision
 from app.settings import settings
 from app.specs.trigger_config import parse_schedule
 from app.states import EXECUTION, JOB
@@ -93,10 +94,7 @@ def system_job_type(session: Session, name: str) -> JobType:
 
 
 def _new_job(session: Session, job_type: JobType, now: datetime) -> Job:
-    revision = session.scalar(
-        select(JobTypeRevision).where(JobTypeRevision.job_type_id == job_type.id).order_by(JobTypeRevision.id.desc())
-    )
-    assert revision is not None
+    revision = current_revision(session, job_type)
     job = Job(
         job_type_id=job_type.id,
         job_type_rev_id=revision.id,

@@ -81,9 +81,20 @@ class Browser:
         return self.wait_for(lambda d: self.css(selector).text or " ", what=selector).strip()
 
     def click(self, selector: str, accept_confirm: bool = False) -> None:
+        """Click; when the element submits a form or follows a link, return only once the next page replaced
+        this one, so what the test reads next is never the page it just left."""
+        from selenium.webdriver.common.by import By
+
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        element = self.wait_for(lambda d: self.css(selector), what=selector)
+        navigates = self.driver.execute_script(
+            "var e = arguments[0]; return !!((e.form && e.type === 'submit') || e.closest('a[href]'));", element
+        )
         self.wait_for(lambda d: self.css(selector).click() or True, what=f"click {selector}")
         if accept_confirm:
             self.wait_for(lambda d: d.switch_to.alert, what="the confirm dialog").accept()
+        if navigates:
+            self.wait_for(lambda d: _replaced(page), what=f"the page after clicking {selector}")
 
     def click_link(self, text: str) -> None:
         from selenium.webdriver.common.by import By
@@ -95,6 +106,15 @@ class Browser:
         path = SCREENSHOTS / f"{name}.png"
         self.driver.save_screenshot(str(path))
         return path
+
+
+def _replaced(element) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return not element.is_enabled()  # any call on an element of a page that was replaced raises
+    except StaleElementReferenceException:
+        return True
 
 
 @pytest.fixture

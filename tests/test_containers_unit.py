@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.services.executions import ContainerSpec, LaunchSpec
 from workers.local_cluster import containers
+from workers.local_cluster.oom import MemoryWatch
 from workers.scheduler.core import SchedulerCore
 
 
@@ -76,6 +77,12 @@ def test_the_local_cluster_runs_the_image_with_limits_volumes_and_no_shell(tmp_p
         assert part in joined, part
     assert "-e" in argv and argv[argv.index("-e") + 1] == "A=b c"  # one argument: no shell splits it
     assert containers.is_docker_task(info) and not containers.is_docker_task({"command": {}})
+
+    # Under a cgroup of its own that holds the limit (cgroup v1), the container gets none of its own.
+    watch = MemoryWatch(tmp_path / "cgroup", "/scale-tasks/c-1", limits_memory=True, eventfd=None)
+    watched = containers.run_argv("/usr/bin/podman", "scale-exe-7", info, sandbox, tmp_path, {"mem": 256.0}, {}, watch)
+    assert "--memory" not in watched
+    assert watched[watched.index("--cgroup-parent") + 1] == "/scale-tasks/c-1"
 
 
 def test_no_runtime_and_a_missing_image_are_said_plainly(monkeypatch):

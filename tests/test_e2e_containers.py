@@ -33,6 +33,7 @@ ALGORITHMS = {
     "produce": 'echo "in a container: $(ls /mnt/mesos/sandbox | wc -l) sandbox files"; echo made > "$1/out.txt"',
     "fail3": "echo failing >&2; exit 3",
     "sleepy": "echo started; sleep 120",
+    "hog": 'echo hogging; held=$(head -c 200000000 /dev/zero | tr "\\0" a); echo "held ${#held} bytes"',
     # combine <output name> <file name> <input file> <job_output_dir>: the input's text, then [name]
     "combine": "\n".join(
         [
@@ -123,6 +124,23 @@ def test_a_failing_container_maps_its_exit_code_like_a_command(stack, image):
     assert failed["error"]["name"] == "bad-box"
     assert execution(job["id"]).job_exit_code == 3
     assert containers_left(stack) == []
+
+
+def test_a_container_over_its_memory_fails_with_out_of_memory(stack, image):
+    """The limit holds inside the container, and the kernel's OOM kill is reported as Mesos' memory
+    isolator reports it (the container's exit code alone, 137, would say algorithm-unknown)."""
+    from workers.local_cluster import oom
+
+    job_type = docker_type(stack, image, "hog", name="hogging-box", mem_required=32.0, max_tries=1)
+    job = stack.queue_job(job_type["id"])
+    failed = stack.wait_job(job["id"], "FAILED", timeout=60)
+    exe = execution(job["id"])
+    assert failed["error"]["name"] == "out-of-memory", exe.task_message
+    assert exe.task_reason == "REASON_CONTAINER_LIMITATION_MEMORY"
+    assert exe.task_message.startswith("Memory limit exceeded: Requested: 32MB")
+    assert "held" not in logs_of(stack, job["id"])["stdout"]
+    assert containers_left(stack) == []
+    assert exe.container_id and oom.watch(exe.container_id, 0.0, create=False) is None  # its cgroup is gone
 
 
 def test_a_missing_image_is_its_own_error(stack):

@@ -3,7 +3,8 @@ Docker containerizer does: the task's arguments after the image, its volumes at 
 cpus and mem as limits, the sandbox at /mnt/mesos/sandbox, the container named and labelled after the task.
 
 The run is the task's command under the task wrapper, so stdout/stderr land in the sandbox, a kill's
-SIGTERM reaches the container (`--init` forwards it) and the exit status is the container's. A container
+SIGTERM reaches the container (`--init` forwards it) and the exit status is the container's; an OOM kill
+inside it is counted through a cgroup of its own (`oom.py`). A container
 the runtime leaves behind (the run killed outright, a cluster that died) is removed by `remove` when its
 task ends and by `sweep` when the cluster starts.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.mesos import IMAGE_PULL_FAILED, NO_CONTAINER_RUNTIME
+from workers.local_cluster.oom import MemoryWatch
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ def global_args(tool: str) -> list[str]:
     return []
 
 
+def own_cgroups(tool: str) -> bool:
+    """Whether the runtime takes a cgroup parent path of ours (podman with the cgroupfs manager)."""
+    return "cgroupfs" in global_args(tool)
+
+
 def container_name(task_id: str) -> str:
     return f"scale-{task_id}"
 
@@ -85,8 +92,10 @@ def run_argv(
     sandbox_root: Path,
     resources: dict[str, float],
     environment: dict[str, str],
+    memory: MemoryWatch | None = None,
 ) -> list[str]:
-    """The `run` command line of a DOCKER TaskInfo (no shell: the arguments are passed as they are)."""
+    """The `run` command line of a DOCKER TaskInfo (no shell: the arguments are passed as they are); with
+    `memory`, the container runs under that cgroup, which may hold the memory limit itself."""
     container = info.get("container") or {}
     docker = container.get("docker") or {}
     image = docker.get("image")
@@ -104,7 +113,9 @@ def run_argv(
     if cpus > 0:
         argv += ["--cpus", f"{cpus:g}"]
     mem = resources.get("mem", 0.0)
-    if mem > 0:
+    if memory is not None:
+        argv += ["--cgroup-parent", memory.cgroup_parent]
+    if mem > 0 and not (memory is not None and memory.limits_memory):
         argv += ["--memory", f"{int(mem)}m"]
     if docker.get("privileged"):
         argv.append("--privileged")

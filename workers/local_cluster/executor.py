@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from app.mesos import TERMINAL_TASK_STATES
-from workers.local_cluster import containers
+from workers.local_cluster import containers, oom
 from workers.local_cluster.agent_http import run_dir
 from workers.local_cluster.checkpoint import RecoveredTask, process_start_time, wait_for_exit, wrapper_command
 from workers.local_cluster.master import SOURCE_AGENT, SOURCE_EXECUTOR, Master
@@ -215,14 +215,18 @@ class TaskExecutor:
         if containers.is_docker_task(task.info):
             try:
                 tool = containers.prepare(containers.runtime(), task.info, task.agent.hostname if task.agent else "")
+                limits = by_name(task.resources)
+                if containers.own_cgroups(tool):
+                    task.memory_watch = oom.watch(container_id, limits.get("mem", 0.0))
                 argv = containers.run_argv(
                     tool,
                     task.id,
                     task.info,
                     sandbox,
                     self.sandbox_root,
-                    by_name(task.resources),
+                    limits,
                     containers.task_environment(command),
+                    task.memory_watch,
                 )
                 executable = argv[0]
             except (containers.ContainerError, OSError, subprocess.TimeoutExpired) as exc:
@@ -242,6 +246,7 @@ class TaskExecutor:
         )
         proc = None
         if error is not None:
+            self._forget_memory_watch(task)
             with master.lock:
                 task.exited = True
                 if task.state not in TERMINAL_TASK_STATES:
@@ -282,6 +287,7 @@ class TaskExecutor:
             task.container_id = container_id
             if proc is None:
                 os.close(ready_r)
+                self._forget_memory_watch(task)
                 task.exited = True
                 if task.state not in TERMINAL_TASK_STATES:
                     master.update(task, "TASK_FAILED", error, SOURCE_EXECUTOR)
@@ -322,11 +328,18 @@ class TaskExecutor:
         self._ended(task, proc.wait(), launch_error)
         self._remove_container(task)
 
-    @staticmethod
-    def _remove_container(task: Task) -> None:
+    @classmethod
+    def _remove_container(cls, task: Task) -> None:
         """A DOCKER task leaves no container behind, however its run ended (outside the master's lock)."""
         if containers.is_docker_task(task.info):
             containers.remove(containers.runtime(), task.id)
+            cls._forget_memory_watch(task)
+
+    @staticmethod
+    def _forget_memory_watch(task: Task) -> None:
+        watch, task.memory_watch = task.memory_watch, None
+        if watch is not None:
+            watch.remove()
 
     def _watch_adopted(self, task: Task, pid: int) -> None:
         wait_for_exit(pid)
@@ -359,6 +372,9 @@ class TaskExecutor:
             if task.kill_requested and launch_error is None:
                 state, reason = "TASK_KILLED", None
             source = SOURCE_EXECUTOR
+            watch = task.memory_watch
+            if task.memory_exceeded is None and watch is not None and not task.kill_requested and watch.oom_kills():
+                task.memory_exceeded = (by_name(task.resources).get("mem", 0.0), watch.max_used_mib())
             if task.memory_exceeded is not None:  # Mesos' memory isolator: a container limitation, from the agent
                 limit, used = task.memory_exceeded
                 state, reason, source = "TASK_FAILED", "REASON_CONTAINER_LIMITATION_MEMORY", SOURCE_AGENT
@@ -388,6 +404,8 @@ class TaskExecutor:
             task.sandbox = found.sandbox
             task.container_id = found.sandbox.name
             task.kill_requested = found.killed
+            if containers.is_docker_task(task.info):  # its cgroup outlived the agent
+                task.memory_watch = oom.watch(task.container_id, 0.0, create=False)
             master.tasks[task.id] = task
             if found.alive and not found.shutdown:
                 task.pid = found.pid
@@ -427,3 +445,4 @@ class TaskExecutor:
             self.master.update(task, state, message, SOURCE_EXECUTOR, "REASON_AGENT_RESTARTED")
         else:
             self._ended(task, found.exit_code)
+        self._forget_memory_watch(task)

@@ -14,7 +14,7 @@ from pathlib import Path
 from workers.local_cluster.containers import global_args, runtime
 
 BUSYBOX = Path("/bin/busybox")
-TOOLS = ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr", "printf")
+TOOLS = ("sh", "cat", "echo", "wc", "sleep", "ls", "mkdir", "tr", "printf", "head")
 
 
 class ImageUnavailable(RuntimeError):

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from workers.local_cluster.oom import MemoryWatch
 from workers.local_cluster.resources import Resources, contains, subtract
 
 
@@ -130,4 +131,5 @@ class Task:
         self.exited = False
         self.kill_requested = False
         self.memory_exceeded: tuple[float, float] | None = None  # (limit, used) MiB when killed for it
+        self.memory_watch: MemoryWatch | None = None  # a DOCKER task's own cgroup, where OOM kills are counted
         self.kill_timer: threading.Timer | None = None

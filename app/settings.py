@@ -184,7 +184,7 @@ REGISTRY: list[Setting] = [
         "DOCKER_NETWORK",
         str,
         "NONE",
-        "Network of DOCKER tasks (Mesos DockerInfo.network): NONE (other people's code gets no network unless you say so), HOST or BRIDGE.",
+        "Network of DOCKER tasks (Mesos DockerInfo.network): NONE (other people's code gets no network unless you say so), HOST or BRIDGE; anything else is refused at start.",
     ),
     Setting(
         "DOCKER_PARAMETERS",
@@ -449,6 +449,32 @@ def shared_resource_limits(text: str) -> dict[str, int]:
     return limits
 
 
+DOCKER_NETWORKS = ("NONE", "HOST", "BRIDGE")  # USER would need a NetworkInfo naming the network
+
+
+def docker_network(text: str) -> str:
+    """DOCKER_NETWORK as DockerInfo.network; ValueError for a name a master would silently turn into HOST."""
+    network = text.strip().upper()
+    if network not in DOCKER_NETWORKS:
+        raise ValueError(f"DOCKER_NETWORK: expected one of {', '.join(DOCKER_NETWORKS)}, got {text!r}")
+    return network
+
+
+def docker_parameters(text: str) -> list[dict[str, str]]:
+    """DOCKER_PARAMETERS ("shm-size=1g; ulimit=nofile=1024") as DockerInfo.parameters; ValueError naming
+    what is wrong (a master refuses `name`: the containerizer names the container itself)."""
+    parameters = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"DOCKER_PARAMETERS: expected key=value, got {item!r}")
+        if key == "name":
+            raise ValueError("DOCKER_PARAMETERS: 'name' is refused by Mesos (the containerizer names containers)")
+        parameters.append({"key": key, "value": value.strip()})
+    return parameters
+
+
 def resolve_cluster(env: Any) -> tuple[str, int, str]:
     """(MESOS_MASTER, LOCAL_CLUSTER_PORT, conflict message or "") from one setting unless both are given.
 
@@ -514,6 +540,8 @@ class _Settings:
             raise SystemExit(self.conflict)
         try:
             shared_resource_limits(self.SHARED_RESOURCE_LIMITS)
+            docker_network(self.DOCKER_NETWORK)
+            docker_parameters(self.DOCKER_PARAMETERS)
         except ValueError as exc:
             raise SystemExit(str(exc)) from None
         problem = master_problem(self.MESOS_MASTER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from app.services.executions import ContainerSpec, LaunchSpec
-from workers.local_cluster import containers
+from workers.local_cluster import containers, proto
 from workers.local_cluster.oom import MemoryWatch
 from workers.scheduler.core import SchedulerCore
 
@@ -99,3 +99,26 @@ def test_no_runtime_and_a_missing_image_are_said_plainly(monkeypatch):
     finally:
         monkeypatch.undo()
         settings.reload()
+
+
+def test_the_task_infos_parse_as_mesos_messages_with_nothing_a_master_would_drop(monkeypatch):
+    """Read against include/mesos/v1/mesos.proto (TaskInfo, CommandInfo, ContainerInfo, DockerInfo, Volume,
+    Parameter, Environment) as a master parses JSON: every required field there, every value of its
+    type, every enum name known, and no field or value a master would silently ignore."""
+    from app.settings import settings
+
+    monkeypatch.setattr(settings, "DOCKER_PARAMETERS", "shm-size=1g; ulimit=nofile=1024", raising=False)
+    monkeypatch.setattr(settings, "DOCKER_NETWORK", "bridge", raising=False)
+    spec = ContainerSpec("geoint/algo:2", True, (("/var/exe/7", "RW"), ("/data/ws/a", "RO")))
+    resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}, "role": "*"}]
+    for container in (spec, None):
+        info = SchedulerCore.task_info(launch(container), resources=resources)
+        parsed = proto.parse("TaskInfo", info)
+        assert parsed.errors == [] and parsed.ignored == []
+        assert proto.task_problems(info) == []
+    docker = SchedulerCore.task_info(launch(spec), resources=resources)["container"]["docker"]
+    assert docker["network"] == "BRIDGE"
+    assert docker["parameters"] == [{"key": "shm-size", "value": "1g"}, {"key": "ulimit", "value": "nofile=1024"}]
+    misspelt = {**docker, "network": "bridged", "force_pull": True}
+    parsed = proto.parse("DockerInfo", misspelt, "container.docker.")
+    assert parsed.errors == [] and parsed.ignored == ["container.docker.network=bridged", "container.docker.force_pull"]

@@ -259,3 +259,43 @@ def test_a_framework_gone_past_its_failover_timeout_is_removed_and_its_tasks_kil
     master.frameworks[fw_id].disconnected_at = time.monotonic() - 6
     master.expire_frameworks()
     assert fw_id not in master.frameworks and master.runner.killed == [("t1", 3.0)]
+
+
+def test_a_task_info_a_master_cannot_parse_refuses_the_whole_call_and_keeps_the_offer(master):
+    """stout's JSON-to-protobuf parse: a required field missing or a value of the wrong JSON type fails
+    the call (400) before any of it is acted on."""
+    fw_id, stream = subscribe(master)
+    offer = one_offer(master, stream)
+    broken = task_info("t1", offer)
+    broken["container"] = {"type": "DOCKER", "docker": {"privileged": "yes"}, "volumes": [{"container_path": "/x"}]}
+    with pytest.raises(CallRefused) as refused:
+        launch(master, fw_id, stream, broken, offer=offer)
+    assert refused.value.status == 400
+    for part in (
+        "Missing required fields: container.docker.image",
+        "Not expecting a JSON string for field 'container.docker.privileged'",
+        "Missing required fields: container.volumes[0].mode",
+    ):
+        assert part in str(refused.value)
+    assert master.runner.launched == [] and offer["id"]["value"] in master.offers
+
+
+def test_a_task_info_that_parses_but_breaks_the_masters_rules_is_a_task_error(master):
+    fw_id, stream = subscribe(master)
+    offer = one_offer(master, stream)
+    no_docker = task_info("no-docker", offer)
+    no_docker["container"] = {"type": "DOCKER"}
+    named = task_info("named", offer)
+    named["container"] = {"type": "DOCKER", "docker": {"image": "a", "parameters": [{"key": "name", "value": "x"}]}}
+    no_value = task_info("no-value", offer)
+    no_value["command"]["environment"] = {"variables": [{"name": "A"}]}
+    two_sources = task_info("two-sources", offer)
+    volume = {"container_path": "/d", "host_path": "/d", "image": {"type": "DOCKER"}, "mode": "RO"}
+    two_sources["container"] = {"type": "DOCKER", "docker": {"image": "a"}, "volumes": [volume]}
+    launch(master, fw_id, stream, no_docker, named, no_value, two_sources, offer=offer)
+    messages = {s["task_id"]["value"]: s["message"] for s in updates(stream) if s["state"] == "TASK_ERROR"}
+    assert "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo" in messages["no-docker"]
+    assert "Parameter in DockerInfo must not be 'name'" in messages["named"]
+    assert "Environment variable 'A' of type 'VALUE' must have a value set" in messages["no-value"]
+    assert "Only one of them should be set: 'host_path', 'image' and 'source'" in messages["two-sources"]
+    assert master.runner.launched == []

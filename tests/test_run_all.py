@@ -62,6 +62,19 @@ def test_both_set_on_loopback_with_different_ports_is_refused(env):
     assert "MESOS_MASTER" in str(refused.value) and "LOCAL_CLUSTER_PORT" in str(refused.value)
 
 
+def test_docker_settings_a_master_would_refuse_or_silently_change_are_refused_at_start(env):
+    for name, value, said in (
+        ("DOCKER_NETWORK", "bridged", "expected one of NONE, HOST, BRIDGE"),
+        ("DOCKER_PARAMETERS", "shm-size=1g;name=mine", "'name' is refused by Mesos"),
+        ("DOCKER_PARAMETERS", "shm-size", "expected key=value, got 'shm-size'"),
+    ):
+        env(**{"DOCKER_NETWORK": "none", "DOCKER_PARAMETERS": "", name: value})
+        with pytest.raises(SystemExit, match=said):
+            settings.check()
+    env(DOCKER_NETWORK="bridge", DOCKER_PARAMETERS="shm-size=1g; ulimit=nofile=1024")
+    settings.check()
+
+
 def run_all(var_dir, code: str = "import workers.run_all as r; r.main()", **env: str) -> subprocess.CompletedProcess:
     """`python -m workers.run_all` (or `code`) in a clean environment with `env`."""
     return subprocess.run(

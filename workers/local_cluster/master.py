@@ -19,6 +19,7 @@ import uuid
 from typing import Any, Protocol
 
 from app.mesos import RESOURCE_NAMES, TERMINAL_TASK_STATES
+from workers.local_cluster import proto
 from workers.local_cluster.checkpoint import Checkpoint
 from workers.local_cluster.model import Agent, Framework, Offer, Stream, Task
 from workers.local_cluster.resources import (
@@ -376,19 +377,21 @@ class Master:
             error = "Aggregated offers must belong to one single agent"
         elif offers and len({o.role for o in offers}) > 1:
             error = "Aggregated offers must be allocated to the same role"
-        for offer in offers:
-            self.release_offer(offer)
         task_infos: list[dict[str, Any]] = []
+        grouped: list[dict[str, Any]] = []
         for op in accept.get("operations") or []:
             if op.get("type") == "LAUNCH":
                 task_infos.extend((op.get("launch") or {}).get("task_infos") or [])
             elif op.get("type") == "LAUNCH_GROUP":
-                group = ((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or []
-                for ti in group:
-                    message = "LAUNCH_GROUP is not supported by the local cluster"
-                    self._reject(fw, ti, None, "TASK_ERROR", "REASON_TASK_INVALID", message)
+                grouped.extend(((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or [])
             else:
                 log.warning("ignoring unsupported %s operation from framework %s", op.get("type"), fw.id)
+        self._parse_task_infos(task_infos + grouped)  # first: a master never acts on a call it cannot parse
+        for offer in offers:
+            self.release_offer(offer)
+        for ti in grouped:
+            message = "LAUNCH_GROUP is not supported by the local cluster"
+            self._reject(fw, ti, None, "TASK_ERROR", "REASON_TASK_INVALID", message)
         if error:
             for ti in task_infos:
                 message = f"Task launched with invalid offers: {error}"
@@ -403,6 +406,18 @@ class Master:
         refuse = _refuse_seconds(accept.get("filters"))
         if refuse > 0 and allocatable(pool):
             fw.filters.append((agent.id, pool, time.monotonic() + refuse))
+
+    @staticmethod
+    def _parse_task_infos(task_infos: list[dict[str, Any]]) -> None:
+        """Refuse the call (400) as a master whose JSON-to-protobuf parse fails; note what it would drop."""
+        errors = []
+        for ti in task_infos:
+            parsed = proto.parse("TaskInfo", ti)
+            errors += parsed.errors
+            if parsed.ignored:
+                log.warning("a Mesos master ignores these TaskInfo fields or values: %s", ", ".join(parsed.ignored))
+        if errors:
+            raise CallRefused(400, "Failed to parse body into Call protobuf: " + "; ".join(errors))
 
     def _launch(
         self, fw: Framework, agent: Agent, ti: dict[str, Any], pool: dict[str, float], role: str | None
@@ -421,6 +436,7 @@ class Master:
         command = ti.get("command")
         if agent_id != agent.id:
             problems.append(f"Task uses agent {agent_id} but the offers are from agent {agent.id}")
+        problems += proto.task_problems(ti)
         if "executor" in ti:
             problems.append("Custom executors are not supported by the local cluster (use a command task)")
         elif isinstance(command, dict) and command.get("shell", True) and not self.allow_shell:

@@ -32,7 +32,7 @@ from app.scheduling.reasons import ClusterView, JobTypeView
 from app.scheduling.queue_state import QueueState
 from app.agent_files import AgentFile, AgentFilesError
 from app.services import executions, nodes, workspaces
-from app.settings import settings, shared_resource_limits
+from app.settings import docker_network, docker_parameters, settings, shared_resource_limits
 from workers.scheduler.callbacks import ScaleScheduler
 from workers.scheduler.loop import IntervalJob, run_due
 from workers.scheduler.offers import AgentPool, HeldOffer, HeldOffers, by_agent, offered_resources, to_decline
@@ -71,19 +71,14 @@ def framework_info(framework_id: str | None = None) -> dict:
 
 def docker_container(spec: executions.ContainerSpec) -> dict:
     """ContainerInfo of a DOCKER task (include/mesos/v1/mesos.proto), network and parameters from settings."""
-    parameters = []
-    for item in settings.DOCKER_PARAMETERS.split(";"):
-        key, sep, value = item.strip().partition("=")
-        if key and sep:
-            parameters.append({"key": key.strip(), "value": value.strip()})
     return {
         "type": "DOCKER",
         "docker": {
             "image": spec.image,
-            "network": settings.DOCKER_NETWORK.upper(),
+            "network": docker_network(settings.DOCKER_NETWORK),
             "privileged": spec.privileged,
             "force_pull_image": settings.DOCKER_FORCE_PULL,
-            "parameters": parameters,
+            "parameters": docker_parameters(settings.DOCKER_PARAMETERS),
         },
         "volumes": [{"container_path": path, "host_path": path, "mode": mode} for path, mode in spec.volumes],
     }

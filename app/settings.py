@@ -129,7 +129,9 @@ REGISTRY: list[Setting] = [
         "LOCAL_CLUSTER_RESOURCES",
         str,
         "",
-        "Each agent's resources in Mesos' --resources syntax, replacing LOCAL_CLUSTER_CPUS/MEM/DISK: `cpus:1;cpus(scale):2;mem(scale):2048;disk:5000` reserves for role scale.",
+        "Each agent's resources in Mesos' --resources syntax, replacing LOCAL_CLUSTER_CPUS/MEM/DISK: "
+        "`cpus:1;cpus(scale):2;mem(scale):2048;disk:5000;ports:[31000-31099]` reserves for role scale "
+        "(ports default to [31000-32000], as on a Mesos agent).",
     ),
     Setting(
         "LOCAL_CLUSTER_NATIVE_WRAPPER",

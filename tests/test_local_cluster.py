@@ -100,7 +100,7 @@ def nothing(log: EventLog, predicate=lambda item: True, timeout: float = 1.0) ->
 
 
 def scalars(offer) -> dict[str, float]:
-    return {r["name"]: r["scalar"]["value"] for r in offer["resources"]}
+    return {r["name"]: r["scalar"]["value"] for r in offer["resources"] if r["type"] == "SCALAR"}
 
 
 def task_info(task_id, offer, argv, cpus=0.5, mem=64.0, env=None, shell=False):
@@ -194,7 +194,9 @@ def test_subscribe_and_offers(cluster, drivers):
     assert master_info["version"] == "1.11.0"
     offer = take(sched.offers)
     assert scalars(offer) == {"cpus": 4.0, "mem": 4096.0, "disk": 10000.0}
-    assert all(r["type"] == "SCALAR" and r["role"] == "*" for r in offer["resources"])
+    assert all(r["role"] == "*" for r in offer["resources"])
+    (ports,) = [r for r in offer["resources"] if r["type"] == "RANGES"]  # a Mesos agent's default ports
+    assert ports["name"] == "ports" and ports["ranges"] == {"range": [{"begin": 31000, "end": 32000}]}
     assert offer["framework_id"]["value"] == framework_id
     assert offer["hostname"]
     address = offer["url"]["address"]
@@ -612,11 +614,17 @@ def test_reserved_resources_go_to_their_role_and_multi_role_tasks_must_name_thei
         driver, sched = drivers(c, framework=framework)
         offer = take(sched.offers, lambda o: o["hostname"] == "split")
         assert offer["allocation_info"] == {"role": "scale"}
-        entries = {(r["name"], r["role"]): r["scalar"]["value"] for r in offer["resources"]}
-        assert entries == {("cpus", "*"): 1.0, ("cpus", "scale"): 2.0, ("mem", "scale"): 1024.0, ("disk", "*"): 500.0}
+        entries = {(r["name"], r["role"]): r.get("scalar", r.get("ranges")) for r in offer["resources"]}
+        assert entries == {
+            ("cpus", "*"): {"value": 1.0},
+            ("cpus", "scale"): {"value": 2.0},
+            ("mem", "scale"): {"value": 1024.0},
+            ("disk", "*"): {"value": 500.0},
+            ("ports", "*"): {"range": [{"begin": 31000, "end": 32000}]},
+        }
         assert all(r["allocation_info"] == {"role": "scale"} for r in offer["resources"])
         gpu = take(sched.offers, lambda o: o["hostname"] == "gpu")
-        assert {r["name"]: r["scalar"]["value"] for r in gpu["resources"]}["gpus"] == 1.0
+        assert scalars(gpu)["gpus"] == 1.0
 
         driver.launchTasks(offer["id"], [task_info("bare-1", offer, ["/bin/true"])], filters={"refuse_seconds": 0})
         refused = take(sched.updates, state_of("bare-1"))

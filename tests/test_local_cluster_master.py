@@ -12,6 +12,7 @@ from workers.local_cluster.allocator import Allocator
 from workers.local_cluster.checkpoint import Checkpoint
 from workers.local_cluster.master import CallRefused, Master
 from workers.local_cluster.model import Agent, Stream, Task
+from workers.local_cluster.resources import parse_resource_text
 
 
 class RecordingRunner:
@@ -299,3 +300,61 @@ def test_a_task_info_that_parses_but_breaks_the_masters_rules_is_a_task_error(ma
     assert "Environment variable 'A' of type 'VALUE' must have a value set" in messages["no-value"]
     assert "Only one of them should be set: 'host_path', 'image' and 'source'" in messages["two-sources"]
     assert master.runner.launched == []
+
+
+def test_port_ranges_are_offered_taken_by_tasks_and_given_back(tmp_path):
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.lock()
+    m = Master(
+        master_id="m1", hostname="h", checkpoint=checkpoint, heartbeat_interval=15.0, retry_interval=3.0, kill_grace=3.0
+    )
+    m.runner = RecordingRunner()
+    m.add_agent(Agent("m1-S0", 0, "h", parse_resource_text("cpus:4;mem:4096;ports:[31000-31009,32000-32000]"), {}))
+    fw_id, stream = subscribe(m)
+    offer = one_offer(m, stream)
+    (ports,) = [r for r in offer["resources"] if r["name"] == "ports"]
+    assert ports["type"] == "RANGES"
+    assert ports["ranges"]["range"] == [{"begin": 31000, "end": 31009}, {"begin": 32000, "end": 32000}]
+
+    def with_ports(task_id: str, *spans: tuple[int, int]) -> dict:
+        info = task_info(task_id, offer)
+        ranges = {"range": [{"begin": b, "end": e} for b, e in spans]}
+        info["resources"].append({"name": "ports", "type": "RANGES", "ranges": ranges})
+        return info
+
+    operations = [
+        {
+            "type": "LAUNCH",
+            "launch": {"task_infos": [with_ports("web", (31000, 31001)), with_ports("clash", (31001, 31001))]},
+        }
+    ]
+    accept = {"offer_ids": [offer["id"]], "operations": operations, "filters": {"refuse_seconds": 0}}
+    call(m, fw_id, stream, "ACCEPT", accept=accept)
+    launch_errors = {s["task_id"]["value"]: s["message"] for s in updates(stream) if s["state"] == "TASK_ERROR"}
+    assert "ports [31001-31001]" in launch_errors["clash"] and m.runner.launched == ["web"]
+    assert m.state()["slaves"][0]["resources"]["ports"] == "[31000-31009, 32000-32000]"
+
+    offer = one_offer(m, stream)
+    (ports,) = [r for r in offer["resources"] if r["name"] == "ports"]
+    assert ports["ranges"]["range"] == [{"begin": 31002, "end": 31009}, {"begin": 32000, "end": 32000}]
+    m.update(m.tasks["web"], "TASK_FINISHED", None, "SOURCE_EXECUTOR")
+    assert [u["state"] for u in updates(stream)] == ["TASK_FINISHED"]
+    call(m, fw_id, stream, "DECLINE", decline={"offer_ids": [offer["id"]], "filters": {"refuse_seconds": 0}})
+    offer = one_offer(m, stream)
+    (ports,) = [r for r in offer["resources"] if r["name"] == "ports"]
+    assert ports["ranges"]["range"][0] == {"begin": 31000, "end": 31009}
+    checkpoint.unlock()
+
+
+def test_attributes_of_every_mesos_type_are_offered_in_their_own_shape():
+    from workers.local_cluster.resources import attributes_json, parse_attributes
+    from workers.scheduler.offers import attribute_value
+
+    attributes = parse_attributes("rack:r1;zone:2;slots:[1-4,8-9];disks:{ssd,nvme}")
+    shapes = {a["name"]: a for a in attributes_json(attributes)}
+    assert shapes["rack"]["text"] == {"value": "r1"} and shapes["zone"]["scalar"] == {"value": 2.0}
+    assert shapes["slots"]["ranges"] == {"range": [{"begin": 1, "end": 4}, {"begin": 8, "end": 9}]}
+    assert shapes["disks"] == {"name": "disks", "type": "SET", "set": {"item": ["ssd", "nvme"]}}
+    assert {name: attribute_value(a) for name, a in shapes.items()} == attributes  # the scheduler reads them back
+    with pytest.raises(ValueError, match="not a range"):
+        parse_attributes("slots:[4-1]")

@@ -28,11 +28,14 @@ def test_held_offers_keep_resources_attributes_and_forget_rescinded_and_lost_age
     attributes = [
         {"name": "rack", "type": "TEXT", "text": {"value": "a"}},
         {"name": "zone", "type": "SCALAR", "scalar": {"value": 2.0}},
+        {"name": "slots", "type": "RANGES", "ranges": {"range": [{"begin": 1, "end": 4}, {"begin": 8, "end": 9}]}},
+        {"name": "disks", "type": "SET", "set": {"item": ["ssd", "nvme"]}},
     ]
     assert held.add([offer("o1", "a1", attributes=attributes), offer("o2", "a1"), offer("o3", "a2")], now=10.0) == 3
     (first, *_) = held.snapshot()
     assert first.resources == {"cpus": 1.0, "mem": 256.0, "disk": 0.0}
-    assert first.attributes == {"rack": "a", "zone": 2.0} and first.port == 5052
+    assert first.attributes == {"rack": "a", "zone": 2.0, "slots": "[1-4,8-9]", "disks": "{ssd,nvme}"}
+    assert first.port == 5052
     held.rescind("o2")
     held.drop_agent("a2")
     assert [o.offer_id for o in held.snapshot()] == ["o1"]

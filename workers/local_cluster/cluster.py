@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.mesos import RESOURCE_NAMES
+from workers.local_cluster import containers
 from workers.local_cluster.agent_http import AgentServer
 from workers.local_cluster.allocator import Allocator
 from workers.local_cluster.checkpoint import Checkpoint, kill_orphans
@@ -21,8 +22,14 @@ from workers.local_cluster.executor import TaskExecutor
 from workers.local_cluster.http_api import Server
 from workers.local_cluster.master import Master
 from workers.local_cluster.model import Agent
-from workers.local_cluster import containers
-from workers.local_cluster.resources import machine_resources, parse_attributes, parse_resource_text
+from workers.local_cluster.resources import (
+    DEFAULT_PORTS,
+    machine_resources,
+    parse_attributes,
+    parse_resource_text,
+    port_of,
+    port_resources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +223,8 @@ class LocalCluster:
             total = parse_resource_text(text)
         else:
             total = {name: float(spec.get(name) or self.default_resources[name]) for name in RESOURCE_NAMES}
+        if not any(port_of(key) is not None for key in total):  # as a Mesos agent adds its default ports
+            total.update(port_resources([DEFAULT_PORTS], None, "default ports"))
         attributes = spec.get("attributes")
         if attributes is None:
             attributes = self.default_attributes

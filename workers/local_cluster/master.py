@@ -28,9 +28,11 @@ from workers.local_cluster.resources import (
     allocatable,
     by_name,
     contains,
+    describe,
     for_role,
     id_problem,
     parse_resources,
+    ports_text,
     reserved_by_role,
     subtract,
 )
@@ -446,7 +448,7 @@ class Master:
         if not resources or not any(v > 0 for v in resources.values()):
             problems.append("Task uses no resources")
         elif not contains(pool, resources):
-            problems.append(f"Task uses more resources {resources} than available {pool}")
+            problems.append(f"Task uses more resources {describe(resources)} than available {describe(pool)}")
         if problems:
             self._reject(fw, ti, agent, "TASK_ERROR", "REASON_TASK_INVALID", "; ".join(problems))
             return pool
@@ -642,7 +644,7 @@ class Master:
             "pid": f"slave(1)@{self.advertised_ip}:{agent.port}",  # each agent on its own port
             "active": True,
             "registered_time": agent.registered,
-            "resources": by_name(agent.total),
+            "resources": {**by_name(agent.total), "ports": ports_text(agent.total)},
             "unreserved_resources": by_name(for_role(agent.total, UNRESERVED)),
             "reserved_resources": reserved_by_role(agent.total),
             "used_resources": {n: by_name(agent.used).get(n, 0.0) for n in RESOURCE_NAMES},

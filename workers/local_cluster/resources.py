@@ -3,6 +3,10 @@
 Resources are dicts keyed as Mesos' own text syntax names them: `cpus` for an unreserved scalar,
 `cpus(scale)` for one statically reserved for role `scale` (gpus too, offered only to frameworks with
 the GPU_RESOURCES capability). Every result is rounded to 6 places so sums and differences never drift.
+
+Port ranges (`ports:[31000-31099]`, a RANGES resource) are held one key per port, `ports#31000` or
+`ports(scale)#31000`, each worth 1, so the same sums, differences and containment cover them; the JSON
+of offers and tasks turns them back into ranges. An agent has at most MAX_PORTS of them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ MIN_OFFER_MEM = 32.0
 Resources = dict[str, float]
 
 SCALAR_NAMES = (*RESOURCE_NAMES, "gpus")
+PORTS = "ports"
+MAX_PORTS = 4096
+DEFAULT_PORTS = (31000, 32000)  # what a Mesos agent offers when its --resources name no ports
 UNRESERVED = "*"
 
 
@@ -28,14 +35,44 @@ def resource_key(name: str, role: str | None = None) -> str:
     return name if role in (None, "", UNRESERVED) else f"{name}({role})"
 
 
+def port_key(port: int, role: str | None = None) -> str:
+    return f"{resource_key(PORTS, role)}#{port}"
+
+
 def split_key(key: str) -> tuple[str, str]:
     """(name, reservation role) of a key; the role of an unreserved resource is "*"."""
-    name, _, role = key.partition("(")
+    name, _, role = key.partition("#")[0].partition("(")
     return name, role[:-1] if role else UNRESERVED
 
 
+def port_of(key: str) -> int | None:
+    _, sep, port = key.partition("#")
+    return int(port) if sep else None
+
+
+def parse_ranges(text: str, what: str, highest: int = 65535) -> list[tuple[int, int]]:
+    """`[31000-31099,32000-32000]` as [(begin, end)]; ValueError naming `what` otherwise."""
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise ValueError(f"bad {what} {text!r}: expected ranges such as [31000-31099,32000-32010]")
+    ranges = []
+    for part in filter(None, (p.strip() for p in text[1:-1].split(","))):
+        begin, _, end = part.partition("-")
+        if not (begin.strip().isdigit() and end.strip().isdigit()) or int(begin) > int(end) or int(end) > highest:
+            raise ValueError(f"bad {what} {text!r}: {part!r} is not a range begin-end (0 to {highest})")
+        ranges.append((int(begin), int(end)))
+    return ranges
+
+
+def port_resources(ranges: Iterable[tuple[int, int]], role: str | None, what: str) -> Resources:
+    ports = {port_key(port, role): 1.0 for begin, end in ranges for port in range(begin, end + 1)}
+    if len(ports) > MAX_PORTS:
+        raise ValueError(f"{what}: {len(ports)} ports; the local cluster keeps at most {MAX_PORTS} per agent")
+    return ports
+
+
 def parse_resource_text(text: str) -> Resources:
-    """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1` (scalars only)."""
+    """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1;ports:[31000-31099]`."""
     out: Resources = {}
     for part in (text or "").split(";"):
         part = part.strip()
@@ -43,9 +80,13 @@ def parse_resource_text(text: str) -> Resources:
             continue
         key, sep, value = part.partition(":")
         name, role = split_key(key.strip())
+        if sep and name == PORTS:
+            out.update(port_resources(parse_ranges(value, "resource"), role, f"resource {part!r}"))
+            continue
         if not sep or name not in SCALAR_NAMES:
             raise ValueError(
-                f"bad resource {part!r}; expected name:value or name(role):value, name one of {SCALAR_NAMES}"
+                f"bad resource {part!r}; expected name:value or name(role):value, name one of "
+                f"{SCALAR_NAMES} or ports:[begin-end,...]"
             )
         try:
             number = float(value)
@@ -54,6 +95,29 @@ def parse_resource_text(text: str) -> Resources:
         key = resource_key(name, role)
         out[key] = out.get(key, 0.0) + number
     return rounded(out)
+
+
+def ranges_of(ports: Iterable[int]) -> list[dict[str, int]]:
+    """Sorted ports as Mesos' Value.Ranges: [{begin, end}], adjacent ports merged."""
+    out: list[dict[str, int]] = []
+    for port in sorted(ports):
+        if out and out[-1]["end"] == port - 1:
+            out[-1]["end"] = port
+        else:
+            out.append({"begin": port, "end": port})
+    return out
+
+
+def describe(res: Resources) -> str:
+    """Resources for a message: the scalars by key, the ports as ranges."""
+    scalars = {k: v for k, v in res.items() if port_of(k) is None}
+    return f"{scalars} ports {ports_text(res)}" if len(scalars) < len(res) else str(scalars)
+
+
+def ports_text(res: Resources) -> str:
+    """The ports of `res` as /state shows them: `[31000-31099, 32000-32000]`."""
+    spans = ranges_of(p for k, v in res.items() if v > EPSILON and (p := port_of(k)) is not None)
+    return "[" + ", ".join(f"{r['begin']}-{r['end']}" for r in spans) + "]"
 
 
 def for_role(res: Resources, role: str) -> Resources:
@@ -72,9 +136,11 @@ def reserved_by_role(res: Resources) -> dict[str, Resources]:
 
 
 def by_name(res: Resources) -> Resources:
-    """Sums by resource name, whatever the reservation."""
+    """Sums of the scalars by resource name, whatever the reservation (ports: see ports_text)."""
     out: Resources = {}
     for key, value in res.items():
+        if "#" in key:
+            continue
         name = split_key(key)[0]
         out[name] = out.get(name, 0.0) + value
     return rounded(out)
@@ -109,7 +175,8 @@ def machine_resources(var_dir: str | os.PathLike, agents: int = 1) -> Resources:
 
 
 def parse_attributes(text: str | None) -> dict[str, Any]:
-    """Mesos agent attribute syntax `name:value;name2:value2`; numeric values become SCALARs."""
+    """Mesos agent attribute syntax `name:value;name2:value2`: numeric values become SCALARs, `[1-4,8-9]`
+    RANGES and `{a,b}` a SET (both kept as their text, which attributes_json reads)."""
     attributes: dict[str, Any] = {}
     for part in (text or "").split(";"):
         part = part.strip()
@@ -119,6 +186,8 @@ def parse_attributes(text: str | None) -> dict[str, Any]:
         if not sep or not name.strip():
             raise ValueError(f"bad attribute {part!r}; expected name:value")
         value = value.strip()
+        if value.startswith("["):
+            parse_ranges(value, f"attribute {part!r}", 2**64 - 1)
         try:
             attributes[name.strip()] = float(value)
         except ValueError:
@@ -158,14 +227,21 @@ def resources_json(res: Resources, allocation_role: str | None = None) -> list[d
     RESERVATION_REFINEMENT capability (`role` names the reservation), each with `allocation_info` under
     MULTI_ROLE."""
     out = []
+    ports: dict[str, list[int]] = {}
     for key in sorted(res):
         if res[key] <= EPSILON:
             continue
         name, role = split_key(key)
-        entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role}
-        if allocation_role is not None:
+        port = port_of(key)
+        if port is not None:
+            ports.setdefault(role, []).append(port)
+            continue
+        out.append({"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role})
+    for role, numbers in sorted(ports.items()):
+        out.append({"name": PORTS, "type": "RANGES", "ranges": {"range": ranges_of(numbers)}, "role": role})
+    if allocation_role is not None:
+        for entry in out:
             entry["allocation_info"] = {"role": allocation_role}
-        out.append(entry)
     return out
 
 
@@ -186,7 +262,8 @@ def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None
     for item in items or []:
         name = item.get("name")
         kind = item.get("type", "SCALAR")
-        if kind != "SCALAR" or name not in SCALAR_NAMES:
+        is_ports = name == PORTS and kind == "RANGES"
+        if not is_ports and (kind != "SCALAR" or name not in SCALAR_NAMES):
             problems.append(f"resource {name!r} of type {kind} is not offered by this cluster")
             continue
         if allocation_role is not None:
@@ -199,11 +276,18 @@ def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None
                     f"resource {name!r} is allocated to role {allocated!r}, the offer to {allocation_role!r}"
                 )
                 continue
+        if is_ports:
+            try:
+                spans = [(int(r["begin"]), int(r["end"])) for r in (item.get("ranges") or {}).get("range") or []]
+                sums.update(port_resources(spans, _reservation_role(item), "task ports"))
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"resource 'ports' has invalid ranges: {exc}")
+            continue
         value = float((item.get("scalar") or {}).get("value", 0.0))
         if value < 0:
             problems.append(f"resource {name!r} is negative")
             continue
-        key = resource_key(name, _reservation_role(item))
+        key = resource_key(str(name), _reservation_role(item))
         sums[key] = sums.get(key, 0.0) + value
     return rounded(sums), problems
 
@@ -213,6 +297,12 @@ def attributes_json(attributes: dict[str, Any]) -> list[dict[str, Any]]:
     for name, value in attributes.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+        elif isinstance(value, str) and value.startswith("["):
+            spans = [{"begin": b, "end": e} for b, e in parse_ranges(value, f"attribute {name}", 2**64 - 1)]
+            out.append({"name": name, "type": "RANGES", "ranges": {"range": spans}})
+        elif isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+            items = [item.strip() for item in value[1:-1].split(",") if item.strip()]
+            out.append({"name": name, "type": "SET", "set": {"item": items}})
         else:
             out.append({"name": name, "type": "TEXT", "text": {"value": str(value)}})
     return out

@@ -49,15 +49,26 @@ def _amount(entry: dict[str, Any]) -> float:
     return float((entry.get("scalar") or {}).get("value", 0.0))
 
 
+def attribute_value(attribute: dict[str, Any]) -> Any:
+    """A Mesos Attribute's value: TEXT and SCALAR as they are, RANGES and SET in Mesos' own text syntax
+    (`[1-4,8-9]`, `{a,b}`), the form an agent's --attributes flag gives them."""
+    kind = attribute.get("type")
+    if kind == "RANGES":
+        spans = (attribute.get("ranges") or {}).get("range") or []
+        return "[" + ",".join(f"{r.get('begin')}-{r.get('end')}" for r in spans) + "]"
+    if kind == "SET":
+        return "{" + ",".join(str(item) for item in (attribute.get("set") or {}).get("item") or []) + "}"
+    if kind == "SCALAR":
+        return (attribute.get("scalar") or {}).get("value")
+    return (attribute.get("text") or {}).get("value")
+
+
 def held_offer(offer: dict[str, Any], now: float) -> HeldOffer:
-    """A HeldOffer from a Mesos Offer (JSON); TEXT and SCALAR attributes keep their value."""
+    """A HeldOffer from a Mesos Offer (JSON), with attributes of every type."""
     url = offer.get("url") or {}
     address = url.get("address") or {}
     port = int(address.get("port", 5051))
-    attributes = {
-        a.get("name"): (a.get("text", {}) or {}).get("value", a.get("scalar", {}).get("value"))
-        for a in offer.get("attributes", []) or []
-    }
+    attributes = {a.get("name"): attribute_value(a) for a in offer.get("attributes", []) or []}
     entries = [r for r in offer.get("resources") or [] if usable(r)]
     sums = dict.fromkeys(RESOURCE_NAMES, 0.0)
     for r in entries:

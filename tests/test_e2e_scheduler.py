@@ -330,3 +330,25 @@ def test_a_job_on_reserved_resources_survives_a_partition_and_an_agent_restart_a
     last_id = executions()[-1][0]
     logs = stack.client.get(f"/job-executions/{last_id}/logs/stdout/")
     assert logs.status_code == 200 and "sleeping" in logs.get_data(as_text=True)
+
+
+def test_a_mount_disk_is_never_cut_and_jobs_needing_no_disk_still_run_beside_it(stack):
+    """A MOUNT disk is offered whole, and the strict master refuses a task taking part of it, as a real
+    one does. The scheduler leaves it alone: a job needing disk waits, saying why; one needing none runs."""
+    stack.stop_scheduler()
+    stack.cluster.remove_agent(stack.cluster.agents()[0]["id"])
+    stack.cluster.add_agent(hostname="mounted", resources="cpus:2;mem:2048;disk[MOUNT:/mnt/d1]:5000")
+    stack.start_scheduler()
+    needs_disk = stack.queue_job(_sleep_type(stack, "0", name="needs-disk", disk_out_const_required=100.0)["id"])
+    no_disk = stack.queue_job(_sleep_type(stack, "0", name="no-disk")["id"])
+    assert stack.wait_job(no_disk["id"], "COMPLETED", timeout=40)["num_exes"] == 1
+
+    def waiting():
+        block = stack.job(needs_disk["id"])["scheduling"]
+        return block if block and block["reason"] == "does_not_fit_anywhere" else None
+
+    reason = stack.wait(waiting, what="the disk job's reason")
+    assert reason["detail"] == "needs 100 MiB disk; the largest node offers 0", reason
+    assert stack.job(needs_disk["id"])["status"] == "QUEUED"
+    with session_scope() as s:
+        assert s.scalars(select(JobExecution).where(JobExecution.task_state == "TASK_ERROR")).first() is None

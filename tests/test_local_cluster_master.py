@@ -358,3 +358,38 @@ def test_attributes_of_every_mesos_type_are_offered_in_their_own_shape():
     assert {name: attribute_value(a) for name, a in shapes.items()} == attributes  # the scheduler reads them back
     with pytest.raises(ValueError, match="not a range"):
         parse_attributes("slots:[4-1]")
+
+
+def test_a_mount_disk_is_taken_whole_and_revocable_resources_go_only_to_frameworks_that_ask(tmp_path):
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.lock()
+    m = Master(
+        master_id="m1", hostname="h", checkpoint=checkpoint, heartbeat_interval=15.0, retry_interval=3.0, kill_grace=3.0
+    )
+    m.runner = RecordingRunner()
+    text = "cpus:2;mem:1024;disk[MOUNT:/mnt/d1]:1000;cpus{revocable}:3"
+    m.add_agent(Agent("m1-S0", 0, "h", parse_resource_text(text), {}))
+    fw_id, stream = subscribe(m)
+    offer = one_offer(m, stream)
+    (disk,) = [r for r in offer["resources"] if r["name"] == "disk"]
+    assert disk["disk"] == {"source": {"type": "MOUNT", "mount": {"root": "/mnt/d1"}}}
+    assert not any("revocable" in r for r in offer["resources"])  # the framework did not declare REVOCABLE_RESOURCES
+
+    def using_disk(task_id: str, amount: float) -> dict:
+        info = task_info(task_id, offer)
+        info["resources"].append({**disk, "scalar": {"value": amount}})
+        return info
+
+    operations = [{"type": "LAUNCH", "launch": {"task_infos": [using_disk("part", 100), using_disk("whole", 1000)]}}]
+    call(m, fw_id, stream, "ACCEPT", accept={"offer_ids": [offer["id"]], "operations": operations})
+    (refused,) = updates(stream)
+    assert refused["task_id"]["value"] == "part" and refused["state"] == "TASK_ERROR"
+    assert "MOUNT disk /mnt/d1, which is offered whole" in refused["message"]
+    assert m.runner.launched == ["whole"]
+
+    capable, capable_stream = subscribe(m, capabilities=[{"type": "REVOCABLE_RESOURCES"}])
+    Allocator(m, 1.0).allocate()
+    offers = [o for e in events(capable_stream) if e["type"] == "OFFERS" for o in e["offers"]["offers"]]
+    revocable = [r for o in offers for r in o["resources"] if "revocable" in r]
+    assert [(r["name"], r["scalar"]["value"], r["revocable"]) for r in revocable] == [("cpus", 3.0, {})]
+    checkpoint.unlock()

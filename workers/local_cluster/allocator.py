@@ -2,7 +2,7 @@
 unoffered resources go to one subscribed, unsuppressed framework whose filters do not refuse them,
 taken in turn (a deviation: Mesos' allocator orders frameworks by their dominant resource share).
 A framework is offered the unreserved resources and those reserved for its role; agents with GPUs only
-to frameworks with the GPU_RESOURCES capability.
+to frameworks with the GPU_RESOURCES capability, revocable resources only to those with REVOCABLE_RESOURCES.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from typing import Any
 
 from workers.local_cluster.master import Master
 from workers.local_cluster.model import Offer
-from workers.local_cluster.resources import add, allocatable, attributes_json, by_name, for_role, resources_json
+from workers.local_cluster.resources import (
+    add,
+    allocatable,
+    attributes_json,
+    by_name,
+    for_role,
+    resources_json,
+    without_revocable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,8 @@ class Allocator:
                 if has_gpus and not fw.has_capability("GPU_RESOURCES"):
                     continue  # as Mesos does: GPU agents are kept for frameworks that can use GPUs
                 offered = for_role(available, fw.allocation_role)
+                if not fw.has_capability("REVOCABLE_RESOURCES"):
+                    offered = without_revocable(offered)
                 if not allocatable(offered) or fw.refuses(agent.id, offered, now):
                     continue
                 self._round_robin += 1

@@ -31,6 +31,7 @@ from workers.local_cluster.resources import (
     describe,
     for_role,
     id_problem,
+    indivisible_problems,
     parse_resources,
     ports_text,
     reserved_by_role,
@@ -449,6 +450,8 @@ class Master:
             problems.append("Task uses no resources")
         elif not contains(pool, resources):
             problems.append(f"Task uses more resources {describe(resources)} than available {describe(pool)}")
+        else:
+            problems += indivisible_problems(pool, resources)
         if problems:
             self._reject(fw, ti, agent, "TASK_ERROR", "REASON_TASK_INVALID", "; ".join(problems))
             return pool

@@ -7,6 +7,10 @@ the GPU_RESOURCES capability). Every result is rounded to 6 places so sums and d
 Port ranges (`ports:[31000-31099]`, a RANGES resource) are held one key per port, `ports#31000` or
 `ports(scale)#31000`, each worth 1, so the same sums, differences and containment cover them; the JSON
 of offers and tasks turns them back into ranges. An agent has at most MAX_PORTS of them.
+
+Two more marks in a key (and in the local cluster's --resources text): `disk[MOUNT:/mnt/d1]` is a MOUNT
+disk (a task takes all of it or none: `indivisible_problems`), and `cpus{revocable}` is what a Mesos
+agent's resource estimator would offer as revocable (only to frameworks with REVOCABLE_RESOURCES).
 """
 
 from __future__ import annotations
@@ -39,10 +43,48 @@ def port_key(port: int, role: str | None = None) -> str:
     return f"{resource_key(PORTS, role)}#{port}"
 
 
+MOUNT_MARK = "[MOUNT:"
+REVOCABLE_MARK = "{revocable}"
+
+
 def split_key(key: str) -> tuple[str, str]:
     """(name, reservation role) of a key; the role of an unreserved resource is "*"."""
-    name, _, role = key.partition("#")[0].partition("(")
+    for mark in "#[{":
+        key = key.partition(mark)[0]
+    name, _, role = key.partition("(")
     return name, role[:-1] if role else UNRESERVED
+
+
+def mount_root(key: str) -> str | None:
+    """The root of a MOUNT disk key, None for any other."""
+    _, sep, rest = key.partition(MOUNT_MARK)
+    return rest.partition("]")[0] if sep else None
+
+
+def is_revocable(key: str) -> bool:
+    return REVOCABLE_MARK in key
+
+
+def scalar_key(name: str, role: str | None, root: str | None = None, revocable: bool = False) -> str:
+    key = resource_key(name, role)
+    if root is not None:
+        if name != "disk" or not root.startswith("/") or any(ch in root for ch in "[]{}#"):
+            raise ValueError(f"bad MOUNT disk {root!r}: only disk has a MOUNT source, an absolute path")
+        key += f"{MOUNT_MARK}{root}]"
+    return key + (REVOCABLE_MARK if revocable else "")
+
+
+def without_revocable(res: Resources) -> Resources:
+    return {k: v for k, v in res.items() if not is_revocable(k)}
+
+
+def indivisible_problems(pool: Resources, task: Resources) -> list[str]:
+    """A MOUNT disk is used whole or not at all (Mesos' Resources::contains for disks with a source)."""
+    return [
+        f"Task uses {value:g} of MOUNT disk {mount_root(key)}, which is offered whole ({pool.get(key, 0.0):g})"
+        for key, value in task.items()
+        if mount_root(key) is not None and abs(pool.get(key, 0.0) - value) > EPSILON
+    ]
 
 
 def port_of(key: str) -> int | None:
@@ -72,13 +114,14 @@ def port_resources(ranges: Iterable[tuple[int, int]], role: str | None, what: st
 
 
 def parse_resource_text(text: str) -> Resources:
-    """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1;ports:[31000-31099]`."""
+    """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1;ports:[31000-31099]`, and
+    the local cluster's marks `disk[MOUNT:/mnt/d1]:1000` and `cpus{revocable}:2`."""
     out: Resources = {}
     for part in (text or "").split(";"):
         part = part.strip()
         if not part:
             continue
-        key, sep, value = part.partition(":")
+        key, sep, value = part.rpartition(":") if MOUNT_MARK in part else part.partition(":")
         name, role = split_key(key.strip())
         if sep and name == PORTS:
             out.update(port_resources(parse_ranges(value, "resource"), role, f"resource {part!r}"))
@@ -86,13 +129,13 @@ def parse_resource_text(text: str) -> Resources:
         if not sep or name not in SCALAR_NAMES:
             raise ValueError(
                 f"bad resource {part!r}; expected name:value or name(role):value, name one of "
-                f"{SCALAR_NAMES} or ports:[begin-end,...]"
+                f"{SCALAR_NAMES} (disk[MOUNT:/path], name{{revocable}}) or ports:[begin-end,...]"
             )
         try:
             number = float(value)
         except ValueError:
             raise ValueError(f"bad resource {part!r}: {value!r} is not a number") from None
-        key = resource_key(name, role)
+        key = scalar_key(name, role, mount_root(key), is_revocable(key.strip()))
         out[key] = out.get(key, 0.0) + number
     return rounded(out)
 
@@ -236,7 +279,13 @@ def resources_json(res: Resources, allocation_role: str | None = None) -> list[d
         if port is not None:
             ports.setdefault(role, []).append(port)
             continue
-        out.append({"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role})
+        entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role}
+        root = mount_root(key)
+        if root is not None:
+            entry["disk"] = {"source": {"type": "MOUNT", "mount": {"root": root}}}
+        if is_revocable(key):
+            entry["revocable"] = {}
+        out.append(entry)
     for role, numbers in sorted(ports.items()):
         out.append({"name": PORTS, "type": "RANGES", "ranges": {"range": ranges_of(numbers)}, "role": role})
     if allocation_role is not None:
@@ -287,7 +336,13 @@ def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None
         if value < 0:
             problems.append(f"resource {name!r} is negative")
             continue
-        key = resource_key(str(name), _reservation_role(item))
+        source = (item.get("disk") or {}).get("source") or {}
+        root = (source.get("mount") or {}).get("root") if source.get("type") == "MOUNT" else None
+        try:
+            key = scalar_key(str(name), _reservation_role(item), root, "revocable" in item)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
         sums[key] = sums.get(key, 0.0) + value
     return rounded(sums), problems
 

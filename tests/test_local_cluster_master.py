@@ -33,21 +33,34 @@ class RecordingRunner:
 
 
 @pytest.fixture
-def master(tmp_path):
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.lock()
-    m = Master(
-        master_id="m1",
-        hostname="host",
-        checkpoint=checkpoint,
-        heartbeat_interval=15.0,
-        retry_interval=3.0,
-        kill_grace=3.0,
-    )
-    m.runner = RecordingRunner()
-    m.add_agent(Agent("m1-S0", 0, "host", {"cpus": 4.0, "mem": 4096.0, "disk": 1000.0}, {}))
-    yield m
-    checkpoint.unlock()
+def make_master(tmp_path):
+    """A master with one agent of `resources` (the agents' --resources text); its checkpoint freed after."""
+    checkpoints = []
+
+    def make(resources: str) -> Master:
+        checkpoint = Checkpoint(tmp_path / f"m{len(checkpoints)}")
+        checkpoint.lock()
+        checkpoints.append(checkpoint)
+        m = Master(
+            master_id="m1",
+            hostname="host",
+            checkpoint=checkpoint,
+            heartbeat_interval=15.0,
+            retry_interval=3.0,
+            kill_grace=3.0,
+        )
+        m.runner = RecordingRunner()
+        m.add_agent(Agent("m1-S0", 0, "host", parse_resource_text(resources), {}))
+        return m
+
+    yield make
+    for checkpoint in checkpoints:
+        checkpoint.unlock()
+
+
+@pytest.fixture
+def master(make_master):
+    return make_master("cpus:4;mem:4096;disk:1000")
 
 
 def events(stream: Stream) -> list[dict]:
@@ -302,14 +315,8 @@ def test_a_task_info_that_parses_but_breaks_the_masters_rules_is_a_task_error(ma
     assert master.runner.launched == []
 
 
-def test_port_ranges_are_offered_taken_by_tasks_and_given_back(tmp_path):
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.lock()
-    m = Master(
-        master_id="m1", hostname="h", checkpoint=checkpoint, heartbeat_interval=15.0, retry_interval=3.0, kill_grace=3.0
-    )
-    m.runner = RecordingRunner()
-    m.add_agent(Agent("m1-S0", 0, "h", parse_resource_text("cpus:4;mem:4096;ports:[31000-31009,32000-32000]"), {}))
+def test_port_ranges_are_offered_taken_by_tasks_and_given_back(make_master):
+    m = make_master("cpus:4;mem:4096;ports:[31000-31009,32000-32000]")
     fw_id, stream = subscribe(m)
     offer = one_offer(m, stream)
     (ports,) = [r for r in offer["resources"] if r["name"] == "ports"]
@@ -343,7 +350,6 @@ def test_port_ranges_are_offered_taken_by_tasks_and_given_back(tmp_path):
     offer = one_offer(m, stream)
     (ports,) = [r for r in offer["resources"] if r["name"] == "ports"]
     assert ports["ranges"]["range"][0] == {"begin": 31000, "end": 31009}
-    checkpoint.unlock()
 
 
 def test_attributes_of_every_mesos_type_are_offered_in_their_own_shape():
@@ -360,15 +366,8 @@ def test_attributes_of_every_mesos_type_are_offered_in_their_own_shape():
         parse_attributes("slots:[4-1]")
 
 
-def test_a_mount_disk_is_taken_whole_and_revocable_resources_go_only_to_frameworks_that_ask(tmp_path):
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.lock()
-    m = Master(
-        master_id="m1", hostname="h", checkpoint=checkpoint, heartbeat_interval=15.0, retry_interval=3.0, kill_grace=3.0
-    )
-    m.runner = RecordingRunner()
-    text = "cpus:2;mem:1024;disk[MOUNT:/mnt/d1]:1000;cpus{revocable}:3"
-    m.add_agent(Agent("m1-S0", 0, "h", parse_resource_text(text), {}))
+def test_a_mount_disk_is_taken_whole_and_revocable_resources_go_only_to_frameworks_that_ask(make_master):
+    m = make_master("cpus:2;mem:1024;disk[MOUNT:/mnt/d1]:1000;cpus{revocable}:3")
     fw_id, stream = subscribe(m)
     offer = one_offer(m, stream)
     (disk,) = [r for r in offer["resources"] if r["name"] == "disk"]
@@ -392,4 +391,3 @@ def test_a_mount_disk_is_taken_whole_and_revocable_resources_go_only_to_framewor
     offers = [o for e in events(capable_stream) if e["type"] == "OFFERS" for o in e["offers"]["offers"]]
     revocable = [r for o in offers for r in o["resources"] if "revocable" in r]
     assert [(r["name"], r["scalar"]["value"], r["revocable"]) for r in revocable] == [("cpus", 3.0, {})]
-    checkpoint.unlock()

@@ -436,8 +436,16 @@ TIME_PARAMS = {
     "started": query_param("Start of the time range: ISO-8601 datetime with zone, or a duration before now (PT3H)"),
     "ended": query_param("End of the time range: ISO-8601 datetime with zone, or a duration before now"),
 }
-ORDER_PARAM = {"order": repeated_param("Field to order by, '-' prefix for descending; repeat to multi-sort")}
-LIST_PARAMS = {**PAGE_PARAMS, **TIME_PARAMS, **ORDER_PARAM}
+LIST_PARAMS = {**PAGE_PARAMS, **TIME_PARAMS}  # and list_params' order, for a route that orders
+
+
+def list_params(order_fields: Iterable[str]) -> dict[str, Any]:
+    """Paging, time range and the `order` values apply_order takes for these fields."""
+    names = sorted(order_fields)
+    order = repeated_param(
+        "Field to order by, '-' prefix for descending; repeat to multi-sort", enum=[*names, *(f"-{n}" for n in names)]
+    )
+    return {**LIST_PARAMS, "order": order}
 
 
 def write(session: Session, work: Callable[[], Any], attempts: int = 1) -> Any:

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from flask_restx import Api
+from flask_restx import Api, fields
 
 from api.common import MAX_PAGE_SIZE
-from app.specs.base import MAX_DB_INT
+from app.services.fields import FieldRule, max_length
+from app.specs.base import MAX_DB_INT, STABLE_NAME
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 _ANSWERS = {
@@ -69,6 +70,15 @@ def _constrain_value(spec: dict[str, Any], name: str) -> None:
             spec["pattern"] = NO_NUL
 
 
+_NON_EMPTY: set[str] = set()
+
+
+def non_empty(model: Any) -> Any:
+    """Mark a body model whose route refuses an empty body ("no fields were given"): minProperties 1."""
+    _NON_EMPTY.add(model.name)
+    return model
+
+
 def document_constraints(schema: dict[str, Any]) -> dict[str, Any]:
     for item in (schema.get("paths") or {}).values():
         for operation in item.values():
@@ -79,11 +89,41 @@ def document_constraints(schema: dict[str, Any]) -> dict[str, Any]:
                     if param.get("name") in ("page", "page_size"):  # some routes describe them in words only
                         param["type"] = "integer"
                     _constrain_value(param, param.get("name", ""))
-    for definition in (schema.get("definitions") or {}).values():
+    for name, definition in (schema.get("definitions") or {}).items():
         definition.setdefault("additionalProperties", False)  # unknown fields are refused
+        if name in _NON_EMPTY:
+            definition["minProperties"] = 1
         for name, prop in (definition.get("properties") or {}).items():
             _constrain_value(prop, name)
     return schema
+
+
+_RESTX_FIELDS = {"str": fields.String, "bool": fields.Boolean, "int": fields.Integer, "number": fields.Float}
+
+
+def rule_fields(rules: Mapping[str, FieldRule], model: type) -> dict[str, fields.Raw]:
+    """Swagger fields for the body fields a service checks, with the bounds it enforces (so the document
+    follows the checks)."""
+    out: dict[str, fields.Raw] = {}
+    for name, rule in rules.items():
+        options: dict[str, Any] = {}
+        if rule.kind in ("int", "number"):
+            if rule.minimum is not None:
+                options.update(min=rule.minimum, exclusiveMin=rule.exclusive)
+            if rule.maximum is not None:
+                options["max"] = rule.maximum
+        elif rule.kind == "str" and max_length(model, name):
+            options["max_length"] = max_length(model, name)
+        out[name] = _RESTX_FIELDS[rule.kind](**options)
+    return out
+
+
+def stable_name(model: type, name: str = "name", **options: Any) -> fields.String:
+    """A name used in queries and paths (app.services.fields.check_stable_name): letters, digits, '_', '.'
+    and '-', within its column."""
+    return fields.String(
+        required=True, pattern=STABLE_NAME.pattern, min_length=1, max_length=max_length(model, name), **options
+    )
 
 
 class ScaleApi(Api):

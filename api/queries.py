@@ -56,9 +56,14 @@ def count_of(stmt: Select) -> Select:
     return stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
 
 
+def related(column, criterion, outer) -> Any:
+    """A scalar subquery correlated to the listed rows' table (`outer`) only, so ordering by a related name
+    needs no join in the page query, and still has its own FROM when a filter joins the same table."""
+    return select(column).where(criterion).correlate(outer).scalar_subquery()
+
+
 def _related(column, criterion) -> Any:
-    """A correlated scalar subquery, so ordering by a related name needs no join in the page query."""
-    return select(column).where(criterion).scalar_subquery()
+    return related(column, criterion, Job)
 
 
 def _job_type_column(column) -> Any:

@@ -69,6 +69,19 @@ def test_list_filters_and_order(client, executions):
     assert ids(client.get("/job-executions/", query_string={"ended": ended})) == [exes[0]]
 
 
+def test_ordering_by_a_related_field_works_beside_a_filter_on_the_same_table(client, executions):
+    """A job-type filter joins jobs into the page query; ordering by the job's status must still work."""
+    exes = [e.id for e in executions["exes"]]
+    assert ids(client.get("/job-executions/?job_type_name=alpha&order=job__status&order=id")) == [exes[0], exes[1]]
+    beta = executions["beta"].id
+    assert ids(client.get(f"/job-executions/?job_type_id={beta}&order=-job_type__id")) == [exes[2]]
+    from api.resources.job_executions import EXE_ORDER_FIELDS
+
+    for name in EXE_ORDER_FIELDS:
+        response = client.get(f"/job-executions/?job_type_category=text&order=-{name}")
+        assert response.status_code == 200 and ids(response) == [exes[2]], name
+
+
 @pytest.mark.parametrize(
     "query, message",
     [

@@ -6,9 +6,10 @@ from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import select
 
+from api.openapi import stable_name
 from api.session import get_session
 from api import serializers as ser
-from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range, write
+from api.common import get_or_404, list_params, apply_order, filter_time, json_body, paginate, time_range, write
 from app.models import Error
 from app.services import errors as error_service
 
@@ -23,7 +24,7 @@ ORDER_FIELDS = {
 error_create = ns.model(
     "ErrorCreate",
     {
-        "name": fields.String(required=True, description="Stable name used in error mappings"),
+        "name": stable_name(Error, description="Stable name used in error mappings"),
         "title": fields.String(),
         "description": fields.String(),
         "category": fields.String(required=True, enum=list(error_service.USER_ERROR_CATEGORIES)),
@@ -41,7 +42,7 @@ error_edit = ns.model(
 
 @ns.route("/")
 class ErrorList(Resource):
-    @ns.doc(params=LIST_PARAMS)
+    @ns.doc(params=list_params(ORDER_FIELDS))
     def get(self):
         """Errors, filtered by last_modified within started/ended."""
         started, ended = time_range()

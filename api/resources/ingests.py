@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     PAGE_PARAMS,
     TIME_PARAMS,
     apply_order,
@@ -100,7 +100,7 @@ def _with_relations(stmt):
 class IngestList(Resource):
     @ns.doc(
         params={
-            **LIST_PARAMS,
+            **list_params(ORDER_FIELDS),
             "status": repeated_param("Only ingests in this status", enum=INGEST_STATUSES),
             "strike_id": repeated_param("Only ingests of this Strike process", "integer"),
             "file_name": repeated_param("Only ingests of a file with this name"),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import defer, selectinload
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     ApiError,
     filter_in,
     filter_time,
@@ -22,7 +22,15 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.queries import EXE_COLUMNS, JOB_TYPE_PARAMS, executions_json, fetch_page, filter_job_types, job_briefs_json
+from api.queries import (
+    EXE_COLUMNS,
+    related,
+    JOB_TYPE_PARAMS,
+    executions_json,
+    fetch_page,
+    filter_job_types,
+    job_briefs_json,
+)
 from app.agent_files import AgentFilesError, execution_log, log_text
 from app.models import EXE_STATUSES, Error, Job, JobExecution, JobType, Node
 from app.states import TERMINAL_EXE_STATUSES
@@ -30,19 +38,17 @@ from app.states import TERMINAL_EXE_STATUSES
 ns = Namespace("job-executions", path="/job-executions", description="Job executions and their logs")
 NAMESPACES = [ns]
 
-EXE_LIST_PARAMS = {
-    **LIST_PARAMS,
-    **JOB_TYPE_PARAMS,
-    "status": repeated_param("Execution status", enum=EXE_STATUSES),
-    "node_id": repeated_param("Node that ran the execution", "integer"),
-}
 # Logs answered inside JSON are capped (the plain-text routes stream whole files).
 MAX_LOG_BYTES = 4 * 1024 * 1024
 
 
 def _job_type_column(column):
     return (
-        select(column).join(Job, Job.job_type_id == JobType.id).where(Job.id == JobExecution.job_id).scalar_subquery()
+        select(column)
+        .join(Job, Job.job_type_id == JobType.id)
+        .where(Job.id == JobExecution.job_id)
+        .correlate(JobExecution)
+        .scalar_subquery()
     )
 
 
@@ -70,18 +76,24 @@ EXE_ORDER_FIELDS.update(
     {
         "job": JobExecution.job_id,
         "job__id": JobExecution.job_id,
-        "job__status": select(Job.status).where(Job.id == JobExecution.job_id).scalar_subquery(),
-        "job_type__id": select(Job.job_type_id).where(Job.id == JobExecution.job_id).scalar_subquery(),
+        "job__status": related(Job.status, Job.id == JobExecution.job_id, JobExecution),
+        "job_type__id": related(Job.job_type_id, Job.id == JobExecution.job_id, JobExecution),
         "job_type__name": _job_type_column(JobType.name),
         "job_type__version": _job_type_column(JobType.version),
         "job_type__category": _job_type_column(JobType.category),
         "node": JobExecution.node_id,
         "node__id": JobExecution.node_id,
-        "node__hostname": select(Node.hostname).where(Node.id == JobExecution.node_id).scalar_subquery(),
-        "error__name": select(Error.name).where(Error.id == JobExecution.error_id).scalar_subquery(),
-        "error__category": select(Error.category).where(Error.id == JobExecution.error_id).scalar_subquery(),
+        "node__hostname": related(Node.hostname, Node.id == JobExecution.node_id, JobExecution),
+        "error__name": related(Error.name, Error.id == JobExecution.error_id, JobExecution),
+        "error__category": related(Error.category, Error.id == JobExecution.error_id, JobExecution),
     }
 )
+EXE_LIST_PARAMS = {
+    **list_params(EXE_ORDER_FIELDS),
+    **JOB_TYPE_PARAMS,
+    "status": repeated_param("Execution status", enum=EXE_STATUSES),
+    "node_id": repeated_param("Node that ran the execution", "integer"),
+}
 
 # serializers.job_exe reads the execution's job brief, node brief and error.
 EXE_OPTIONS = (

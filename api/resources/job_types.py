@@ -4,18 +4,18 @@ GET /job-types/status/, GET /job-types/running/, GET /job-types/system-failures/
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Mapping
 
 from flask import url_for
 from flask_restx import Namespace, Resource, fields
 from sqlalchemy import func, select
 
+from api.openapi import rule_fields, stable_name
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
     write,
     get_or_404,
-    LIST_PARAMS,
+    list_params,
     PAGE_PARAMS,
     TIME_PARAMS,
     apply_order,
@@ -32,7 +32,6 @@ from api.common import (
 from app.db import utcnow
 from app.models import Error, Job, JobType
 from app.services import job_types as job_type_service
-from app.services.fields import FieldRule
 from app.specs.base import warnings_to_dicts
 from app.specs.error_interface import error_names
 
@@ -43,18 +42,10 @@ ORDER_FIELDS = {name: getattr(JobType, name) for name in ser.JOB_TYPE_LIST}
 COUNT_WINDOWS_HOURS = (6, 12, 24)
 STATUS_DEFAULT_WINDOW = timedelta(hours=3)
 
-_RESTX_FIELDS = {"str": fields.String, "bool": fields.Boolean, "int": fields.Integer, "number": fields.Float}
-
-
-def restx_fields(rules: Mapping[str, FieldRule]) -> dict:
-    """Swagger fields for the body fields a service checks (so the documentation follows the checks)."""
-    return {name: _RESTX_FIELDS[rule.kind]() for name, rule in rules.items()}
-
-
 job_type_edit = ns.model(
     "JobTypeEdit",
     {
-        **restx_fields(job_type_service.JOB_TYPE_FIELDS),
+        **rule_fields(job_type_service.JOB_TYPE_FIELDS, JobType),
         "interface": fields.Raw(description="Job interface 1.0"),
         "error_mapping": fields.Raw(description="Error interface 1.0: exit code -> error name"),
         "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
@@ -64,8 +55,8 @@ job_type_create = ns.clone(
     "JobTypeCreate",
     job_type_edit,
     {
-        "name": fields.String(required=True),
-        "version": fields.String(required=True),
+        "name": stable_name(JobType),
+        "version": stable_name(JobType, "version"),
         "interface": fields.Raw(required=True, description="Job interface 1.0"),
     },
 )
@@ -101,7 +92,7 @@ def job_type_details(job_type: JobType) -> dict:
 class JobTypeList(Resource):
     @ns.doc(
         params={
-            **LIST_PARAMS,
+            **list_params(ORDER_FIELDS),
             "name": repeated_param("Only job types with this name"),
             "category": repeated_param("Only job types of this category"),
         }

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.session import get_session
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     bad_request,
     check_fields,
     json_body,
@@ -48,7 +48,7 @@ ns = Namespace("jobs", path="/jobs", description="Jobs: lists, details and cance
 NAMESPACES = [ns]
 
 JOB_LIST_PARAMS = {
-    **LIST_PARAMS,
+    **list_params(JOB_ORDER_FIELDS),
     **JOB_TYPE_PARAMS,
     "status": repeated_param("Job status", enum=JOB_STATUSES),
     "error_category": repeated_param("Category of the job's error", enum=ERROR_CATEGORIES),

@@ -12,6 +12,7 @@ from flask_restx import Namespace, Resource, fields
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from api.openapi import non_empty
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
@@ -19,6 +20,9 @@ from api.common import (
     NAME_PATTERN,
     ApiError,
     apply_order,
+    list_params,
+    query_param,
+    repeated_param,
     bad_request,
     body_bool,
     body_int,
@@ -80,7 +84,7 @@ _node_fields = {
     "pause_reason": fields.String(max_length=250),
     "is_active": fields.Boolean(description="false archives the node"),
 }
-node_edit = ns.model("NodeEdit", _node_fields)
+node_edit = non_empty(ns.model("NodeEdit", _node_fields))
 node_replace = ns.model(
     "NodeReplace",
     {
@@ -201,14 +205,10 @@ def _update_node(node_id: int, changes: dict):
 class NodeList(Resource):
     @ns.doc(
         params={
-            "started": "last_modified from (ISO-8601 datetime or duration)",
-            "ended": "last_modified until",
-            "order": "Field to order by, '-' for descending (repeatable)",
-            "include_inactive": "Include archived nodes (default false)",
-            "hostname": "Only the node(s) of this host name (repeatable): a lookup by host name",
-            "state": f"Only nodes in this state (repeatable): {', '.join(NODE_STATES)}",
-            "page": "Page number",
-            "page_size": "1-1000",
+            **list_params(NODE_ORDER_FIELDS),
+            "include_inactive": query_param("Include archived nodes (default false)", "boolean"),
+            "hostname": repeated_param("Only the node(s) of this host name: a lookup by host name"),
+            "state": repeated_param("Only nodes in this state", enum=list(NODE_STATES)),
         }
     )
     def get(self):

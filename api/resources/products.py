@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     apply_order,
     filter_in,
     filter_time,
@@ -39,7 +39,7 @@ ORDER_FIELDS = {
     "job_type__category": JobType.category,
 }
 PARAMS = {
-    **LIST_PARAMS,
+    **list_params(ORDER_FIELDS),
     "job_type_id": repeated_param("Only products of this job type", "integer"),
     "job_type_name": repeated_param("Only products of job types with this name"),
     "job_type_category": repeated_param("Only products of job types in this category"),

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from api.session import get_session
 from api import serializers as ser
-from api.common import get_or_404, LIST_PARAMS, apply_order, filter_time, json_body, paginate, time_range, write
-from api.resources.job_types import restx_fields
+from api.common import get_or_404, list_params, apply_order, filter_time, json_body, paginate, time_range, write
+from api.openapi import rule_fields, stable_name
 from app.models import RecipeType
 from app.services import recipe_types as recipe_type_service
 from app.specs.base import warnings_to_dicts
@@ -37,7 +37,7 @@ ORDER_FIELDS = {
 recipe_type_edit = ns.model(
     "RecipeTypeEdit",
     {
-        **restx_fields(recipe_type_service.RECIPE_TYPE_FIELDS),
+        **rule_fields(recipe_type_service.RECIPE_TYPE_FIELDS, RecipeType),
         "definition": fields.Raw(description="Recipe definition 1.0"),
         "trigger_rule": fields.Raw(description="{type: INGEST|PARSE, configuration, is_active}; null removes the rule"),
     },
@@ -46,8 +46,8 @@ recipe_type_create = ns.clone(
     "RecipeTypeCreate",
     recipe_type_edit,
     {
-        "name": fields.String(required=True),
-        "version": fields.String(required=True),
+        "name": stable_name(RecipeType),
+        "version": stable_name(RecipeType, "version"),
         "definition": fields.Raw(required=True, description="Recipe definition 1.0"),
     },
 )
@@ -72,7 +72,7 @@ def recipe_type_details(rt: RecipeType) -> dict:
 
 @ns.route("/")
 class RecipeTypeList(Resource):
-    @ns.doc(params=LIST_PARAMS)
+    @ns.doc(params=list_params(ORDER_FIELDS))
     def get(self):
         """Recipe types, filtered by last_modified within started/ended."""
         started, ended = time_range()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     apply_order,
     filter_in,
     filter_time,
@@ -32,6 +32,7 @@ from api.queries import (
     load_files,
     merged_values,
     recipe_summary,
+    related,
 )
 from app.models import Job, Recipe, RecipeJob, RecipeType, TriggerEvent
 
@@ -40,7 +41,7 @@ NAMESPACES = [ns]
 
 
 def _recipe_type_column(column):
-    return select(column).where(RecipeType.id == Recipe.recipe_type_id).scalar_subquery()
+    return related(column, RecipeType.id == Recipe.recipe_type_id, Recipe)
 
 
 RECIPE_ORDER_FIELDS = {name: getattr(Recipe, name) for name in ("id", "created", "completed", "last_modified")}
@@ -110,7 +111,7 @@ def recipe_details(session: Session, recipe_id: int) -> dict:
 class RecipeList(Resource):
     @ns.doc(
         params={
-            **LIST_PARAMS,
+            **list_params(RECIPE_ORDER_FIELDS),
             "type_id": repeated_param("Recipe type id", "integer"),
             "type_name": repeated_param("Recipe type name"),
         }

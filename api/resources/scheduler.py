@@ -6,6 +6,7 @@ from flask import url_for
 from flask_restx import Namespace, Resource, fields
 
 from api import VERSION
+from api.openapi import non_empty
 from api.session import get_session
 from api.common import bad_request, check_fields, json_body, write
 from app.services.operations import scheduler_row
@@ -21,14 +22,16 @@ QUEUE_MODES = ("FIFO", "LIFO")
 LOGGING_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SCHEDULER_FIELDS = ("is_paused", "num_message_handlers", "system_logging_level", "queue_mode")
 
-scheduler_edit = ns.model(
-    "SchedulerEdit",
-    {
-        "is_paused": fields.Boolean(description="Pause every node without touching their own pause state"),
-        "num_message_handlers": fields.Integer(min=0),
-        "system_logging_level": fields.String(enum=list(LOGGING_LEVELS)),
-        "queue_mode": fields.String(enum=list(QUEUE_MODES)),
-    },
+scheduler_edit = non_empty(
+    ns.model(
+        "SchedulerEdit",
+        {
+            "is_paused": fields.Boolean(description="Pause every node without touching their own pause state"),
+            "num_message_handlers": fields.Integer(min=0),
+            "system_logging_level": fields.String(enum=list(LOGGING_LEVELS)),
+            "queue_mode": fields.String(enum=list(QUEUE_MODES)),
+        },
+    )
 )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from api.session import get_session
 from api import serializers as ser
 from api.common import (
-    LIST_PARAMS,
+    list_params,
     ApiError,
     bad_request,
     apply_order,
@@ -44,7 +44,7 @@ ORDER_FIELDS = {
     "workspace__name": Workspace.name,
 }
 PARAMS = {
-    **LIST_PARAMS,
+    **list_params(ORDER_FIELDS),
     "is_parsed": query_param("Only sources that were (true) or were not (false) parsed", "boolean"),
     "file_name": repeated_param("Only sources with this file name"),
 }

@@ -13,7 +13,7 @@ from api import serializers as ser
 from api.common import (
     write,
     get_or_404,
-    LIST_PARAMS,
+    list_params,
     NAME_PATTERN,
     ApiError,
     apply_order,
@@ -177,7 +177,7 @@ class StrikeCreate(Resource):
 
 @ns.route("/")
 class StrikeList(Resource):
-    @ns.doc(params={**LIST_PARAMS, "name": repeated_param("Only Strikes with this name")})
+    @ns.doc(params={**list_params(ORDER_FIELDS), "name": repeated_param("Only Strikes with this name")})
     def get(self):
         """Strike processes, filtered by last_modified within started/ended."""
         started, ended = time_range()

@@ -11,7 +11,7 @@ from api import serializers as ser
 from api.common import (
     write,
     get_or_404,
-    LIST_PARAMS,
+    list_params,
     apply_order,
     filter_in,
     filter_time,
@@ -21,7 +21,7 @@ from api.common import (
     repeated_param,
     time_range,
 )
-from api.resources.job_types import restx_fields
+from api.openapi import rule_fields, stable_name
 from app.models import Workspace
 from app.services import workspaces as workspace_service
 
@@ -33,7 +33,7 @@ ORDER_FIELDS = {name: getattr(Workspace, name) for name in ser.WORKSPACE_FIELDS}
 workspace_edit = ns.model(
     "WorkspaceEdit",
     {
-        **restx_fields(workspace_service.WORKSPACE_FIELDS),
+        **rule_fields(workspace_service.WORKSPACE_FIELDS, Workspace),
         "json_config": fields.Raw(description="Workspace configuration 1.0 (broker nfs or host)"),
     },
 )
@@ -41,7 +41,7 @@ workspace_create = ns.clone(
     "WorkspaceCreate",
     workspace_edit,
     {
-        "name": fields.String(required=True),
+        "name": stable_name(Workspace),
         "json_config": fields.Raw(required=True, description="Workspace configuration 1.0 (broker nfs or host)"),
     },
 )
@@ -49,7 +49,7 @@ workspace_create = ns.clone(
 
 @ns.route("/")
 class WorkspaceList(Resource):
-    @ns.doc(params={**LIST_PARAMS, "name": repeated_param("Only workspaces with this name")})
+    @ns.doc(params={**list_params(ORDER_FIELDS), "name": repeated_param("Only workspaces with this name")})
     def get(self):
         """Workspaces, filtered by last_modified within started/ended."""
         started, ended = time_range()

@@ -332,7 +332,7 @@ def test_a_job_on_reserved_resources_survives_a_partition_and_an_agent_restart_a
     assert logs.status_code == 200 and "sleeping" in logs.get_data(as_text=True)
 
 
-def test_a_mount_disk_is_never_cut_and_jobs_needing_no_disk_still_run_beside_it(stack):
+def test_a_mount_disk_is_never_cut_and_a_path_disk_is_cut_with_its_source(stack):
     """A MOUNT disk is offered whole, and the strict master refuses a task taking part of it, as a real
     one does. The scheduler leaves it alone: a job needing disk waits, saying why; one needing none runs."""
     stack.stop_scheduler()
@@ -350,5 +350,13 @@ def test_a_mount_disk_is_never_cut_and_jobs_needing_no_disk_still_run_beside_it(
     reason = stack.wait(waiting, what="the disk job's reason")
     assert reason["detail"] == "needs 100 MiB disk; the largest node offers 0", reason
     assert stack.job(needs_disk["id"])["status"] == "QUEUED"
+
+    # A PATH disk may be cut: the job runs there, its task naming the disk's source as the offer did.
+    stack.cluster.add_agent(hostname="pathed", resources="cpus:2;mem:2048;disk[PATH:/mnt/d2]:5000")
+    assert stack.wait_job(needs_disk["id"], "COMPLETED", timeout=40)["num_exes"] == 1
     with session_scope() as s:
         assert s.scalars(select(JobExecution).where(JobExecution.task_state == "TASK_ERROR")).first() is None
+        task_id = s.scalars(select(JobExecution.task_id).where(JobExecution.job_id == needs_disk["id"])).one()
+    (disk,) = [r for r in stack.cluster.master.completed[task_id].info["resources"] if r["name"] == "disk"]
+    assert disk["scalar"] == {"value": 100.0}
+    assert disk["disk"] == {"source": {"type": "PATH", "path": {"root": "/mnt/d2"}}}

@@ -8,8 +8,9 @@ Port ranges (`ports:[31000-31099]`, a RANGES resource) are held one key per port
 `ports(scale)#31000`, each worth 1, so the same sums, differences and containment cover them; the JSON
 of offers and tasks turns them back into ranges. An agent has at most MAX_PORTS of them.
 
-Two more marks in a key (and in the local cluster's --resources text): `disk[MOUNT:/mnt/d1]` is a MOUNT
-disk (a task takes all of it or none: `indivisible_problems`), and `cpus{revocable}` is what a Mesos
+Two more marks in a key (and in the local cluster's --resources text): `disk[MOUNT:/mnt/d1]` and
+`disk[PATH:/mnt/d2]` are disks with a source (a task takes all of a MOUNT disk or none of it:
+`indivisible_problems`; part of a PATH disk, naming its source), and `cpus{revocable}` is what a Mesos
 agent's resource estimator would offer as revocable (only to frameworks with REVOCABLE_RESOURCES).
 """
 
@@ -43,7 +44,7 @@ def port_key(port: int, role: str | None = None) -> str:
     return f"{resource_key(PORTS, role)}#{port}"
 
 
-MOUNT_MARK = "[MOUNT:"
+DISK_SOURCES = ("MOUNT", "PATH")
 REVOCABLE_MARK = "{revocable}"
 
 
@@ -55,22 +56,26 @@ def split_key(key: str) -> tuple[str, str]:
     return name, role[:-1] if role else UNRESERVED
 
 
-def mount_root(key: str) -> str | None:
-    """The root of a MOUNT disk key, None for any other."""
-    _, sep, rest = key.partition(MOUNT_MARK)
-    return rest.partition("]")[0] if sep else None
+def disk_source(key: str) -> tuple[str, str] | None:
+    """(MOUNT or PATH, root) of a disk key with a source, None for any other."""
+    _, sep, rest = key.partition("[")
+    if not sep:
+        return None
+    kind, _, root = rest.partition("]")[0].partition(":")
+    return kind, root
 
 
 def is_revocable(key: str) -> bool:
     return REVOCABLE_MARK in key
 
 
-def scalar_key(name: str, role: str | None, root: str | None = None, revocable: bool = False) -> str:
+def scalar_key(name: str, role: str | None, source: tuple[str, str] | None = None, revocable: bool = False) -> str:
     key = resource_key(name, role)
-    if root is not None:
-        if name != "disk" or not root.startswith("/") or any(ch in root for ch in "[]{}#"):
-            raise ValueError(f"bad MOUNT disk {root!r}: only disk has a MOUNT source, an absolute path")
-        key += f"{MOUNT_MARK}{root}]"
+    if source is not None:
+        kind, root = source
+        if name != "disk" or kind not in DISK_SOURCES or not root.startswith("/") or any(c in root for c in "[]{}#"):
+            raise ValueError(f"bad disk source {kind}:{root}: only disk has one, MOUNT or PATH, an absolute path")
+        key += f"[{kind}:{root}]"
     return key + (REVOCABLE_MARK if revocable else "")
 
 
@@ -80,11 +85,13 @@ def without_revocable(res: Resources) -> Resources:
 
 def indivisible_problems(pool: Resources, task: Resources) -> list[str]:
     """A MOUNT disk is used whole or not at all (Mesos' Resources::contains for disks with a source)."""
-    return [
-        f"Task uses {value:g} of MOUNT disk {mount_root(key)}, which is offered whole ({pool.get(key, 0.0):g})"
-        for key, value in task.items()
-        if mount_root(key) is not None and abs(pool.get(key, 0.0) - value) > EPSILON
-    ]
+    problems = []
+    for key, value in task.items():
+        source = disk_source(key)
+        if source is not None and source[0] == "MOUNT" and abs(pool.get(key, 0.0) - value) > EPSILON:
+            whole = pool.get(key, 0.0)
+            problems.append(f"Task uses {value:g} of MOUNT disk {source[1]}, which is offered whole ({whole:g})")
+    return problems
 
 
 def port_of(key: str) -> int | None:
@@ -115,13 +122,13 @@ def port_resources(ranges: Iterable[tuple[int, int]], role: str | None, what: st
 
 def parse_resource_text(text: str) -> Resources:
     """Mesos agent `--resources` syntax: `cpus:2;mem:1024;cpus(scale):1;gpus:1;ports:[31000-31099]`, and
-    the local cluster's marks `disk[MOUNT:/mnt/d1]:1000` and `cpus{revocable}:2`."""
+    the local cluster's marks `disk[MOUNT:/mnt/d1]:1000`, `disk[PATH:/mnt/d2]:1000` and `cpus{revocable}:2`."""
     out: Resources = {}
     for part in (text or "").split(";"):
         part = part.strip()
         if not part:
             continue
-        key, sep, value = part.rpartition(":") if MOUNT_MARK in part else part.partition(":")
+        key, sep, value = part.rpartition(":") if "[" in part.partition(":")[0] else part.partition(":")
         name, role = split_key(key.strip())
         if sep and name == PORTS:
             out.update(port_resources(parse_ranges(value, "resource"), role, f"resource {part!r}"))
@@ -129,13 +136,13 @@ def parse_resource_text(text: str) -> Resources:
         if not sep or name not in SCALAR_NAMES:
             raise ValueError(
                 f"bad resource {part!r}; expected name:value or name(role):value, name one of "
-                f"{SCALAR_NAMES} (disk[MOUNT:/path], name{{revocable}}) or ports:[begin-end,...]"
+                f"{SCALAR_NAMES} (disk[MOUNT:/path], disk[PATH:/path], name{{revocable}}) or ports:[begin-end,...]"
             )
         try:
             number = float(value)
         except ValueError:
             raise ValueError(f"bad resource {part!r}: {value!r} is not a number") from None
-        key = scalar_key(name, role, mount_root(key), is_revocable(key.strip()))
+        key = scalar_key(name, role, disk_source(key), is_revocable(key.strip()))
         out[key] = out.get(key, 0.0) + number
     return rounded(out)
 
@@ -280,9 +287,10 @@ def resources_json(res: Resources, allocation_role: str | None = None) -> list[d
             ports.setdefault(role, []).append(port)
             continue
         entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role}
-        root = mount_root(key)
-        if root is not None:
-            entry["disk"] = {"source": {"type": "MOUNT", "mount": {"root": root}}}
+        source = disk_source(key)
+        if source is not None:
+            kind, root = source
+            entry["disk"] = {"source": {"type": kind, kind.lower(): {"root": root}}}
         if is_revocable(key):
             entry["revocable"] = {}
         out.append(entry)
@@ -336,10 +344,11 @@ def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None
         if value < 0:
             problems.append(f"resource {name!r} is negative")
             continue
-        source = (item.get("disk") or {}).get("source") or {}
-        root = (source.get("mount") or {}).get("root") if source.get("type") == "MOUNT" else None
+        source = (item.get("disk") or {}).get("source")
+        kind = str((source or {}).get("type"))
+        root = str(((source or {}).get(kind.lower()) or {}).get("root"))
         try:
-            key = scalar_key(str(name), _reservation_role(item), root, "revocable" in item)
+            key = scalar_key(str(name), _reservation_role(item), (kind, root) if source else None, "revocable" in item)
         except ValueError as exc:
             problems.append(str(exc))
             continue

@@ -109,6 +109,7 @@ def test_only_entries_a_task_can_take_part_of_count_in_an_offer():
         _scalar("mem", 512.0, **allocated),
         _scalar("disk", 100.0, **allocated),
         _scalar("disk", 5000.0, disk={"source": {"type": "MOUNT", "mount": {"root": "/mnt/a"}}}, **allocated),
+        _scalar("disk", 700.0, "scale", disk={"persistence": {"id": "v1"}, "volume": {"container_path": "d"}}),
         _scalar("gpus", 1.0, **allocated),
     ]
     held = HeldOffers()

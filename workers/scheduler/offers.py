@@ -6,7 +6,7 @@ until then, without hoarding them).
 
 A real master offers several entries of one name (unreserved and reserved for our role, each with the
 `allocation_info` of a MULTI_ROLE framework). Only entries a task can take a part of count (SCALAR cpus,
-mem and disk; not revocable, shared or MOUNT disks), and a task's resources are cut from those entries
+mem and disk; not revocable, shared, persistent volumes or MOUNT disks), and a task's resources are cut from those entries
 with every field but the amount copied, so the master finds them in the offer.
 """
 
@@ -40,6 +40,8 @@ def usable(entry: dict[str, Any]) -> bool:
     if entry.get("name") not in RESOURCE_NAMES or entry.get("type", "SCALAR") != "SCALAR":
         return False
     if "revocable" in entry or "shared" in entry:
+        return False
+    if (entry.get("disk") or {}).get("persistence"):  # a persistent volume is used whole, by its owner
         return False
     source = (entry.get("disk") or {}).get("source") or {}
     return source.get("type", "PATH") == "PATH"  # a MOUNT disk is used whole or not at all

@@ -189,6 +189,34 @@ def critical_path_seconds(api: str, details: dict) -> float:
     return max(longest.values())
 
 
+CHAIN_STAGES = (
+    ("parent ended -> queued", None, "queued"),  # the recipe update: finish, update_recipes, queue the child
+    ("queued -> scheduled", "queued", "started"),  # the scheduler's sync, matching pass and launch
+    ("scheduled -> running", "started", "job_started"),  # the cluster: accept, spawn, TASK_RUNNING recorded
+    ("running -> command done", "job_started", "job_completed"),
+    ("command done -> ended", "job_completed", "ended"),  # TASK_FINISHED to the execution's end
+)
+
+
+def chain_step_breakdown(api: str, details: dict) -> list[str]:
+    """Each stage of a step of the chain (C1..C198): where a step's time goes."""
+    job_ids = {entry["job_name"]: entry["job"]["id"] for entry in details["jobs"]}
+    exes = {}
+    for name in ["start", *(f"C{k}" for k in range(1, CHAIN + 1))]:
+        runs = call(api, "GET", f"/jobs/{job_ids[name]}/").get("job_exes", [])
+        if runs:
+            exes[name] = runs[0]
+    stages: dict[str, list[float]] = {label: [] for label, _, _ in CHAIN_STAGES}
+    for k in range(1, CHAIN + 1):
+        child, parent = exes.get(f"C{k}"), exes.get("start" if k == 1 else f"C{k - 1}")
+        if child is None or parent is None:
+            continue
+        for label, start, end in CHAIN_STAGES:
+            begin = parent.get("ended") if start is None else child.get(start)
+            stages[label].append(_seconds(begin, child.get(end)))
+    return [report(f"  {label}", values) for label, values in stages.items() if values]
+
+
 def topological(parents: dict[str, list[str]]) -> list[str]:
     from app.specs.recipe_definition import topological_order
 
@@ -245,6 +273,9 @@ def full_stack(api: str, timeout: float, poll: float) -> int:
                 f"critical path: {critical:.1f} s of job run time; orchestration overhead "
                 f"{elapsed - critical:.1f} s (target < 10 s)"
             )
+            print("a step of the chain, stage by stage:")
+            for line in chain_step_breakdown(api, details):
+                print(line)
             return 0
         if counts.get("FAILED") or counts.get("BLOCKED") or counts.get("CANCELED"):
             print("a no-op job failed; see GET /jobs/?status=FAILED")

@@ -26,6 +26,7 @@ from app.models import (
     RecipeType,
     RecipeTypeRevision,
     ScaleFile,
+    SchedulingReason,
     TriggerEvent,
     TriggerRule,
     Workspace,
@@ -127,6 +128,13 @@ def make_error(session: Session, **kw: Any) -> Error:
     values: dict[str, Any] = dict(name=_unique("error"), title="Test error", category="ALGORITHM")
     values.update(kw)
     return _add(session, Error(**values))
+
+
+def make_scheduling_reason(session: Session, job: Job, reason: str, detail: str) -> SchedulingReason:
+    """The reason the scheduler's latest pass left `job` queued, as its ReasonBook writes it."""
+    now = utcnow()
+    session.flush()  # the job's id
+    return _add(session, SchedulingReason(job_id=job.id, reason=reason, detail=detail, since=now, updated=now))
 
 
 def make_node(session: Session, **kw: Any) -> Node:

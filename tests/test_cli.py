@@ -307,15 +307,11 @@ def test_queue_job_count_queues_many_in_batches(api_url, session, tmp_path):
 
 
 def test_jobs_show_says_why_a_queued_job_waits_and_pools_launch_respects_the_maximum(api_url, session):
-    from app.db import utcnow
-    from app.models import SchedulingReason
     from tests import factories as f
 
     job = f.make_job(session, f.make_job_type(session), status="QUEUED")
-    session.flush()
-    now = utcnow()
     detail = "job type x 1.0 is paused"
-    session.add(SchedulingReason(job_id=job.id, reason="job_type_paused", detail=detail, since=now, updated=now))
+    f.make_scheduling_reason(session, job, "job_type_paused", detail)
     session.commit()
     shown = scale("jobs", "show", str(job.id))
     assert shown.exit_code == 0

@@ -116,26 +116,18 @@ def test_pool_buttons_give_the_api_refusal(client, session):
 
 
 def test_a_queued_job_page_says_why_it_waits(client, session):
-    from app.models import SchedulingReason
-
     job = f.make_job(session, f.make_job_type(session), status="QUEUED")
-    session.flush()
-    now = utcnow()
     detail = "needs 16384 MiB memory; the largest node offers 8192"
-    session.add(SchedulingReason(job_id=job.id, reason="does_not_fit_anywhere", detail=detail, since=now, updated=now))
+    f.make_scheduling_reason(session, job, "does_not_fit_anywhere", detail)
     session.commit()
     page = client.get(f"/console/jobs/{job.id}").get_data(as_text=True)
     assert 'data-reason="does_not_fit_anywhere"' in page and detail in page
 
 
 def test_the_dashboard_counts_queued_jobs_by_why_they_wait(client, session):
-    from app.models import SchedulingReason
-
     job = f.make_job(session, f.make_job_type(session), status="QUEUED")
     f.make_job(session, f.make_job_type(session), status="QUEUED")
-    session.flush()
-    now = utcnow()
-    session.add(SchedulingReason(job_id=job.id, reason="job_type_paused", detail="paused", since=now, updated=now))
+    f.make_scheduling_reason(session, job, "job_type_paused", "paused")
     session.commit()
     page = client.get("/").get_data(as_text=True)
     assert 'id="queue-reasons"' in page

@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import Error, Job, JobExecution, JobType, JobTypeRevision, Node, Strike
+from app.models import Job, JobExecution, JobType, JobTypeRevision, Node, Strike
+from app.services.executions import error_by_name
 from app.services.jobs import current_revision
 from app.settings import settings
 from app.specs.trigger_config import parse_schedule
@@ -119,8 +120,7 @@ def _end(session: Session, exe: JobExecution, job: Job, status: str, message: st
     EXECUTION.move(exe, status, now)
     exe.task_message = message
     if status == "FAILED":
-        error = session.scalar(select(Error).where(Error.name == LOST_ERROR))
-        exe.error_id = job.error_id = error.id if error else None
+        exe.error_id = job.error_id = error_by_name(session, LOST_ERROR).id
     if job.status == "RUNNING":
         JOB.move(job, status, now)
     job.last_modified = now

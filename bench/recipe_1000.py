@@ -59,8 +59,9 @@ def report(label: str, values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
     return (
-        f"{label}: n={len(values)} mean={statistics.mean(values) * 1000:.1f} ms "
-        f"p95={p95 * 1000:.1f} ms max={ordered[-1] * 1000:.1f} ms total={sum(values):.2f} s"
+        f"{label}: n={len(values)} median={statistics.median(values) * 1000:.1f} ms "
+        f"mean={statistics.mean(values) * 1000:.1f} ms p95={p95 * 1000:.1f} ms max={ordered[-1] * 1000:.1f} ms "
+        f"total={sum(values):.2f} s"
     )
 
 

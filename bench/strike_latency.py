@@ -191,7 +191,7 @@ def main() -> None:
         strike_dir.mkdir(parents=True, exist_ok=True)
 
         from app.db import session_scope
-        from app.models import Ingest, Job
+        from app.models import Ingest, Job, JobType
         from app.services import ingest as ingest_service
         from sqlalchemy import func, select
         from workers.strike import StrikeWatcher
@@ -246,7 +246,8 @@ def main() -> None:
 
         with session_scope() as s:
             ingests = {i.file_name: i for i in s.scalars(select(Ingest))}
-            jobs = {j.data["input_data"][0]["file_id"]: j for j in s.scalars(select(Job))}
+            triggered = s.scalars(select(Job).join(JobType).where(JobType.is_system.is_(False)))  # not Strike's own
+            jobs = {j.data["input_data"][0]["file_id"]: j for j in triggered}
         to_ingested, to_queued = [], []
         for name, t0 in renamed_at.items():
             ingest = ingests.get(name)

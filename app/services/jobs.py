@@ -51,12 +51,14 @@ def create_job(
     revision: JobTypeRevision | None = None,
     flush: bool = True,
     queued: bool = False,
+    input_bytes: int | None = None,
 ) -> tuple[Job, list]:
     """A PENDING job of `job_type` with validated data (QUEUED when `queued`: inserted so, without a
     second UPDATE). Returns (job, warnings).
 
-    Callers creating many jobs at once (recipes) pass the job type's current `revision` and `flush=False`,
-    so the jobs (and a queued job's first execution) are inserted together at their next flush.
+    Callers creating many jobs at once (recipes, trigger rules) pass the job type's current `revision`
+    and `flush=False`, so the jobs (and a queued job's first execution) are inserted together at their
+    next flush; one that has the input files in hand passes their total size (`input_bytes`).
     """
     if job_type.is_system:
         raise SpecError(
@@ -71,9 +73,10 @@ def create_job(
         data, warnings = validate_job_data(
             data or {}, rev.interface, lookup_files=lookup_files(session), lookup_workspaces=lookup_workspaces(session)
         )
-    file_ids = [fid for ids in input_file_ids(data).values() for fid in ids]
-    sizes = lookup_files(session)(file_ids)
-    disk_in, disk_out = disk_required(job_type, sum(f["file_size"] for f in sizes.values()))
+    if input_bytes is None:
+        file_ids = [fid for ids in input_file_ids(data).values() for fid in ids]
+        input_bytes = sum(f["file_size"] for f in lookup_files(session)(file_ids).values())
+    disk_in, disk_out = disk_required(job_type, input_bytes)
     now = utcnow()
     job = Job(
         job_type_id=job_type.id,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import JobType, RecipeType, ScaleFile, TriggerEvent, TriggerRule, Workspace
+from app.models import Job, JobType, JobTypeRevision, RecipeType, ScaleFile, TriggerEvent, TriggerRule, Workspace
 from app.services import jobs as job_service
 from app.specs.base import SpecError
 from app.specs.job_data import validate_job_data
@@ -86,12 +86,13 @@ def _input_value(entry: dict, file_id: int) -> dict:
 def _launch_job(
     session: Session,
     job_type: JobType,
-    interface: dict,
+    revision: JobTypeRevision,
     config: dict,
     source: ScaleFile,
     workspace: Workspace,
     event: TriggerEvent,
-) -> int:
+) -> Job:
+    interface = revision.interface or {}
     what = f"job type {job_type.name} {job_type.version}"
     entry = _file_input(interface.get("input_data", []), config["data"]["input_data_name"], what)
     data = {
@@ -117,8 +118,17 @@ def _launch_job(
         ),
         lookup_workspaces=lambda ids: {workspace.id: {"is_active": workspace.is_active}} if workspace.id in ids else {},
     )
-    job, _ = job_service.create_job(session, job_type, data, event=event, validated=True)
-    return job.id  # queued by `RuleSet.fire_many`, with the other jobs of the batch
+    job, _ = job_service.create_job(
+        session,
+        job_type,
+        data,
+        event=event,
+        validated=True,
+        revision=revision,
+        flush=False,  # with the event and the rule's other jobs, at the end of the rule's savepoint
+        input_bytes=source.file_size or 0,
+    )
+    return job  # queued by `RuleSet.fire_many`, with the other jobs of the batch
 
 
 def _launch_recipe(
@@ -174,12 +184,12 @@ class RuleSet:
         self.workspaces = (
             {w.name: w for w in session.scalars(select(Workspace).where(Workspace.name.in_(names)))} if names else {}
         )
-        self._interfaces: dict[int, dict] = {}
+        self._revisions: dict[int, JobTypeRevision] = {}
 
-    def _interface(self, session: Session, job_type: JobType) -> dict:
-        if job_type.id not in self._interfaces:
-            self._interfaces[job_type.id] = job_service.current_revision(session, job_type).interface or {}
-        return self._interfaces[job_type.id]
+    def _revision(self, session: Session, job_type: JobType) -> JobTypeRevision:
+        if job_type.id not in self._revisions:
+            self._revisions[job_type.id] = job_service.current_revision(session, job_type)
+        return self._revisions[job_type.id]
 
     def fire(self, session: Session, source: ScaleFile, description: dict) -> Fired:
         """For each matching rule: one TriggerEvent, one job per linked job type, one recipe per linked recipe type."""
@@ -208,11 +218,11 @@ class RuleSet:
                         type=self.rule_type, rule_id=rule.id, description=description, occurred=utcnow()
                     )
                     session.add(event)
-                    session.flush()
                     created_jobs = [
-                        _launch_job(session, jt, self._interface(session, jt), config, source, workspace, event)
+                        _launch_job(session, jt, self._revision(session, jt), config, source, workspace, event)
                         for jt in self.job_types.get(rule.id, [])
                     ]
+                    session.flush()  # the event and its jobs at once; a recipe needs its event's id
                     created_recipes = [
                         _launch_recipe(session, rt, config, source, workspace, event)
                         for rt in self.recipe_types.get(rule.id, [])
@@ -230,7 +240,7 @@ class RuleSet:
                 fired.failed_rule_ids.append(rule.id)
                 continue
             fired.event_ids.append(event.id)
-            fired.job_ids.extend(created_jobs)
+            fired.job_ids.extend(job.id for job in created_jobs)
             fired.recipe_ids.extend(created_recipes)
         return fired
 

@@ -156,6 +156,35 @@ def test_transfer_suffix_flow_ingests_into_dated_workspace_path(scale_env, raw_w
     assert source_count() == 1
 
 
+def test_a_batch_where_another_worker_finished_one_ingest_still_ingests_the_others_once(
+    scale_env, raw_workspace, monkeypatch
+):
+    """Between the claim and the record another worker finished one of the batch: the batch's transaction
+    rolls back and each file is tried alone, so the others are ingested and that one is left as it is."""
+    strike_id, directory = make_strike()
+    processor = StrikeProcessor(strike_id, ingest_config(strike_id))
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (directory / name).write_bytes(name.encode())
+        age(directory / name)
+    queued = processor.scan()
+    assert len(queued) == 3
+    stolen = ingest_row(strike_id, "b.txt").id
+    move = ingest_service._move_into_workspace
+
+    def move_then_lose_one(claim):
+        if claim.ingest_id == stolen:
+            with session_scope() as s:
+                s.get(Ingest, stolen).status = "INGESTED"  # the other worker's ending, as the database shows it
+        return move(claim)
+
+    monkeypatch.setattr(ingest_service, "_move_into_workspace", move_then_lose_one)
+    results = ingest_service.ingest_files(queued)
+    assert sorted(r.ingest_id for r in results) == sorted(set(queued) - {stolen})
+    assert {r.status for r in results} == {"INGESTED"}
+    assert source_count() == 2
+    assert ingest_row(strike_id, "b.txt").source_file_id is None  # what the other worker left stays
+
+
 def test_file_named_like_the_suffix_keeps_its_real_name(scale_env, raw_workspace):
     strike_id, directory = make_strike(rules=[{**TXT_RULE, "filename_regex": "report"}])
     processor = StrikeProcessor(strike_id, ingest_config(strike_id))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import func, or_, select, type_coerce, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -297,21 +297,19 @@ def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[Inges
         )
     session.add_all(sources)
     session.flush()
-    for (claim, rel), source in zip(items, sources):
-        marked = INGEST.compare_and_set(
-            session,
-            Ingest,
-            [Ingest.id == claim.ingest_id],
-            "INGESTED",
-            now,
-            synchronize=False,
-            file_path=rel,
-            source_file_id=source.id,
-            file_size=source.file_size,
-            ingest_ended=now,
-        )
-        if marked.rowcount != 1:
-            raise _AlreadyDone(claim.ingest_id)
+    ids = [claim.ingest_id for claim, _ in items]
+    marked = INGEST.compare_and_set(
+        session, Ingest, [Ingest.id.in_(ids)], "INGESTED", now, synchronize=False, ingest_ended=now
+    )
+    if marked.rowcount != len(ids):  # one was finished elsewhere: run_batch tries each alone to find it
+        raise _AlreadyDone(ids[0] if len(ids) == 1 else None)
+    session.execute(  # each row's own columns, by primary key (the status moved above)
+        update(Ingest).execution_options(synchronize_session=False),
+        [
+            {"id": claim.ingest_id, "file_path": rel, "source_file_id": source.id, "file_size": source.file_size}
+            for (claim, rel), source in zip(items, sources)
+        ],
+    )
     fired = triggers.RuleSet(session, "INGEST").fire_many(
         session,
         [

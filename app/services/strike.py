@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import regex
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -534,32 +534,48 @@ class StrikeProcessor:
         return dataclasses.replace(decision, path=moved_to)
 
     def _commit(self, session: Session, decisions: list[_Decision]) -> list[int]:
-        """Commit the outcomes of rows still TRANSFERRED; returns the ids that became QUEUED."""
-        queued = []
+        """Commit the outcomes of rows still TRANSFERRED; returns the ids that became QUEUED.
+
+        Per outcome, one compare-and-set moves the rows still TRANSFERRED (a row another process moved
+        meanwhile is left alone), then one bulk update by id writes each moved row's own columns."""
+        queued: list[int] = []
         now = utcnow()
+        by_outcome: dict[str, list[_Decision]] = {}
         for d in decisions:
-            values: dict = {}
-            if d.rule is not None:
-                values["data_type"] = ",".join(d.rule.data_types) or None
-            if d.outcome == "DUPLICATE":
-                values.update(source_file_id=d.ref, ingest_path=str(d.path))
-            elif d.outcome == "QUEUED":
-                values.update(workspace_id=d.ref, file_path=d.detail, ingest_path=str(d.path))
-            elif d.outcome == "ERRORED":
-                values["error_message"] = d.detail
-            result = INGEST.compare_and_set(
-                session,
-                Ingest,
-                [Ingest.id == d.ingest_id],
-                d.outcome,
-                now,
-                sources={"TRANSFERRED"},
-                synchronize=False,
-                **values,
+            by_outcome.setdefault(d.outcome, []).append(d)
+        for outcome, group in by_outcome.items():
+            moved = set(
+                INGEST.compare_and_set(
+                    session,
+                    Ingest,
+                    [Ingest.id.in_([d.ingest_id for d in group])],
+                    outcome,
+                    now,
+                    sources={"TRANSFERRED"},
+                    returning=Ingest.id,
+                    synchronize=False,
+                ).scalars()
             )
-            if result.rowcount == 1 and d.outcome == "QUEUED":
-                queued.append(d.ingest_id)
+            rows = [{"id": d.ingest_id, **self._outcome_values(d)} for d in group if d.ingest_id in moved]
+            rows = [row for row in rows if len(row) > 1]  # a DEFERRED file of no rule has nothing of its own
+            if rows:
+                session.execute(update(Ingest).execution_options(synchronize_session=False), rows)
+            if outcome == "QUEUED":
+                queued += [d.ingest_id for d in group if d.ingest_id in moved]
         return queued
+
+    @staticmethod
+    def _outcome_values(d: _Decision) -> dict:
+        values: dict = {}
+        if d.rule is not None:
+            values["data_type"] = ",".join(d.rule.data_types) or None
+        if d.outcome == "DUPLICATE":
+            values.update(source_file_id=d.ref, ingest_path=str(d.path))
+        elif d.outcome == "QUEUED":
+            values.update(workspace_id=d.ref, file_path=d.detail, ingest_path=str(d.path))
+        elif d.outcome == "ERRORED":
+            values["error_message"] = d.detail
+        return values
 
     # ------------------------------------------------------------ repairs
 

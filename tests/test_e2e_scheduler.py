@@ -7,6 +7,7 @@ import time
 from sqlalchemy import func, select
 
 from app.db import session_scope
+from app.mesos import exe_id_from_task
 from app.models import JobExecution, Node
 from tests.stack import script_command
 
@@ -304,8 +305,15 @@ def test_a_job_on_reserved_resources_survives_a_partition_and_an_agent_restart_a
             out = [(e.id, e.status, e.job_started is not None, e.task_id) for e in rows]
         return out
 
-    def running_task(not_this=None):
-        return next((t for t in list(master.tasks.values()) if t.state == "TASK_RUNNING" and t.id != not_this), None)
+    def running_task(not_this=None):  # the job's run, not the storage probe the new agent gets first
+        return next(
+            (
+                t
+                for t in list(master.tasks.values())
+                if t.state == "TASK_RUNNING" and t.id != not_this and exe_id_from_task(t.id) is not None
+            ),
+            None,
+        )
 
     first = stack.wait(running_task, timeout=20, what="the first run on the reserved agent")
     assert stack.cluster.partition_agent(agent_id) == [first.id]  # LOST, but it runs on

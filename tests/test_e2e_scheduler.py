@@ -23,6 +23,18 @@ def _sleep_type(stack, seconds: str, **fields):
     return stack.create_job_type(interface=interface, **fields)
 
 
+def running_job_task(master, not_this=None):
+    """A job's task the local cluster runs (not a storage probe, which a new agent runs first)."""
+    return next(
+        (
+            t
+            for t in list(master.tasks.values())
+            if t.state == "TASK_RUNNING" and t.id != not_this and exe_id_from_task(t.id) is not None
+        ),
+        None,
+    )
+
+
 def test_scheduler_restart_keeps_running_task_and_finishes_it(stack):
     job_type = _sleep_type(stack, "3", name="restart-me")
     job = stack.queue_job(job_type["id"])
@@ -149,11 +161,7 @@ def test_a_task_lost_in_a_partition_that_comes_back_is_killed_and_the_job_ends_o
     stack.wait_job(job["id"], "RUNNING")
     first_agent = stack.cluster.agents()[0]["id"]
     master = stack.cluster.master
-    first_task = stack.wait(
-        lambda: next((t for t in list(master.tasks.values()) if t.state == "TASK_RUNNING"), None),
-        timeout=15,
-        what="the task running on its agent",
-    )
+    first_task = stack.wait(lambda: running_job_task(master), timeout=15, what="the task running on its agent")
     stack.cluster.add_agent(hostname="other-side", cpus=2, mem=2048, disk=1000)
     assert stack.cluster.partition_agent(first_agent) == [first_task.id]
 
@@ -305,15 +313,8 @@ def test_a_job_on_reserved_resources_survives_a_partition_and_an_agent_restart_a
             out = [(e.id, e.status, e.job_started is not None, e.task_id) for e in rows]
         return out
 
-    def running_task(not_this=None):  # the job's run, not the storage probe the new agent gets first
-        return next(
-            (
-                t
-                for t in list(master.tasks.values())
-                if t.state == "TASK_RUNNING" and t.id != not_this and exe_id_from_task(t.id) is not None
-            ),
-            None,
-        )
+    def running_task(not_this=None):
+        return running_job_task(master, not_this)
 
     first = stack.wait(running_task, timeout=20, what="the first run on the reserved agent")
     assert stack.cluster.partition_agent(agent_id) == [first.id]  # LOST, but it runs on

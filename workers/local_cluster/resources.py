@@ -16,6 +16,7 @@ agent's resource estimator would offer as revocable (only to frameworks with REV
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -48,6 +49,7 @@ DISK_SOURCES = ("MOUNT", "PATH")
 REVOCABLE_MARK = "{revocable}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # an agent's few thousand keys are read on every offer
 def split_key(key: str) -> tuple[str, str]:
     """(name, reservation role) of a key; the role of an unreserved resource is "*"."""
     for mark in "#[{":
@@ -94,6 +96,7 @@ def indivisible_problems(pool: Resources, task: Resources) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def port_of(key: str) -> int | None:
     _, sep, port = key.partition("#")
     return int(port) if sep else None
@@ -250,17 +253,18 @@ def rounded(res: Resources) -> Resources:
 
 
 def add(a: Resources, b: Resources) -> Resources:
+    """a + b, rounding only what changed (every Resources value is already rounded)."""
     out = dict(a)
     for k, v in b.items():
-        out[k] = out.get(k, 0.0) + v
-    return rounded(out)
+        out[k] = round(out.get(k, 0.0) + v, 6)
+    return out
 
 
 def subtract(a: Resources, b: Resources) -> Resources:
     out = dict(a)
     for k, v in b.items():
-        out[k] = max(0.0, out.get(k, 0.0) - v)
-    return rounded(out)
+        out[k] = round(max(0.0, out.get(k, 0.0) - v), 6)
+    return out
 
 
 def contains(have: Resources, need: Resources) -> bool:
@@ -278,14 +282,17 @@ def resources_json(res: Resources, allocation_role: str | None = None) -> list[d
     MULTI_ROLE."""
     out = []
     ports: dict[str, list[int]] = {}
-    for key in sorted(res):
-        if res[key] <= EPSILON:
+    scalars = []
+    for key, value in res.items():
+        if value <= EPSILON:
             continue
-        name, role = split_key(key)
         port = port_of(key)
-        if port is not None:
-            ports.setdefault(role, []).append(port)
-            continue
+        if port is None:
+            scalars.append(key)
+        else:
+            ports.setdefault(split_key(key)[1], []).append(port)
+    for key in sorted(scalars):
+        name, role = split_key(key)
         entry: dict[str, Any] = {"name": name, "type": "SCALAR", "scalar": {"value": round(res[key], 3)}, "role": role}
         source = disk_source(key)
         if source is not None:

@@ -133,6 +133,37 @@ class StateMachine:
             stmt = stmt.returning(*returning) if isinstance(returning, (list, tuple)) else stmt.returning(returning)
         return session.execute(stmt)
 
+    def compare_and_set_each(
+        self,
+        session: Session,
+        model: Any,
+        rows: list[dict[str, Any]],
+        target: str,
+        now: datetime | None = None,
+        sources: set[str] | None = None,
+        **common: Any,
+    ) -> set[Any]:
+        """`compare_and_set` of a batch whose rows ({"id": ..., own columns}) each carry values of their own:
+        one UPDATE moves the rows that may enter `target` (with the `common` values), then one bulk UPDATE
+        by id writes the moved rows' own columns. The ids that moved; the others are left alone."""
+        moved = set(
+            self.compare_and_set(
+                session,
+                model,
+                [model.id.in_([row["id"] for row in rows])],
+                target,
+                now,
+                sources,
+                returning=model.id,
+                synchronize=False,
+                **common,
+            ).scalars()
+        )
+        own = [row for row in rows if row["id"] in moved and len(row) > 1]
+        if own:
+            session.execute(update(model).execution_options(synchronize_session=False), own)
+        return moved
+
 
 def _job_stamps(target: str, now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {"last_status_change": now}

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
-from sqlalchemy import func, or_, select, type_coerce, update
+from sqlalchemy import func, or_, select, type_coerce
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -270,7 +270,7 @@ def _set_aside_duplicate(claim: _Claim) -> None:
 
 
 class _AlreadyDone(Exception):
-    """Another worker finished this ingest meanwhile."""
+    """Another worker finished one of the batch's ingests meanwhile."""
 
 
 def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[IngestResult]:
@@ -297,19 +297,13 @@ def _record_all(session: Session, items: list[tuple[_Claim, str]]) -> list[Inges
         )
     session.add_all(sources)
     session.flush()
-    ids = [claim.ingest_id for claim, _ in items]
-    marked = INGEST.compare_and_set(
-        session, Ingest, [Ingest.id.in_(ids)], "INGESTED", now, synchronize=False, ingest_ended=now
-    )
-    if marked.rowcount != len(ids):  # one was finished elsewhere: run_batch tries each alone to find it
-        raise _AlreadyDone(ids[0] if len(ids) == 1 else None)
-    session.execute(  # each row's own columns, by primary key (the status moved above)
-        update(Ingest).execution_options(synchronize_session=False),
-        [
-            {"id": claim.ingest_id, "file_path": rel, "source_file_id": source.id, "file_size": source.file_size}
-            for (claim, rel), source in zip(items, sources)
-        ],
-    )
+    rows = [
+        {"id": claim.ingest_id, "file_path": rel, "source_file_id": source.id, "file_size": source.file_size}
+        for (claim, rel), source in zip(items, sources)
+    ]
+    moved = INGEST.compare_and_set_each(session, Ingest, rows, "INGESTED", now, ingest_ended=now)
+    if len(moved) != len(rows):  # one was finished elsewhere: run_batch tries each alone to find it
+        raise _AlreadyDone()
     fired = triggers.RuleSet(session, "INGEST").fire_many(
         session,
         [

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import regex
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -536,30 +536,15 @@ class StrikeProcessor:
     def _commit(self, session: Session, decisions: list[_Decision]) -> list[int]:
         """Commit the outcomes of rows still TRANSFERRED; returns the ids that became QUEUED.
 
-        Per outcome, one compare-and-set moves the rows still TRANSFERRED (a row another process moved
-        meanwhile is left alone), then one bulk update by id writes each moved row's own columns."""
+        Per outcome, one `compare_and_set_each`: a row another process moved meanwhile is left alone."""
         queued: list[int] = []
         now = utcnow()
         by_outcome: dict[str, list[_Decision]] = {}
         for d in decisions:
             by_outcome.setdefault(d.outcome, []).append(d)
         for outcome, group in by_outcome.items():
-            moved = set(
-                INGEST.compare_and_set(
-                    session,
-                    Ingest,
-                    [Ingest.id.in_([d.ingest_id for d in group])],
-                    outcome,
-                    now,
-                    sources={"TRANSFERRED"},
-                    returning=Ingest.id,
-                    synchronize=False,
-                ).scalars()
-            )
-            rows = [{"id": d.ingest_id, **self._outcome_values(d)} for d in group if d.ingest_id in moved]
-            rows = [row for row in rows if len(row) > 1]  # a DEFERRED file of no rule has nothing of its own
-            if rows:
-                session.execute(update(Ingest).execution_options(synchronize_session=False), rows)
+            rows = [{"id": d.ingest_id, **self._outcome_values(d)} for d in group]
+            moved = INGEST.compare_and_set_each(session, Ingest, rows, outcome, now, sources={"TRANSFERRED"})
             if outcome == "QUEUED":
                 queued += [d.ingest_id for d in group if d.ingest_id in moved]
         return queued

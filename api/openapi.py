@@ -89,9 +89,9 @@ def document_constraints(schema: dict[str, Any]) -> dict[str, Any]:
                     if param.get("name") in ("page", "page_size"):  # some routes describe them in words only
                         param["type"] = "integer"
                     _constrain_value(param, param.get("name", ""))
-    for name, definition in (schema.get("definitions") or {}).items():
+    for model_name, definition in (schema.get("definitions") or {}).items():
         definition.setdefault("additionalProperties", False)  # unknown fields are refused
-        if name in _NON_EMPTY:
+        if model_name in _NON_EMPTY:
             definition["minProperties"] = 1
         for name, prop in (definition.get("properties") or {}).items():
             _constrain_value(prop, name)
@@ -107,13 +107,14 @@ def rule_fields(rules: Mapping[str, FieldRule], model: type) -> dict[str, fields
     out: dict[str, fields.Raw] = {}
     for name, rule in rules.items():
         options: dict[str, Any] = {}
+        limit = max_length(model, name)
         if rule.kind in ("int", "number"):
             if rule.minimum is not None:
                 options.update(min=rule.minimum, exclusiveMin=rule.exclusive)
             if rule.maximum is not None:
                 options["max"] = rule.maximum
-        elif rule.kind == "str" and max_length(model, name):
-            options["max_length"] = max_length(model, name)
+        elif rule.kind == "str" and limit:
+            options["max_length"] = limit
         out[name] = _RESTX_FIELDS[rule.kind](**options)
     return out
 

@@ -109,7 +109,7 @@ class TokenDetails(Resource):
 class AuditList(Resource):
     @audit_ns.doc(
         params={
-            **{k: v for k, v in LIST_PARAMS.items() if k != "order"},
+            **LIST_PARAMS,
             "token_name": query_param("Only writes made with tokens of this name"),
             "outcome": query_param("ok, denied (401/403), refused (other 4xx) or error (5xx)", enum=OUTCOMES),
         }

@@ -96,26 +96,22 @@ def watch(container_id: str, mem_mib: float, create: bool = True) -> MemoryWatch
     name = f"/{PARENT}/{container_id}"
     v1 = _v1_memory()
     directory = (v1 or CGROUP_ROOT) / PARENT / container_id
+    if v1 is None and not _unified():
+        return None
     try:
-        if v1 is not None:
-            if create:
-                directory.mkdir(parents=True, exist_ok=True)
-                if mem_mib > 0:
-                    limit = str(int(mem_mib * 1024 * 1024))
-                    (directory / "memory.limit_in_bytes").write_text(limit)
-                    swap = directory / "memory.memsw.limit_in_bytes"
-                    if swap.exists():  # memory plus swap: swapping never stretches the limit
-                        swap.write_text(limit)
-            elif not directory.is_dir():
-                return None
-            eventfd = _register_oom_eventfd(directory)
-            return MemoryWatch(directory, name, mem_mib > 0, eventfd)
-        if _unified():
-            if create:
-                directory.mkdir(parents=True, exist_ok=True)
-            elif not directory.is_dir():
-                return None
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        elif not directory.is_dir():
+            return None
+        if v1 is None:
             return MemoryWatch(directory, name, False, None)
+        if create and mem_mib > 0:
+            limit = str(int(mem_mib * 1024 * 1024))
+            (directory / "memory.limit_in_bytes").write_text(limit)
+            swap = directory / "memory.memsw.limit_in_bytes"
+            if swap.exists():  # memory plus swap: swapping never stretches the limit
+                swap.write_text(limit)
+        return MemoryWatch(directory, name, mem_mib > 0, _register_oom_eventfd(directory))
     except OSError as exc:
         log.debug("no cgroup of its own for container %s: %s", container_id, exc)
         if create:

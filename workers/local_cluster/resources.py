@@ -192,7 +192,7 @@ def by_name(res: Resources) -> Resources:
     """Sums of the scalars by resource name, whatever the reservation (ports: see ports_text)."""
     out: Resources = {}
     for key, value in res.items():
-        if "#" in key:
+        if port_of(key) is not None:
             continue
         name = split_key(key)[0]
         out[name] = out.get(name, 0.0) + value
@@ -352,10 +352,11 @@ def parse_resources(items: Iterable[dict[str, Any]], allocation_role: str | None
             problems.append(f"resource {name!r} is negative")
             continue
         source = (item.get("disk") or {}).get("source")
-        kind = str((source or {}).get("type"))
-        root = str(((source or {}).get(kind.lower()) or {}).get("root"))
+        source_type = str((source or {}).get("type"))
+        root = str(((source or {}).get(source_type.lower()) or {}).get("root"))
         try:
-            key = scalar_key(str(name), _reservation_role(item), (kind, root) if source else None, "revocable" in item)
+            disk = (source_type, root) if source else None
+            key = scalar_key(str(name), _reservation_role(item), disk, "revocable" in item)
         except ValueError as exc:
             problems.append(str(exc))
             continue

@@ -532,14 +532,38 @@ def test_large_pass_is_fast():
 # --------------------------------------------------------------------------- reference model
 
 
-def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, max_launch):
+def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, max_launch, explain=0):
     """Straightforward O(jobs x agents) statement of the rules, to check the fast version."""
-    if not queue:
-        return MatchResult()
+    ordered, seen = [], set()
+    for j in order_queue(queue, queue_mode):  # a job_id seen earlier in queue order makes a duplicate
+        if j.job_id not in seen:
+            seen.add(j.job_id)
+            ordered.append(j)
+    counts = {"duplicate": len(queue) - len(ordered)} if len(ordered) < len(queue) else {}
+    reasons = []
+
+    def type_reason(j, otherwise):
+        lim = job_types.get(j.job_type_id)
+        if otherwise == "scheduler_paused":
+            return otherwise
+        if lim is None:
+            return "job_type_unknown"
+        if lim.is_paused:
+            return "job_type_paused"
+        if lim.max_scheduled is not None and lim.running >= lim.max_scheduled:
+            return "max_scheduled"
+        return otherwise
+
+    def whole_queue(reason):
+        head = [(j.job_id, type_reason(j, reason)) for j in ordered[:explain]]
+        return MatchResult(skipped={**counts, reason: len(ordered)} if ordered else counts, reasons=head)
+
+    if not ordered:
+        return MatchResult(skipped=counts)
     if scheduler_paused:
-        return MatchResult(skipped={"scheduler_paused": len(queue)})
+        return whole_queue("scheduler_paused")
     if max_launch <= 0:
-        return MatchResult(skipped={"max_launch": len(queue)})
+        return whole_queue("max_launch")
     usable = sorted((a for a in agents if a.is_active and not a.is_paused), key=lambda a: a.agent_id)
     free = {a.agent_id: [max(0.0, float(a.cpus)), max(0.0, float(a.mem)), max(0.0, float(a.disk))] for a in usable}
     reclaim = {
@@ -568,55 +592,51 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
 
     open_agents = {a for a in free if has_free(a)}
     if not open_agents:
-        return MatchResult(skipped={"no_free_resources": len(queue)})
+        return whole_queue("no_free_resources")
     slots = {
         t: "paused"
         if lim.is_paused
         else (None if lim.max_scheduled is None else max(0, lim.max_scheduled - max(0, lim.running)))
         for t, lim in job_types.items()
     }
-    assignments, reserved, warnings, counts = [], {}, [], {}
-    taken, warned = set(), set()
+    assignments, reserved, warnings = [], {}, []
+    warned = set()
 
-    def skip(reason, n=1):
+    def skip(reason, n=1, jobs=()):
         counts[reason] = counts.get(reason, 0) + n
+        reasons.extend((k.job_id, reason) for k in jobs[: explain - len(reasons)])
 
-    ordered = order_queue(queue, queue_mode)
     for pos, j in enumerate(ordered, 1):
         if j.job_type_id not in slots:
-            skip("job_type_unknown")
+            skip("job_type_unknown", jobs=[j])
             continue
         left = slots[j.job_type_id]
         if left == "paused":
-            skip("job_type_paused")
+            skip("job_type_paused", jobs=[j])
             continue
         if left is not None and left <= 0:
-            skip("max_scheduled")
+            skip("max_scheduled", jobs=[j])
             continue
         need = (j.cpus, j.mem, j.disk)
         candidates = [a for a in open_agents if fits(free[a], need)]
         if candidates:
-            if j.job_id in taken:
-                skip("duplicate")
-                continue
             best = min(candidates, key=lambda a: (score(a), a))
             for k in range(3):
                 free[best][k] = max(0.0, free[best][k] - need[k])
             if not has_free(best):
                 open_agents.discard(best)
-            taken.add(j.job_id)
             assignments.append(Assignment(j.job_id, best, j.cpus, j.mem, j.disk))
             if left is not None:
                 slots[j.job_type_id] = left - 1
             if len(assignments) >= max_launch:
-                skip("max_launch", len(ordered) - pos)
+                skip("max_launch", len(ordered) - pos, ordered[pos:])
                 break
             if not open_agents:
-                skip("no_free_resources", len(ordered) - pos)
+                skip("no_free_resources", len(ordered) - pos, ordered[pos:])
                 break
             continue
         if not any(fits(cap[a], need) for a in free):
-            skip("does_not_fit_anywhere")
+            skip("does_not_fit_anywhere", jobs=[j])
             if j.job_type_id not in warned:
                 warned.add(j.job_type_id)
                 warnings.append(
@@ -624,23 +644,19 @@ def reference_match(queue, agents, job_types, *, scheduler_paused, queue_mode, m
                     f"(cpus={j.cpus:g}, mem={j.mem:g}, disk={j.disk:g})"
                 )
             continue
-        if j.job_id in taken:
-            skip("duplicate")
-            continue
         holders = [a for a in open_agents if fits(cap[a], need)]
         if not holders:
-            skip("insufficient_resources")
+            skip("insufficient_resources", jobs=[j])
             continue
         preferred = [a for a in holders if fits(reclaim[a], need)] or holders
         best = min(preferred, key=lambda a: (-score(a), a))
         open_agents.discard(best)
-        taken.add(j.job_id)
         reserved[best] = j.job_id
-        skip("reserved")
+        skip("reserved", jobs=[j])
         if not open_agents:
-            skip("no_free_resources", len(ordered) - pos)
+            skip("no_free_resources", len(ordered) - pos, ordered[pos:])
             break
-    return MatchResult(assignments, reserved, {k: v for k, v in counts.items() if v}, warnings)
+    return MatchResult(assignments, reserved, {k: v for k, v in counts.items() if v}, warnings, reasons)
 
 
 job_amounts = st.sampled_from([0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0])
@@ -695,10 +711,10 @@ def scenarios(draw):
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios(), st.sampled_from([64, 64, 64, 1, 0]))
-def test_fast_match_equals_reference(scenario, shape_heaps):
+@given(scenarios(), st.sampled_from([64, 64, 64, 1, 0]), st.sampled_from([0, 0, 1, 3, 100]))
+def test_fast_match_equals_reference(scenario, shape_heaps, explain):
     queue, agents, job_types, mode, max_launch, paused = scenario
-    kwargs = dict(scheduler_paused=paused, queue_mode=mode, max_launch=max_launch)
+    kwargs = dict(scheduler_paused=paused, queue_mode=mode, max_launch=max_launch, explain=explain)
     expected = reference_match(queue, agents, job_types, **kwargs)
     saved = matching._MAX_SHAPE_HEAPS
     matching._MAX_SHAPE_HEAPS = shape_heaps  # 0/1: shapes beyond the heaps use the sorted walk
@@ -755,42 +771,42 @@ def ids(jobs):
 def test_queue_state_add_remove_order():
     state = QueueState([job(1, priority=5, queued=10), job(2, priority=1, queued=20)])
     assert len(state) == 2 and 1 in state and 3 not in state
-    assert ids(state.ordered("FIFO")) == [2, 1]
+    assert ids(state.grouped("FIFO")) == [2, 1]
     assert state.add([job(3, priority=1, queued=5), job(4, priority=9, queued=1)]) == 2
-    assert ids(state.ordered("FIFO")) == [3, 2, 1, 4]
-    assert ids(state.ordered("LIFO")) == [2, 3, 1, 4]
+    assert ids(state.grouped("FIFO")) == [3, 2, 1, 4]
+    assert ids(state.grouped("LIFO")) == [2, 3, 1, 4]
     assert state.remove([2, 99]) == 1
-    assert ids(state.ordered("FIFO")) == [3, 1, 4]
-    assert ids(state.ordered("LIFO")) == [3, 1, 4]
+    assert ids(state.grouped("FIFO")) == [3, 1, 4]
+    assert ids(state.grouped("LIFO")) == [3, 1, 4]
     assert len(state) == 3 and state.get(2) is None and state.get(3).priority == 1
 
 
 def test_queue_state_replaces_changed_job_and_ignores_same():
     state = QueueState([job(1, priority=5), job(2, priority=5)])
-    first = state.ordered("FIFO")
+    first = state.grouped("FIFO")
     assert state.add([job(1, priority=5)]) == 0  # equal: nothing changes
-    assert state.ordered("FIFO") is first  # cached: no re-sort, same object
+    assert state.grouped("FIFO") is first  # cached: no re-sort, same object
     assert state.add([job(2, priority=1)]) == 1  # new priority moves it up
-    assert ids(state.ordered("FIFO")) == [2, 1]
+    assert ids(state.grouped("FIFO")) == [2, 1]
     assert len(state) == 2
 
 
 def test_queue_state_add_then_remove_before_ordering():
     state = QueueState([job(1)])
-    state.ordered("FIFO")
+    state.grouped("FIFO")
     state.add([job(2)])
     state.remove([2, 1])
     state.add([job(1, priority=0)])
-    assert ids(state.ordered("FIFO")) == [1]
-    assert state.ordered("FIFO")[0].priority == 0
+    assert ids(state.grouped("FIFO")) == [1]
+    assert state.grouped("FIFO").head(1)[0].priority == 0
 
 
 def test_queue_state_replace_all():
     state = QueueState([job(i) for i in range(10)])
-    state.ordered("LIFO")
+    state.grouped("LIFO")
     added, removed = state.replace_all([job(i) for i in range(5, 15)] + [job(5, priority=0)])
     assert (added, removed) == (6, 5)
-    assert ids(state.ordered("LIFO")) == [5, 14, 13, 12, 11, 10, 9, 8, 7, 6]
+    assert ids(state.grouped("LIFO")) == [5, 14, 13, 12, 11, 10, 9, 8, 7, 6]
 
 
 def test_queue_state_ordered_feeds_match():
@@ -798,7 +814,7 @@ def test_queue_state_ordered_feeds_match():
     state = QueueState(jobs)
     agents = [agent("a", cpus=7), agent("b", cpus=5)]
     for mode in ("FIFO", "LIFO"):
-        a = run(state.ordered(mode), agents, mode=mode, presorted=True)
+        a = run(state.grouped(mode), agents, mode=mode, presorted=True)
         b = run(jobs, agents, mode=mode)
         assert a == b and len(a.assignments) == 12
 
@@ -820,7 +836,7 @@ def test_queue_state_matches_sorting_small_and_bulk_changes(size, batch):
     reference.update((j.job_id, j) for j in initial)
     for _ in range(6):
         for mode in ("FIFO", "LIFO"):
-            assert list(state.ordered(mode)) == order_queue(reference.values(), mode)
+            assert list(state.grouped(mode)) == order_queue(reference.values(), mode)
         gone = rng.sample(sorted(reference), min(batch, len(reference)))
         state.remove(gone)
         for job_id in gone:
@@ -834,7 +850,7 @@ def test_queue_state_matches_sorting_small_and_bulk_changes(size, batch):
         reference.update((j.job_id, j) for j in changed + fresh)
         assert len(state) == len(reference)
     for mode in ("FIFO", "LIFO"):
-        assert list(state.ordered(mode)) == order_queue(reference.values(), mode)
+        assert list(state.grouped(mode)) == order_queue(reference.values(), mode)
 
 
 def test_a_slightly_smaller_job_of_a_failed_shape_is_still_tried():
@@ -844,3 +860,47 @@ def test_a_slightly_smaller_job_of_a_failed_shape_is_still_tried():
     assert result.reserved_agents == {"a": 1}
     assert placed(result) == {2: "b"}
     assert result.skipped == {"reserved": 1, "insufficient_resources": 1}
+
+
+def test_queue_state_groups_follow_jobs_that_change_type_or_shape():
+    # Jobs move between groups, groups empty out and come back; the grouped queue stays the queue,
+    # and a pass over it (groups settled on their loose disk bounds) equals a pass over the plain jobs.
+    rng = random.Random(7)
+    state = QueueState()
+    reference: dict[int, QueuedJob] = {}
+    agents = [agent("a", cpus=3, mem=300, disk=40, total=(4, 400, 60)), agent("b", cpus=2, mem=500, disk=25)]
+    job_types = types(1, 2, 3)
+    job_types[3] = JobTypeLimits(3, max_scheduled=2)
+
+    def random_job(job_id):
+        return QueuedJob(
+            job_id,
+            rng.randint(1, 3),
+            rng.randint(1, 3),
+            float(rng.randint(0, 20)),
+            rng.choice([1.0, 2.0]),
+            rng.choice([100.0, 200.0]),
+            float(rng.randint(0, 50)),
+        )
+
+    for _ in range(40):
+        for mode in ("FIFO", "LIFO"):
+            grouped = state.grouped(mode)
+            assert list(grouped) == order_queue(reference.values(), mode)
+            kwargs = dict(scheduler_paused=False, queue_mode=mode, max_launch=4)
+            assert match(grouped, agents, job_types, **kwargs) == match(
+                list(reference.values()), agents, job_types, **kwargs
+            )
+        gone = rng.sample(sorted(reference), min(len(reference), rng.randint(0, 6)))
+        state.remove(gone)
+        for job_id in gone:
+            del reference[job_id]
+        changed = [random_job(rng.randint(1, 30)) for _ in range(rng.randint(0, 8))]
+        state.add(changed)
+        reference.update((j.job_id, j) for j in changed)
+        assert len(state) == len(reference)
+
+
+def test_a_grouped_queue_is_for_its_mode():
+    with pytest.raises(ValueError, match="grouped for FIFO"):
+        run(QueueState([job(1)]).grouped("FIFO"), [agent("a")], mode="LIFO")

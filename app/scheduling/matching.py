@@ -33,20 +33,28 @@ Rules of one matching pass (see docs/design.md and the reference notes, section 
   free, unreserved resources.
 * Reasons (``explain``): the first ``explain`` jobs not placed, in queue order, get the
   reason they were not: the same ``SKIP_*`` names as the counts, and for jobs the pass
-  never reached, why it stopped.  Once that many are recorded a skipped job costs one
-  more falsy test.
+  never reached, why it stopped.
+* A job_id seen earlier in queue order makes a later job with the same id a duplicate: it
+  is left out of the pass and counted, never explained.
 
 Capacity of an agent = ``max(total_x, offered_x + running_x)`` per resource, so an agent
 whose watermark (``total_*``) is unknown (0) still counts what it is offering plus what
 runs on it.
 
-Performance (the pass must stay well under 100 ms for 100,000 queued jobs and 1,000
-agents; ``bench/scheduling_pass.py`` measures it):
+Performance (the pass must stay under 100 ms for 1,000,000 queued jobs and 10,000 agents;
+``bench/scheduling_pass.py`` measures it):
 
-* The queue should come pre-ordered (``presorted=True``, from
-  :class:`app.scheduling.queue_state.QueueState`); sorting 100k jobs alone costs more
-  than the whole pass.
-* Job-type verdicts are one dict lookup per job.
+* The cost grows with the number of groups (job type x cpus/mem shape, see
+  ``app.scheduling.queue``) and with the jobs the pass acts on, not with the queue's length.
+  The groups come from :class:`app.scheduling.queue_state.QueueState`, kept in order
+  between passes; sorting a large queue alone costs more than the whole pass.
+* The groups' jobs are merged in queue order through a heap of each group's next job.
+  Once no reasons are left to record, a group is settled at once, from its next job on:
+  when its job type is unknown, paused, at ``max_scheduled`` or waiting on a used-up shared
+  resource (none of these ends during a pass), or when even its smallest disk can no
+  longer be placed nor reserve an agent and its jobs share one reason (all larger than
+  every agent, or none).  A settled group's jobs are counted at the end, those queued after
+  the job that stopped the pass (if one did) under the stop's reason.
 * Per resource shape ``(cpus, mem)`` the pass remembers the smallest ``disk`` that
   could not be placed, the smallest that could not reserve, and the largest that any
   agent could ever hold.  Free resources only shrink during a pass, so a shape that
@@ -64,11 +72,22 @@ agents; ``bench/scheduling_pass.py`` measures it):
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
+from itertools import islice
 from operator import attrgetter
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
+
+from app.scheduling.queue import (
+    QUEUE_MODES,
+    GroupedQueue,
+    QueuedJob,
+    group_queue,
+    in_order,
+    order_queue,
+    queue_sort_key,
+)
 
 __all__ = [
     "EPSILON",
@@ -86,15 +105,15 @@ __all__ = [
     "SKIP_SHARED_RESOURCE",
     "AgentResources",
     "Assignment",
+    "GroupedQueue",
     "JobTypeLimits",
     "MatchResult",
     "QueuedJob",
+    "group_queue",
     "match",
     "order_queue",
     "queue_sort_key",
 ]
-
-QUEUE_MODES = ("FIFO", "LIFO")
 
 # Tolerance when comparing resource amounts (floating point leftovers such as
 # 0.3 - 0.1 < 0.2 must not make a 0.2 job "not fit" on a 0.3 offer).
@@ -112,19 +131,6 @@ SKIP_INSUFFICIENT_RESOURCES = "insufficient_resources"  # fits nowhere now, noth
 SKIP_DUPLICATE = "duplicate"  # the same job_id appeared earlier in the queue
 SKIP_MAX_LAUNCH = "max_launch"  # not examined: max_launch placements reached
 SKIP_NO_FREE_RESOURCES = "no_free_resources"  # not examined: no agent has free, unreserved resources
-
-
-@dataclass(slots=True)
-class QueuedJob:
-    """A queued job as the scheduler sees it; ``disk`` is disk_in + disk_out."""
-
-    job_id: int
-    job_type_id: int
-    priority: int
-    queued: float  # epoch seconds
-    cpus: float
-    mem: float
-    disk: float
 
 
 @dataclass(slots=True)
@@ -182,29 +188,6 @@ class MatchResult:
     warnings: list[str] = field(default_factory=list)
     # (job_id, reason) for the first ``explain`` jobs not placed, in queue order.
     reasons: list[tuple[int, str]] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- ordering
-
-_fifo_key = attrgetter("priority", "queued", "job_id")
-
-
-def _lifo_key(job: QueuedJob) -> tuple:
-    return (job.priority, -job.queued, job.job_id)
-
-
-def queue_sort_key(queue_mode: str) -> Callable[[QueuedJob], tuple]:
-    """The sort key of a queue mode: (priority, queued, job_id), queued negated for LIFO."""
-    if queue_mode == "FIFO":
-        return _fifo_key
-    if queue_mode == "LIFO":
-        return _lifo_key
-    raise ValueError(f"queue_mode must be one of {QUEUE_MODES}, not {queue_mode!r}")
-
-
-def order_queue(queue: Iterable[QueuedJob], queue_mode: str = "FIFO") -> list[QueuedJob]:
-    """A new list of the jobs in scheduling order (priority, then queued FIFO/LIFO, then job_id)."""
-    return sorted(queue, key=queue_sort_key(queue_mode))
 
 
 # --------------------------------------------------------------------------- agents
@@ -432,9 +415,27 @@ _NORESERVE = 1  # smallest disk that found nothing to reserve
 _CAPACITY = 2  # largest disk any usable agent able to hold (cpus, mem) has, plus EPSILON
 _NORECLAIM = 3  # smallest disk for which no agent fits it once our own work there ends
 
+# Reasons a job examined by the pass is not placed (the stop reasons are for jobs it never reached).
+_JOB_REASONS = (
+    SKIP_JOB_TYPE_UNKNOWN,
+    SKIP_JOB_TYPE_PAUSED,
+    SKIP_MAX_SCHEDULED,
+    SKIP_SHARED_RESOURCE,
+    SKIP_DOES_NOT_FIT_ANYWHERE,
+    SKIP_RESERVED,
+    SKIP_INSUFFICIENT_RESOURCES,
+)
+
 _UNLIMITED = 1 << 62
 _PAUSED = -1
 _SHARED = -2  # a shared resource the type requires is used up
+_UNKNOWN = -3  # not in the pass's job types
+_HELD_BY_TYPE = {
+    0: SKIP_MAX_SCHEDULED,
+    _PAUSED: SKIP_JOB_TYPE_PAUSED,
+    _SHARED: SKIP_SHARED_RESOURCE,
+    _UNKNOWN: SKIP_JOB_TYPE_UNKNOWN,
+}
 
 
 def _type_reason(limits: JobTypeLimits | None, otherwise: str) -> str:
@@ -452,7 +453,7 @@ def _type_reason(limits: JobTypeLimits | None, otherwise: str) -> str:
 
 
 def match(
-    queue: Sequence[QueuedJob],
+    queue: Sequence[QueuedJob] | GroupedQueue,
     agents: Iterable[AgentResources],
     job_types: Mapping[int, JobTypeLimits],
     *,
@@ -465,15 +466,23 @@ def match(
 ) -> MatchResult:
     """Match queued jobs onto agents for one scheduling pass (see the module docstring).
 
-    ``queue`` is sorted here unless ``presorted`` is true, which promises it is already in
-    ``order_queue(queue, queue_mode)`` order (``QueueState.ordered(queue_mode)`` is).
+    ``queue`` is a :class:`GroupedQueue` of ``queue_mode`` (``QueueState.grouped``), or plain jobs,
+    grouped here: sorted first unless ``presorted`` promises ``order_queue(queue, queue_mode)`` order.
     ``job_types`` maps job_type_id -> limits; jobs of types missing from it are skipped.
     ``explain``: how many of the jobs not placed get their reason in ``result.reasons``
     (the first ones in queue order; duplicates are not explained).
     """
     queue_sort_key(queue_mode)  # validates the mode
+    if isinstance(queue, GroupedQueue):
+        if queue.queue_mode != queue_mode:
+            raise ValueError(f"the queue is grouped for {queue.queue_mode}, not {queue_mode}")
+        grouped = queue
+    else:
+        grouped = group_queue(queue, queue_mode, presorted)
     result = MatchResult()
-    total = len(queue)
+    if grouped.duplicates:
+        result.skipped[SKIP_DUPLICATE] = grouped.duplicates
+    total = grouped.size
     if total == 0:
         return result
     whole_queue = None
@@ -488,14 +497,25 @@ def match(
     if whole_queue is not None:
         result.skipped[whole_queue] = total
         if explain > 0:
-            head = queue[:explain] if presorted else order_queue(queue, queue_mode)[:explain]
-            result.reasons = [(job.job_id, _type_reason(job_types.get(job.job_type_id), whole_queue)) for job in head]
+            result.reasons = [
+                (job.job_id, _type_reason(job_types.get(job.job_type_id), whole_queue)) for job in grouped.head(explain)
+            ]
         return result
-    ordered = queue if presorted else order_queue(queue, queue_mode)
+    _walk(grouped, pool, job_types, max_launch, max(0, explain), shared_left or {}, result)
+    return result
 
-    # Per job type: [slots left (or _PAUSED), cpus, mem, shape state, warned], where
-    # cpus/mem/state cache the type's last (cpus, mem) shape: jobs of a type nearly always
-    # share it, and comparing two floats is cheaper than hashing a tuple of them.
+
+def _walk(
+    grouped: GroupedQueue,
+    pool: _Pool,
+    job_types: Mapping[int, JobTypeLimits],
+    max_launch: int,
+    quota: int,
+    shared_left: Mapping[str, int],
+    result: MatchResult,
+) -> None:
+    """The pass proper: the groups' jobs merged in queue order, each group settled once it can be."""
+    # Per job type: [slots left, or _PAUSED / _SHARED / _UNKNOWN; warned about a job too big for every agent].
     types_info: dict[int, list] = {}
     for type_id, limits in job_types.items():
         if limits.is_paused:
@@ -504,9 +524,9 @@ def match(
             left = _UNLIMITED
         else:
             left = max(0, limits.max_scheduled - max(0, limits.running))
-        types_info[type_id] = [left, math.nan, math.nan, None, False]
+        types_info[type_id] = [left, False]
     # Shared resources with a limit: slots left, and which types require each.
-    shared = {name: left for name, left in (shared_left or {}).items()}
+    shared = dict(shared_left)
     users: dict[str, list[int]] = {}
     type_shared: dict[int, tuple[str, ...]] = {}
     for type_id, limits in job_types.items():
@@ -518,152 +538,135 @@ def match(
             if types_info[type_id][0] > 0 and any(shared[n] <= 0 for n in limited):
                 types_info[type_id][0] = _SHARED
 
+    groups = grouped.groups
+    shapes: dict[tuple[float, float], list[float]] = {}
+    group_state = []  # per group: its shape's state (shared by the groups of one shape)
+    for group in groups:
+        state = shapes.get((group.cpus, group.mem))
+        if state is None:
+            capacity = pool.max_capacity_disk(group.cpus, group.mem) + EPSILON
+            never = math.nextafter(capacity, math.inf)
+            state = shapes[(group.cpus, group.mem)] = [never, never, capacity, math.inf]
+        group_state.append(state)
+    unknown = [_UNKNOWN, False]
+    group_info = [types_info.get(group.job_type_id, unknown) for group in groups]
+    position = [0] * len(groups)
+    # Groups skipped at once: index -> (first position skipped, reason of every job from there).
+    settled: dict[int, tuple[int, str]] = {}
+    heap = [(group.keys[0], index) for index, group in enumerate(groups) if group.jobs]
+    heapify(heap)
+
     assignments = result.assignments
     reserved_agents = result.reserved_agents
     warnings = result.warnings
-    shapes: dict[tuple[float, float], list[float]] = {}
-    taken: set[int] = set()  # job ids placed or holding a reservation
+    reasons = result.reasons
+    counts = dict.fromkeys(_JOB_REASONS, 0)
     ids = pool.ids
     keys = pool.keys  # shrinks as agents are reserved or run out; never rebound
-    types_get = types_info.get
     place = pool.place
-    n_unknown = n_paused = n_max = n_shared = n_impossible = n_wait = n_reserved = n_duplicate = 0
+    n_placed = 0
     stop_reason = None
-    reasons = result.reasons
-    quota = max(0, explain)  # reasons still to record; one falsy test per skipped job once spent
+    stop_key: tuple = ()
 
-    # The hot loop: most jobs of a long queue are settled by one dict lookup and a few
-    # comparisons.
-    for job in ordered:
-        info = types_get(job.job_type_id)
-        if info is None:
-            n_unknown += 1
-            if quota:
-                quota -= 1
-                reasons.append((job.job_id, SKIP_JOB_TYPE_UNKNOWN))
-            continue
+    while heap:
+        key, index = heap[0]
+        group = groups[index]
+        at = position[index]
+        job = group.jobs[at]
+        info = group_info[index]
         left = info[0]
-        if left <= 0:
-            if left == 0:
-                n_max += 1
-                why = SKIP_MAX_SCHEDULED
-            elif left == _PAUSED:
-                n_paused += 1
-                why = SKIP_JOB_TYPE_PAUSED
-            else:
-                n_shared += 1
-                why = SKIP_SHARED_RESOURCE
-            if quota:
-                quota -= 1
-                reasons.append((job.job_id, why))
-            continue
-        cpus = job.cpus
-        mem = job.mem
-        if cpus == info[1] and mem == info[2]:
-            state = info[3]
-        else:
-            state = shapes.get((cpus, mem))
-            if state is None:
-                capacity = pool.max_capacity_disk(cpus, mem) + EPSILON
-                never = math.nextafter(capacity, math.inf)
-                state = shapes[(cpus, mem)] = [never, never, capacity, math.inf]
-            info[1] = cpus
-            info[2] = mem
-            info[3] = state
-        disk = job.disk
-
-        if disk < state[_NOPLACE]:
-            if job.job_id in taken:
-                n_duplicate += 1
+        why = _HELD_BY_TYPE[left] if left <= 0 else None
+        if why is not None:  # the job type holds every job of the group from here on
+            if not quota:
+                settled[index] = (at, why)
+                heappop(heap)
                 continue
-            i = place(cpus, mem, disk)
+        else:
+            state = group_state[index]
+            cpus, mem, disk = group.cpus, group.mem, job.disk
+            i = place(cpus, mem, disk) if disk < state[_NOPLACE] else -1
             if i >= 0:
-                taken.add(job.job_id)
                 assignments.append(Assignment(job.job_id, ids[i], cpus, mem, disk))
+                n_placed += 1
                 info[0] = left - 1
-                if type_shared and job.job_type_id in type_shared:
-                    for name in type_shared[job.job_type_id]:
+                if group.job_type_id in type_shared:
+                    for name in type_shared[group.job_type_id]:
                         shared[name] -= 1
                         if shared[name] <= 0:  # used up: every type requiring it waits
                             for user in users[name]:
                                 if types_info[user][0] > 0:
                                     types_info[user][0] = _SHARED
-                if len(assignments) >= max_launch:
+                if n_placed >= max_launch:
                     stop_reason = SKIP_MAX_LAUNCH
-                    break
-                if not keys:
+                elif not keys:
                     stop_reason = SKIP_NO_FREE_RESOURCES
-                    break
-                continue
-            state[_NOPLACE] = disk
-
-        # The job fits in no agent's remaining offer.
-        if disk > state[_CAPACITY]:
-            n_impossible += 1
-            if not info[4]:
-                info[4] = True
-                warnings.append(
-                    f"job type {job.job_type_id} requires more resources than any node offers "
-                    f"(cpus={_fmt(cpus)}, mem={_fmt(mem)}, disk={_fmt(disk)})"
-                )
+            else:
+                if disk < state[_NOPLACE]:
+                    state[_NOPLACE] = disk
+                capacity = state[_CAPACITY]
+                if disk > capacity:
+                    why = SKIP_DOES_NOT_FIT_ANYWHERE
+                    if not info[1]:
+                        info[1] = True
+                        warnings.append(
+                            f"job type {group.job_type_id} requires more resources than any node offers "
+                            f"(cpus={_fmt(cpus)}, mem={_fmt(mem)}, disk={_fmt(disk)})"
+                        )
+                else:
+                    if disk < state[_NORESERVE]:
+                        i, no_reclaim_fit = pool.reserve(cpus, mem, disk, disk < state[_NORECLAIM])
+                        if no_reclaim_fit:
+                            state[_NORECLAIM] = disk
+                        if i < 0:
+                            state[_NORESERVE] = disk
+                    if i >= 0:
+                        reserved_agents[ids[i]] = job.job_id
+                        why = SKIP_RESERVED
+                        if not keys:
+                            stop_reason = SKIP_NO_FREE_RESOURCES
+                    else:
+                        why = SKIP_INSUFFICIENT_RESOURCES
+                if not quota and why != SKIP_RESERVED:
+                    # Thresholds only fall during a pass: once the group's smallest disk can neither be
+                    # placed nor reserve, none of its jobs can; settle it if they all share one reason.
+                    low = group.min_disk
+                    if low >= state[_NOPLACE] and low >= state[_NORESERVE]:
+                        if low > capacity or group.max_disk <= capacity:
+                            settled[index] = (at, why)
+                            heappop(heap)
+                            continue
+        if why is not None:
+            counts[why] += 1
             if quota:
                 quota -= 1
-                reasons.append((job.job_id, SKIP_DOES_NOT_FIT_ANYWHERE))
-            continue
-        if job.job_id in taken:
-            n_duplicate += 1
-            continue
-        if disk < state[_NORESERVE]:
-            i, no_reclaim_fit = pool.reserve(cpus, mem, disk, disk < state[_NORECLAIM])
-            if no_reclaim_fit:
-                state[_NORECLAIM] = disk
-            if i < 0:
-                state[_NORESERVE] = disk
+                reasons.append((job.job_id, why))
+        at += 1
+        position[index] = at
+        if at < len(group.jobs):
+            heapreplace(heap, (group.keys[at], index))
         else:
-            i = -1
-        if i < 0:
-            n_wait += 1
-            if quota:
-                quota -= 1
-                reasons.append((job.job_id, SKIP_INSUFFICIENT_RESOURCES))
-            continue
-        taken.add(job.job_id)
-        reserved_agents[ids[i]] = job.job_id
-        n_reserved += 1
-        if quota:
-            quota -= 1
-            reasons.append((job.job_id, SKIP_RESERVED))
-        if not keys:
-            stop_reason = SKIP_NO_FREE_RESOURCES
+            heappop(heap)
+        if stop_reason is not None:
+            stop_key = key
             break
 
+    # Settled groups: their jobs before the stop (if any) have the group's reason, later ones the stop's.
+    not_reached = 0
+    for index, group in enumerate(groups):
+        size = len(group.jobs)
+        if index in settled:
+            start, why = settled[index]
+            end = size if stop_reason is None else bisect_right(group.keys, stop_key, start)
+            counts[why] += end - start
+            not_reached += size - end
+        else:
+            not_reached += size - position[index]
     skipped = result.skipped
-    for reason, count in (
-        (SKIP_JOB_TYPE_UNKNOWN, n_unknown),
-        (SKIP_JOB_TYPE_PAUSED, n_paused),
-        (SKIP_MAX_SCHEDULED, n_max),
-        (SKIP_SHARED_RESOURCE, n_shared),
-        (SKIP_DOES_NOT_FIT_ANYWHERE, n_impossible),
-        (SKIP_RESERVED, n_reserved),
-        (SKIP_INSUFFICIENT_RESOURCES, n_wait),
-        (SKIP_DUPLICATE, n_duplicate),
-    ):
+    for why, count in counts.items():
         if count:
-            skipped[reason] = count
-    if stop_reason is not None:
-        examined = (
-            len(assignments)
-            + n_unknown
-            + n_paused
-            + n_max
-            + n_shared
-            + n_impossible
-            + n_wait
-            + n_reserved
-            + n_duplicate
-        )
-        if examined < total:
-            skipped[stop_reason] = total - examined
-            if quota:
-                reasons.extend((job.job_id, stop_reason) for job in ordered[examined : examined + quota])
-    return result
+            skipped[why] = count
+    if stop_reason is not None and not_reached:
+        skipped[stop_reason] = not_reached
+        if quota:  # with reasons still to give, no group was settled
+            rest = islice(in_order(groups, position), quota)
+            reasons.extend((job.job_id, stop_reason) for job in rest)

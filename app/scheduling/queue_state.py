@@ -1,12 +1,12 @@
-"""The scheduler's in-memory queue: job_id -> QueuedJob plus cached, incrementally kept orderings.
+"""The scheduler's in-memory queue: job_id -> QueuedJob plus its groups, kept in order incrementally.
 
-Sorting 100,000 jobs costs more than a whole matching pass, so the scheduler keeps the
-queue here and asks for ``ordered(queue_mode)`` before each pass.  The ordering of a
-mode is built (sorted) the first time it is asked for, then kept up to date from the
-changes (``add``/``remove``) made since the previous call: each changed job is located
-by binary search over the cached sort keys and the sorted list is spliced, so a pass that
-launched 2,000 jobs and saw 2,000 new ones costs a few milliseconds, not a re-sort.  When
-nothing changed, ``ordered`` returns the very same tuple as last time.
+Sorting a large queue costs more than a whole matching pass, so the scheduler keeps the
+queue here and asks for ``grouped(queue_mode)`` before each pass: the jobs of each group
+(job type and cpus/mem shape, see ``app.scheduling.queue``) in queue order.  A mode's groups
+are built (sorted) the first time they are asked for, then kept up to date from the changes
+(``add``/``remove``) made since the previous call: only the groups that changed are
+spliced, each changed job located by binary search over the group's sort keys.  When
+nothing changed, ``grouped`` returns the very same object as last time.
 
 Pure: no database, Mesos or Celery.  Jobs are treated as immutable values: to change a
 queued job (e.g. a new priority), ``add`` a new ``QueuedJob`` with the same ``job_id``;
@@ -18,37 +18,46 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any, Callable, Iterable
 
-from app.scheduling.matching import QueuedJob, queue_sort_key
+from app.scheduling.queue import (
+    GroupedQueue,
+    GroupKey,
+    QueueGroup,
+    QueuedJob,
+    group_key,
+    make_group,
+    queue_sort_key,
+)
 
 __all__ = ["QueueState"]
 
-# Up to this many changed jobs are applied one by one (list insert/delete); more are
-# applied in one splice of the whole list.
-_SPLICE_ABOVE = 16
 
+class _Group:
+    """One group's jobs in one mode's order, their sort keys, and the changes not applied yet.
 
-class _Ordering:
-    """The jobs of one queue mode in order, their sort keys, and the changes not applied yet."""
+    ``jobs`` and ``keys`` are replaced, never changed in place, so a :class:`QueueGroup` made
+    from them stays as it was.
+    """
 
-    __slots__ = ("key", "keys", "jobs", "pending", "view")
+    __slots__ = ("gkey", "keys", "jobs", "pending", "view", "removed")
 
-    def __init__(self, key: Callable[[QueuedJob], tuple], jobs: Iterable[QueuedJob]):
-        self.key = key
-        self.jobs: list[QueuedJob] = sorted(jobs, key=key)
-        self.keys: list[tuple] = list(map(key, self.jobs))
-        # job_id -> the job object this ordering holds for that id (None: none) as of the
-        # first change since the last apply()
+    def __init__(self, gkey: GroupKey, jobs: list[QueuedJob], keys: list[tuple]):
+        self.gkey = gkey
+        self.jobs = jobs
+        self.keys = keys
+        # job_id -> the job object this group holds for that id (None: none) as of the first
+        # change since the last apply()
         self.pending: dict[int, QueuedJob | None] = {}
-        self.view: tuple[QueuedJob, ...] | None = None
+        self.view: QueueGroup | None = make_group(gkey, jobs, keys) if jobs else None
+        self.removed = 0  # jobs removed since the disk bounds were last made exact
 
-    def apply(self, current: dict[int, QueuedJob]) -> None:
-        if not self.pending:
-            return
-        key, keys, jobs = self.key, self.keys, self.jobs
+    def apply(self, key: Callable[[QueuedJob], tuple], current: dict[int, QueuedJob]) -> None:
         gone: list[int] = []  # positions
         new: list[tuple[tuple, QueuedJob]] = []
+        keys, jobs = self.keys, self.jobs
         for job_id, old in self.pending.items():
             now = current.get(job_id)
+            if now is not None and group_key(now) != self.gkey:
+                now = None  # moved to another group
             if now is old:
                 continue
             if old is not None:
@@ -61,18 +70,8 @@ class _Ordering:
         self.pending.clear()
         if not gone and not new:
             return
-        self.view = None
         gone.sort()
         new.sort(key=_first)
-        if len(gone) + len(new) <= _SPLICE_ABOVE:
-            for pos in reversed(gone):
-                del keys[pos]
-                del jobs[pos]
-            for k, job in new:
-                pos = bisect_left(keys, k)
-                keys.insert(pos, k)
-                jobs.insert(pos, job)
-            return
         # Splice: copy the runs between changed positions (C-level slices), dropping the
         # gone positions and inserting the new jobs where they belong in the old list.
         out_keys: list[tuple] = []
@@ -100,16 +99,74 @@ class _Ordering:
             g += 1
         out_keys += keys[start:]
         out_jobs += jobs[start:]
-        self.keys = out_keys
-        self.jobs = out_jobs
+        self.keys, self.jobs = out_keys, out_jobs
+        self.removed += n_gone
+        old_view = self.view
+        if not out_jobs:
+            self.view = None
+        elif old_view is None or self.removed > len(out_jobs):
+            # Removals leave the old bounds true but loose; remake them exactly now and then.
+            self.view = make_group(self.gkey, out_jobs, out_keys)
+            self.removed = 0
+        else:
+            disks = [job.disk for _, job in new]
+            low = min(old_view.min_disk, *disks) if disks else old_view.min_disk
+            high = max(old_view.max_disk, *disks) if disks else old_view.max_disk
+            self.view = QueueGroup(self.gkey[0], self.gkey[1], self.gkey[2], out_jobs, out_keys, low, high)
 
 
 def _first(pair: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
     return pair[0]
 
 
+class _Ordering:
+    """The groups of one queue mode, the ones with changes not applied yet, and the last snapshot."""
+
+    __slots__ = ("key", "mode", "groups", "dirty", "view")
+
+    def __init__(self, mode: str, jobs: Iterable[QueuedJob]):
+        self.mode = mode
+        self.key = key = queue_sort_key(mode)
+        members: dict[GroupKey, list[QueuedJob]] = {}
+        for job in jobs:
+            members.setdefault(group_key(job), []).append(job)
+        self.groups: dict[GroupKey, _Group] = {}
+        for gkey, group_jobs in members.items():
+            group_jobs.sort(key=key)
+            self.groups[gkey] = _Group(gkey, group_jobs, list(map(key, group_jobs)))
+        self.dirty: set[GroupKey] = set()
+        self.view: GroupedQueue | None = None
+
+    def note(self, job_id: int, old: QueuedJob | None, new: QueuedJob | None) -> None:
+        """Record that the job with ``job_id`` changed from ``old`` to ``new`` (either may be None)."""
+        for job, held in ((old, old), (new, None)):
+            if job is None:
+                continue
+            gkey = group_key(job)
+            group = self.groups.get(gkey)
+            if group is None:
+                group = self.groups[gkey] = _Group(gkey, [], [])
+            if job_id not in group.pending:
+                group.pending[job_id] = held  # a new job's group held nothing for it (else it is pending)
+            self.dirty.add(gkey)
+
+    def snapshot(self, current: dict[int, QueuedJob]) -> GroupedQueue:
+        if self.dirty:
+            for gkey in self.dirty:
+                group = self.groups[gkey]
+                group.apply(self.key, current)
+                if not group.jobs:
+                    del self.groups[gkey]
+            self.dirty.clear()
+            self.view = None
+        if self.view is None:
+            views = tuple(group.view for group in self.groups.values() if group.view is not None)
+            self.view = GroupedQueue(self.mode, views, len(current))
+        return self.view
+
+
 class QueueState:
-    """In-memory queue: ``add(jobs)``, ``remove(job_ids)``, ``ordered(queue_mode)``, ``len()``."""
+    """In-memory queue: ``add(jobs)``, ``remove(job_ids)``, ``grouped(queue_mode)``, ``len()``."""
 
     __slots__ = ("_jobs", "_orderings")
 
@@ -130,16 +187,15 @@ class QueueState:
     def add(self, jobs: Iterable[QueuedJob]) -> int:
         """Add jobs, or replace queued jobs with the same job_id. Returns how many were new or changed."""
         current = self._jobs
-        pendings = [ordering.pending for ordering in self._orderings.values()]
+        orderings = list(self._orderings.values())
         changed = 0
         for job in jobs:
             job_id = job.job_id
             old = current.get(job_id)
             if old is not None and (old is job or old == job):
                 continue
-            for pending in pendings:
-                if job_id not in pending:
-                    pending[job_id] = old
+            for ordering in orderings:
+                ordering.note(job_id, old, job)
             current[job_id] = job
             changed += 1
         return changed
@@ -147,15 +203,14 @@ class QueueState:
     def remove(self, job_ids: Iterable[int]) -> int:
         """Remove jobs by id (unknown ids are ignored). Returns how many were removed."""
         current = self._jobs
-        pendings = [ordering.pending for ordering in self._orderings.values()]
+        orderings = list(self._orderings.values())
         removed = 0
         for job_id in job_ids:
             old = current.pop(job_id, None)
             if old is None:
                 continue
-            for pending in pendings:
-                if job_id not in pending:
-                    pending[job_id] = old
+            for ordering in orderings:
+                ordering.note(job_id, old, None)
             removed += 1
         return removed
 
@@ -169,18 +224,13 @@ class QueueState:
         removed = self.remove([job_id for job_id in self._jobs if job_id not in keep])
         return self.add(jobs), removed
 
-    def ordered(self, queue_mode: str) -> tuple[QueuedJob, ...]:
-        """All queued jobs in scheduling order for the mode (the order of ``order_queue``).
+    def grouped(self, queue_mode: str) -> GroupedQueue:
+        """All queued jobs, grouped, for ``match(...)``; iterating it gives them in scheduling order.
 
-        The same tuple object is returned until the queue changes, so it can be passed to
-        ``match(..., presorted=True)`` every pass at no cost.
+        The same object is returned until the queue changes, so a pass can tell that nothing did.
         """
-        key = queue_sort_key(queue_mode)  # validates the mode
+        queue_sort_key(queue_mode)  # validates the mode
         ordering = self._orderings.get(queue_mode)
         if ordering is None:
-            ordering = self._orderings[queue_mode] = _Ordering(key, self._jobs.values())
-        else:
-            ordering.apply(self._jobs)
-        if ordering.view is None:
-            ordering.view = tuple(ordering.jobs)
-        return ordering.view
+            ordering = self._orderings[queue_mode] = _Ordering(queue_mode, self._jobs.values())
+        return ordering.snapshot(self._jobs)

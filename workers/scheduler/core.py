@@ -19,7 +19,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any
 
 from pymesos import MesosSchedulerDriver
 from sqlalchemy import or_, select, update
@@ -27,7 +27,7 @@ from sqlalchemy import or_, select, update
 from app.db import utcnow, with_retry
 from app.mesos import RESOURCE_NAMES, sandbox_path
 from app.models import Job, JobExecution, JobType, Node, Scheduler as SchedulerRow
-from app.scheduling.matching import AgentResources, JobTypeLimits, QueuedJob, match
+from app.scheduling.matching import AgentResources, GroupedQueue, JobTypeLimits, QueuedJob, match
 from app.scheduling.reasons import ClusterView, JobTypeView
 from app.scheduling.queue_state import QueueState
 from app.agent_files import AgentFile, AgentFilesError
@@ -111,7 +111,7 @@ class SchedulerCore:
         self.suppressed = False  # we asked the master to stop sending offers
         self.queue_grew = False
         self.last_revive = 0.0
-        self.idle_pass: tuple | None = None  # (queue order, other inputs) of the last pass that placed nothing
+        self.idle_pass: tuple | None = None  # (grouped queue, other inputs) of the last pass that placed nothing
         self.warnings: dict[str, dict] = {}
         # database-derived state, refreshed by sync()
         self.is_paused = False
@@ -289,7 +289,7 @@ class SchedulerCore:
             now = time.time()
             if len(self.queue) and self.reasons.due(now):  # nothing offered: still say why jobs wait
                 limits = self.type_limits(self.running.totals()[1])
-                self.explain(self.match(self.queue.ordered(self.queue_mode), [], limits, True), [], limits, now)
+                self.explain(self.match(self.queue.grouped(self.queue_mode), [], limits, True), [], limits, now)
             return
         grouped = by_agent(offers)
         new_agents = [
@@ -336,9 +336,9 @@ class SchedulerCore:
                 )
             )
         limits = self.type_limits(running_by_type)
-        ordered = self.queue.ordered(self.queue_mode)
+        queue = self.queue.grouped(self.queue_mode)
         # The same inputs as a pass that placed nothing give the same answer: skip it (a large
-        # unschedulable queue must not burn a core). `ordered` is the same object while the queue is unchanged.
+        # unschedulable queue must not burn a core). `queue` is the same object while the queue is unchanged.
         inputs = (
             frozenset(o.offer_id for o in offers),
             frozenset(self.running),
@@ -347,15 +347,10 @@ class SchedulerCore:
             tuple(sorted((lim.job_type_id, lim.is_paused, lim.max_scheduled) for lim in limits.values())),
         )
         explaining = self.reasons.due(now)
-        if (
-            not explaining
-            and self.idle_pass is not None
-            and self.idle_pass[0] is ordered
-            and self.idle_pass[1] == inputs
-        ):
+        if not explaining and self.idle_pass is not None and self.idle_pass[0] is queue and self.idle_pass[1] == inputs:
             self.decline_stale(grouped, probing, now)
             return
-        result = self.match(ordered, agents, limits, explaining)
+        result = self.match(queue, agents, limits, explaining)
         if explaining:
             self.explain(result, agents, limits, now, probing=len(probing))
         for message in result.warnings:
@@ -404,7 +399,7 @@ class SchedulerCore:
                 self.counters.offers_launched += len(offer_ids)
                 self.counters.tasks_launched += len(tasks)
                 self.counters.jobs_launched += len(tasks)
-        self.idle_pass = None if result.assignments else (ordered, inputs)
+        self.idle_pass = None if result.assignments else (queue, inputs)
         self.decline_stale(grouped, launched_agents, now)
 
     def type_limits(self, running_by_type: dict[int, int]) -> dict[int, JobTypeLimits]:
@@ -425,15 +420,14 @@ class SchedulerCore:
                     left[name] -= lim.running
         return left
 
-    def match(self, ordered: Sequence[QueuedJob], agents: list[AgentResources], limits: dict, explaining: bool):
+    def match(self, queue: GroupedQueue, agents: list[AgentResources], limits: dict, explaining: bool):
         return match(
-            ordered,
+            queue,
             agents,
             limits,
             scheduler_paused=self.is_paused,
             queue_mode=self.queue_mode,
             max_launch=settings.SCHEDULER_MAX_LAUNCH_PER_PASS,
-            presorted=True,
             explain=settings.SCHEDULER_EXPLAIN_JOBS if explaining else 0,
             shared_left=self.shared_left(limits),
         )

@@ -564,7 +564,6 @@ def _walk(
     ids = pool.ids
     keys = pool.keys  # shrinks as agents are reserved or run out; never rebound
     place = pool.place
-    n_placed = 0
     stop_reason = None
     stop_key: tuple = ()
 
@@ -587,7 +586,6 @@ def _walk(
             i = place(cpus, mem, disk) if disk < state[_NOPLACE] else -1
             if i >= 0:
                 assignments.append(Assignment(job.job_id, ids[i], cpus, mem, disk))
-                n_placed += 1
                 info[0] = left - 1
                 if group.job_type_id in type_shared:
                     for name in type_shared[group.job_type_id]:
@@ -596,7 +594,7 @@ def _walk(
                             for user in users[name]:
                                 if types_info[user][0] > 0:
                                     types_info[user][0] = _SHARED
-                if n_placed >= max_launch:
+                if len(assignments) >= max_launch:
                     stop_reason = SKIP_MAX_LAUNCH
                 elif not keys:
                     stop_reason = SKIP_NO_FREE_RESOURCES

@@ -16,7 +16,7 @@ never mutate one already added.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from app.scheduling.queue import (
     GroupedQueue,
@@ -24,6 +24,7 @@ from app.scheduling.queue import (
     QueueGroup,
     QueuedJob,
     group_key,
+    group_queue,
     make_group,
     queue_sort_key,
 )
@@ -40,14 +41,14 @@ class _Group:
 
     __slots__ = ("gkey", "keys", "jobs", "pending", "view", "removed")
 
-    def __init__(self, gkey: GroupKey, jobs: list[QueuedJob], keys: list[tuple]):
+    def __init__(self, gkey: GroupKey, view: QueueGroup | None = None):
         self.gkey = gkey
-        self.jobs = jobs
-        self.keys = keys
+        self.jobs: Sequence[QueuedJob] = view.jobs if view is not None else []
+        self.keys: Sequence[tuple] = view.keys if view is not None else []
         # job_id -> the job object this group holds for that id (None: none) as of the first
         # change since the last apply()
         self.pending: dict[int, QueuedJob | None] = {}
-        self.view: QueueGroup | None = make_group(gkey, jobs, keys) if jobs else None
+        self.view = view
         self.removed = 0  # jobs removed since the disk bounds were last made exact
 
     def apply(self, key: Callable[[QueuedJob], tuple], current: dict[int, QueuedJob]) -> None:
@@ -126,14 +127,11 @@ class _Ordering:
 
     def __init__(self, mode: str, jobs: Iterable[QueuedJob]):
         self.mode = mode
-        self.key = key = queue_sort_key(mode)
-        members: dict[GroupKey, list[QueuedJob]] = {}
-        for job in jobs:
-            members.setdefault(group_key(job), []).append(job)
+        self.key = queue_sort_key(mode)
         self.groups: dict[GroupKey, _Group] = {}
-        for gkey, group_jobs in members.items():
-            group_jobs.sort(key=key)
-            self.groups[gkey] = _Group(gkey, group_jobs, list(map(key, group_jobs)))
+        for view in group_queue(jobs, mode).groups:
+            gkey = group_key(view.jobs[0])
+            self.groups[gkey] = _Group(gkey, view)
         self.dirty: set[GroupKey] = set()
         self.view: GroupedQueue | None = None
 
@@ -145,7 +143,7 @@ class _Ordering:
             gkey = group_key(job)
             group = self.groups.get(gkey)
             if group is None:
-                group = self.groups[gkey] = _Group(gkey, [], [])
+                group = self.groups[gkey] = _Group(gkey)
             if job_id not in group.pending:
                 group.pending[job_id] = held  # a new job's group held nothing for it (else it is pending)
             self.dirty.add(gkey)

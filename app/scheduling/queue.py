@@ -142,19 +142,29 @@ def group_queue(queue: Iterable[QueuedJob], queue_mode: str, presorted: bool = F
     A job_id seen earlier in queue order makes a later job with that id a duplicate, left out.
     """
     key = queue_sort_key(queue_mode)
-    ordered = queue if presorted else sorted(queue, key=key)
-    seen: set[int] = set()
+    jobs = list(queue)
+    duplicates = len(jobs) - len({job.job_id for job in jobs})
+    if duplicates:  # which copy is first needs the whole queue's order; without any, each group sorts alone
+        if not presorted:
+            jobs.sort(key=key)
+            presorted = True
+        seen: set[int] = set()
+        first = []
+        for job in jobs:
+            if job.job_id not in seen:
+                seen.add(job.job_id)
+                first.append(job)
+        jobs = first
     members: dict[GroupKey, list[QueuedJob]] = {}
-    duplicates = 0
-    for job in ordered:
-        if job.job_id in seen:
-            duplicates += 1
-            continue
-        seen.add(job.job_id)
+    for job in jobs:
         gkey = group_key(job)
         bucket = members.get(gkey)
         if bucket is None:
             bucket = members[gkey] = []
         bucket.append(job)
-    groups = tuple(make_group(gkey, jobs, [key(job) for job in jobs]) for gkey, jobs in members.items())
-    return GroupedQueue(queue_mode, groups, len(seen), duplicates)
+    groups = []
+    for gkey, bucket in members.items():
+        if not presorted:
+            bucket.sort(key=key)
+        groups.append(make_group(gkey, bucket, list(map(key, bucket))))
+    return GroupedQueue(queue_mode, tuple(groups), len(jobs), duplicates)

@@ -52,19 +52,23 @@ class Browser:
         self.driver.get(self.base_url + path)
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "condition"):
-        """Poll `predicate(driver)` until truthy; live regions re-render, so stale elements just retry."""
-        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+        """Poll `predicate(driver)` until truthy. Live regions re-render and pages navigate under the poll, so
+        a driver error (stale element, a node gone from its document) means ask again; the last one is shown
+        if time runs out."""
+        from selenium.common.exceptions import WebDriverException
 
         deadline = time.time() + timeout
+        last_error: WebDriverException | None = None
         while True:
             try:
                 value = predicate(self.driver)
                 if value:
                     return value
-            except (NoSuchElementException, StaleElementReferenceException):
-                pass
+            except WebDriverException as error:
+                last_error = error
             if time.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what} on {self.driver.current_url}")
+                detail = f" (last driver error: {last_error.msg})" if last_error else ""
+                raise AssertionError(f"timed out waiting for {what} on {self.driver.current_url}{detail}")
             time.sleep(0.2)
 
     def css(self, selector: str):
@@ -83,18 +87,17 @@ class Browser:
     def click(self, selector: str, accept_confirm: bool = False) -> None:
         """Click; when the element submits a form or follows a link, return only once the next page replaced
         this one, so what the test reads next is never the page it just left."""
-        from selenium.webdriver.common.by import By
-
-        page = self.driver.find_element(By.TAG_NAME, "html")
         element = self.wait_for(lambda d: self.css(selector), what=selector)
         navigates = self.driver.execute_script(
             "var e = arguments[0]; return !!((e.form && e.type === 'submit') || e.closest('a[href]'));", element
         )
+        if navigates:  # a mark only this document carries: the next page has none
+            self.driver.execute_script("window.__pageBeforeClick = true;")
         self.wait_for(lambda d: self.css(selector).click() or True, what=f"click {selector}")
         if accept_confirm:
             self.wait_for(lambda d: d.switch_to.alert, what="the confirm dialog").accept()
         if navigates:
-            self.wait_for(lambda d: _replaced(page), what=f"the page after clicking {selector}")
+            self.wait_for(_replaced, what=f"the page after clicking {selector}")
 
     def click_link(self, text: str) -> None:
         from selenium.webdriver.common.by import By
@@ -108,13 +111,11 @@ class Browser:
         return path
 
 
-def _replaced(element) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    try:
-        return not element.is_enabled()  # any call on an element of a page that was replaced raises
-    except StaleElementReferenceException:
-        return True
+def _replaced(driver) -> bool:
+    """True once the page that carried the click's mark is gone. Asking an element of the old page instead
+    is not reliable: chromedriver sometimes answers an unknown error, not a stale element, mid-navigation.
+    While the next document loads the driver may raise; wait_for asks again."""
+    return driver.execute_script("return window.__pageBeforeClick !== true;")
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Redis killed and started empty, five times, while jobs run: the worker (started with the Procfile's own
-command line) survives every restart and every job completes."""
+command line) survives every restart and every job completes. Redis runs without persistence, so a
+finish message it held when killed is gone: beat's reconcile sends it again, as in production."""
 
 import shlex
 import sqlite3
@@ -24,7 +25,7 @@ def procfile_worker_argv(env: dict[str, str]) -> list[str]:
 
 @pytest.fixture
 def system():
-    system = System(cluster_cpus=4, cluster_mem=4096).start()
+    system = System(cluster_cpus=4, cluster_mem=4096).start(beat=True)
     system.stop_process(system.named_processes()["worker"])
     system.start_process("worker", procfile_worker_argv(system.env))
     yield system

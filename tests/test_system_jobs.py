@@ -59,7 +59,9 @@ def test_a_silent_strike_fails_with_the_reason_and_a_new_process_starts_a_new_ru
     make_workspace(scale_env)
     strike_id, _ = make_strike()
     exe_id = with_retry(lambda s: system_jobs.strike_job(s, strike_id, ELSEWHERE))
-    later = utcnow() + timedelta(seconds=61)
+    with session_scope() as session:  # 61 s after what the execution recorded, not after this test's clock
+        recorded = session.get(JobExecution, exe_id)
+        later = recorded.heartbeat + timedelta(seconds=61)
     assert with_retry(lambda s: system_jobs.fail_silent(s, later)) == [exe_id]
     job, (exe,) = strike_job(strike_id)
     assert job.status == "FAILED"
